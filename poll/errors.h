@@ -1,0 +1,68 @@
+// poll/errors.h
+//
+// The errors of `poll`, all carried in absl::Status. Each condition a caller
+// must tell apart has a constructor and a predicate:
+//
+//   ErrClosing / IsClosing                 Go's ErrFileClosing / ErrNetClosing
+//   ErrDeadlineExceeded / IsDeadlineExceeded  Go's ErrDeadlineExceeded
+//   ErrNoDeadline / IsNoDeadline           deadlines unsupported on this FD
+//   ErrNotPollable / IsNotPollable         the poller cannot watch this FD
+//   ErrEof / IsEof                         end of stream (0-byte read)
+//   OsError / OsErrorCode                  an OS call failed; the message
+//                                          names the call and the error
+//
+// The predicates look at a payload, not at the message text, so a caller may
+// wrap or annotate a status' message freely.
+#ifndef POLL_ERRORS_H_
+#define POLL_ERRORS_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace poll {
+
+// Which kind of OS handle an FD wraps. Decides error texts ("file" vs
+// "network connection"), whether a 0-byte read is EOF, and which operations
+// make sense (Accept, RecvFrom, ... need kNet).
+enum class FdKind { kFile, kPipe, kConsole, kNet };
+
+// "file", "pipe", "console" or "net".
+absl::string_view FdKindName(FdKind kind);
+
+// "use of closed file" (kFile, kPipe, kConsole) or
+// "use of closed network connection" (kNet). Code: kFailedPrecondition.
+absl::Status ErrClosing(FdKind kind);
+// "i/o timeout". Code: kDeadlineExceeded.
+absl::Status ErrDeadlineExceeded();
+// "file type does not support deadline". Code: kFailedPrecondition.
+absl::Status ErrNoDeadline();
+// "not pollable". Code: kFailedPrecondition.
+absl::Status ErrNotPollable();
+// "EOF". Code: kOutOfRange.
+absl::Status ErrEof();
+// "too many concurrent operations on a single file or socket (max 1048575)".
+// Code: kResourceExhausted.
+absl::Status ErrTooManyRefs();
+
+// An OS error: `syscall` is the failing call ("read", "WSARecv"), `code` the
+// errno (or Windows error code, see windows/win_error.h), `text` its
+// description. Message: "<syscall>: <text> (<kind> <code>)".
+absl::Status OsError(absl::string_view syscall, int64_t code,
+                     absl::string_view text);
+// An errno error; the text comes from the C library.
+absl::Status ErrnoError(absl::string_view syscall, int err);
+
+bool IsClosing(const absl::Status& s);
+bool IsDeadlineExceeded(const absl::Status& s);
+bool IsNoDeadline(const absl::Status& s);
+bool IsNotPollable(const absl::Status& s);
+bool IsEof(const absl::Status& s);
+bool IsTooManyRefs(const absl::Status& s);
+// The OS error code of an OsError/ErrnoError status, or 0.
+int64_t OsErrorCode(const absl::Status& s);
+
+}  // namespace poll
+
+#endif  // POLL_ERRORS_H_

@@ -1,0 +1,411 @@
+// The backend-independent half of FD: locking, argument checks, Close,
+// deadlines, EOF and write loops. The OS calls are in poll/<backend>/.
+#include "poll/fd.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace poll {
+namespace {
+
+absl::Status LockStatus(FdLockResult r, FdKind kind) {
+  switch (r) {
+    case FdLockResult::kOk:
+      return absl::OkStatus();
+    case FdLockResult::kClosing:
+      return ErrClosing(kind);
+    case FdLockResult::kTooManyRefs:
+      return ErrTooManyRefs();
+  }
+  return absl::InternalError("poll: bad lock result");
+}
+
+absl::Status CheckBuf(const void* data, size_t size, absl::string_view op) {
+  if (data == nullptr && size > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": null buffer with length ", size));
+  }
+  return absl::OkStatus();
+}
+
+// A write call that returned 0 bytes for a non-empty buffer (Go's
+// io.ErrUnexpectedEOF in that place).
+absl::Status ErrNoProgress(absl::string_view op) {
+  return absl::DataLossError(
+      absl::StrCat(op, ": wrote 0 bytes (unexpected end of file)"));
+}
+
+absl::Status CheckOffset(int64_t off, absl::string_view op) {
+  if (off < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": negative offset ", off));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Span>
+absl::Status CheckBufs(absl::Span<const Span> bufs, absl::string_view op) {
+  for (const auto& b : bufs) {
+    absl::Status s = CheckBuf(b.data(), b.size(), op);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// A reference on the FD for the duration of a call.
+class FdRef {
+ public:
+  explicit FdRef(FD* fd) : fd_(fd) {
+    status_ = LockStatus(fd->mu_.Incref(), fd->kind_);
+  }
+  ~FdRef() {
+    if (status_.ok()) fd_->Unref();
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  FD* fd_;
+  absl::Status status_;
+};
+
+// The read or write lock (plus a reference) for the duration of a call.
+class FdLock {
+ public:
+  FdLock(FD* fd, bool read) : fd_(fd), read_(read) {
+    status_ = LockStatus(fd->mu_.RWLock(read), fd->kind_);
+  }
+  ~FdLock() {
+    if (status_.ok()) fd_->UnlockRW(read_);
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  FD* fd_;
+  bool read_;
+  absl::Status status_;
+};
+
+#define POLL_RETURN_IF_ERROR(expr)   \
+  do {                               \
+    absl::Status _st = (expr);       \
+    if (!_st.ok()) return _st;       \
+  } while (0)
+
+FD::FD(Sysfd sysfd) : sysfd_(sysfd) {}
+
+FD::~FD() {
+  if (!mu_.IsClosed()) Close().IgnoreError();
+  destroyed_.WaitForNotification();
+}
+
+absl::Status FD::Init(FdKind kind, bool pollable) {
+  if (sysfd_ == kInvalidSysfd) {
+    return absl::InvalidArgumentError("poll: Init of an invalid handle");
+  }
+  kind_ = kind;
+  return InitBackend(pollable);
+}
+
+void FD::Unref() {
+  if (mu_.Decref()) Destroy();
+}
+
+void FD::UnlockRW(bool read) {
+  if (mu_.RWUnlock(read)) Destroy();
+}
+
+void FD::Destroy() {
+  pd_.Close(sysfd_);
+  close_status_ = CloseSysfd();
+  sysfd_ = kInvalidSysfd;
+  destroyed_.Notify();
+}
+
+absl::Status FD::Close() {
+  POLL_RETURN_IF_ERROR(LockStatus(mu_.IncrefAndClose(), kind_));
+  // Wake every blocked operation; they see closing and return.
+  pd_.Evict();
+  EvictBackend();
+  bool blocking = blocking_.load();
+  Unref();
+  // A pollable FD's operations all return promptly now: wait for the last
+  // one so that the handle is really closed when Close returns. Blocking
+  // operations cannot be interrupted, so Close does not wait for them.
+  if (!blocking) destroyed_.WaitForNotification();
+  if (destroyed_.HasBeenNotified()) return close_status_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "read"));
+  FdLock l(this, true);
+  POLL_RETURN_IF_ERROR(l.status());
+  if (p.empty()) return 0;
+  if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
+  absl::StatusOr<size_t> n = ReadImpl(p);
+  if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
+  return n;
+}
+
+absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "pread"));
+  POLL_RETURN_IF_ERROR(CheckOffset(off, "pread"));
+  // Pread does not move the offset, so it needs only a reference, like Go.
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  if (p.empty()) return 0;
+  if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
+  absl::StatusOr<size_t> n = PreadImpl(p, off);
+  if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
+  return n;
+}
+
+absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
+  if (bufs.size() > kMaxIov) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "readv: too many buffers (", bufs.size(), " > ", kMaxIov, ")"));
+  }
+  POLL_RETURN_IF_ERROR(CheckBufs(bufs, "readv"));
+  FdLock l(this, true);
+  POLL_RETURN_IF_ERROR(l.status());
+  size_t total = 0;
+  for (const auto& b : bufs) total += b.size();
+  if (total == 0) return 0;
+  absl::StatusOr<size_t> n = ReadVImpl(bufs);
+  if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
+  return n;
+}
+
+absl::StatusOr<size_t> FD::Write(absl::Span<const char> p, size_t* written) {
+  if (written != nullptr) *written = 0;
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "write"));
+  FdLock l(this, false);
+  POLL_RETURN_IF_ERROR(l.status());
+  size_t done = 0;
+  do {
+    absl::Span<const char> chunk = p.subspan(done, kMaxRW);
+    absl::StatusOr<size_t> n = WriteImpl(chunk);
+    if (!n.ok()) return n.status();
+    done += *n;
+    if (written != nullptr) *written = done;
+    if (*n == 0 && !chunk.empty()) {
+      return ErrNoProgress("write");
+    }
+  } while (done < p.size());
+  return done;
+}
+
+absl::StatusOr<size_t> FD::Pwrite(absl::Span<const char> p, int64_t off,
+                                  size_t* written) {
+  if (written != nullptr) *written = 0;
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "pwrite"));
+  POLL_RETURN_IF_ERROR(CheckOffset(off, "pwrite"));
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  size_t done = 0;
+  do {
+    absl::Span<const char> chunk = p.subspan(done, kMaxRW);
+    absl::StatusOr<size_t> n =
+        PwriteImpl(chunk, off + static_cast<int64_t>(done));
+    if (!n.ok()) return n.status();
+    done += *n;
+    if (written != nullptr) *written = done;
+    if (*n == 0 && !chunk.empty()) {
+      return ErrNoProgress("pwrite");
+    }
+  } while (done < p.size());
+  return done;
+}
+
+absl::StatusOr<size_t> FD::WriteV(
+    absl::Span<const absl::Span<const char>> bufs, size_t* written) {
+  if (written != nullptr) *written = 0;
+  POLL_RETURN_IF_ERROR(CheckBufs(bufs, "writev"));
+  FdLock l(this, false);
+  POLL_RETURN_IF_ERROR(l.status());
+  // Work on a copy whose first element shrinks as bytes go out (Go's
+  // consume), handing at most kMaxIov buffers to each call.
+  std::vector<absl::Span<const char>> rest;
+  rest.reserve(bufs.size());
+  for (const auto& b : bufs) {
+    if (!b.empty()) rest.push_back(b);
+  }
+  size_t done = 0;
+  size_t first = 0;
+  while (first < rest.size()) {
+    size_t count = std::min(kMaxIov, rest.size() - first);
+    absl::StatusOr<size_t> n =
+        WriteVImpl(absl::MakeConstSpan(rest).subspan(first, count));
+    if (!n.ok()) return n.status();
+    if (*n == 0) return ErrNoProgress("writev");
+    done += *n;
+    if (written != nullptr) *written = done;
+    size_t left = *n;
+    while (left > 0 && first < rest.size()) {
+      if (left >= rest[first].size()) {
+        left -= rest[first].size();
+        ++first;
+      } else {
+        rest[first] = rest[first].subspan(left);
+        left = 0;
+      }
+    }
+  }
+  return done;
+}
+
+namespace {
+absl::Status CheckNet(FdKind kind, absl::string_view op) {
+  if (kind == FdKind::kNet) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      op, ": not a socket (FD kind is ", FdKindName(kind), ")"));
+}
+}  // namespace
+
+absl::StatusOr<Accepted> FD::Accept() {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "accept"));
+  FdLock l(this, true);
+  POLL_RETURN_IF_ERROR(l.status());
+  return AcceptImpl();
+}
+
+absl::Status FD::Connect(const SockAddr& addr) {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "connect"));
+  if (addr.len == 0 || addr.len > sizeof(addr.storage)) {
+    return absl::InvalidArgumentError("connect: empty or invalid address");
+  }
+  FdLock l(this, false);
+  POLL_RETURN_IF_ERROR(l.status());
+  return ConnectImpl(addr);
+}
+
+absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p,
+                                      absl::Span<char> oob, int flags) {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "recvmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuf(oob.data(), oob.size(), "recvmsg"));
+  FdLock l(this, true);
+  POLL_RETURN_IF_ERROR(l.status());
+  return ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags);
+}
+
+absl::StatusOr<size_t> FD::WriteMsg(absl::Span<const char> p,
+                                    absl::Span<const char> oob,
+                                    const SockAddr* to, int flags) {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "sendmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuf(oob.data(), oob.size(), "sendmsg"));
+  FdLock l(this, false);
+  POLL_RETURN_IF_ERROR(l.status());
+  return WriteMsgImpl(p.subspan(0, kMaxRW), oob, to, flags);
+}
+
+absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvfrom"));
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "recvfrom"));
+  FdLock l(this, true);
+  POLL_RETURN_IF_ERROR(l.status());
+  return RecvFromImpl(p.subspan(0, kMaxRW), flags);
+}
+
+absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p,
+                                  const SockAddr& to, int flags) {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendto"));
+  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "sendto"));
+  if (to.len == 0 || to.len > sizeof(to.storage)) {
+    return absl::InvalidArgumentError("sendto: empty or invalid address");
+  }
+  FdLock l(this, false);
+  POLL_RETURN_IF_ERROR(l.status());
+  return SendToImpl(p.subspan(0, kMaxRW), to, flags);
+}
+
+absl::Status FD::Shutdown(int how) {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "shutdown"));
+  if (how < 0 || how > 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shutdown: bad direction ", how));
+  }
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  return ShutdownImpl(how);
+}
+
+absl::Status FD::Fsync() {
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  return FsyncImpl();
+}
+
+absl::StatusOr<int64_t> FD::Seek(int64_t offset, int whence) {
+  if (whence < 0 || whence > 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("seek: bad whence ", whence));
+  }
+  // Seek changes the offset reads and writes use: take both locks.
+  FdLock rl(this, true);
+  POLL_RETURN_IF_ERROR(rl.status());
+  FdLock wl(this, false);
+  POLL_RETURN_IF_ERROR(wl.status());
+  return SeekImpl(offset, whence);
+}
+
+absl::StatusOr<FileInfo> FD::Fstat() {
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  return FstatImpl();
+}
+
+absl::Status FD::SetBlocking() {
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  return SetBlockingImpl();
+}
+
+absl::StatusOr<Sysfd> FD::Dup() {
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  return DupImpl();
+}
+
+absl::Status FD::RawControl(absl::FunctionRef<void(Sysfd)> f) {
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  f(sysfd_);
+  return absl::OkStatus();
+}
+
+absl::Status FD::RawRead(absl::FunctionRef<bool(Sysfd)> f) {
+  FdLock l(this, true);
+  POLL_RETURN_IF_ERROR(l.status());
+  return RawIOImpl(Dir::kRead, f);
+}
+
+absl::Status FD::RawWrite(absl::FunctionRef<bool(Sysfd)> f) {
+  FdLock l(this, false);
+  POLL_RETURN_IF_ERROR(l.status());
+  return RawIOImpl(Dir::kWrite, f);
+}
+
+absl::Status FD::SetDeadline(absl::Time t) {
+  return SetDeadlineImpl(t, true, true);
+}
+absl::Status FD::SetReadDeadline(absl::Time t) {
+  return SetDeadlineImpl(t, true, false);
+}
+absl::Status FD::SetWriteDeadline(absl::Time t) {
+  return SetDeadlineImpl(t, false, true);
+}
+
+absl::Status FD::SetDeadlineImpl(absl::Time t, bool read, bool write) {
+  FdRef r(this);
+  POLL_RETURN_IF_ERROR(r.status());
+  POLL_RETURN_IF_ERROR(initIO());
+  return pd_.SetDeadline(t, read, write, kind_);
+}
+
+}  // namespace poll

@@ -1,0 +1,214 @@
+// poll/fd.h
+//
+// poll::FD wraps one OS handle with Go's internal/poll semantics:
+//
+//   - Every operation takes a reference on the FD's fdMutex (reads also the
+//     read lock, writes the write lock): reads are serialised among
+//     themselves, writes among themselves, reads never wait for writes.
+//   - Close() marks the FD closed, wakes every blocked operation (they fail
+//     with IsClosing), makes new operations fail at once, and releases the OS
+//     handle only when the last operation has returned, so a handle number is
+//     never reused while an operation might still use it. For pollable FDs
+//     Close() returns only after the handle is released.
+//   - Read/write deadlines (SetDeadline & co.) bound blocked and future
+//     operations: an expired deadline fails them with IsDeadlineExceeded.
+//   - Pollable FDs wait for readiness (epoll) or completion (IOCP) without
+//     blocking the OS handle; FDs the poller refuses (regular files on Linux)
+//     do plain blocking I/O and refuse deadlines with IsNoDeadline.
+//
+// Errors are absl::Status; see poll/errors.h for the predicates. Sizes are
+// capped per call at 1 GiB like Go (reads may return fewer bytes; Write
+// loops until everything is written).
+//
+// Thread-safety: all methods may be called from any thread concurrently,
+// including Close(). The FD object itself must outlive every call on it.
+//
+// Example:
+//   poll::FD fd(sock);                       // takes ownership
+//   if (auto s = fd.Init(poll::FdKind::kNet, true); !s.ok()) ...
+//   fd.SetReadDeadline(absl::Now() + absl::Seconds(5));
+//   char buf[512];
+//   absl::StatusOr<size_t> n = fd.Read(absl::MakeSpan(buf));
+//   if (poll::IsDeadlineExceeded(n.status())) ...   // 5 s passed
+//   // another thread: fd.Close();  -> the Read fails with IsClosing
+#ifndef POLL_FD_H_
+#define POLL_FD_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "poll/backend_state.h"
+#include "poll/errors.h"
+#include "poll/fd_mutex.h"
+#include "poll/poll_desc.h"
+#include "poll/sysfd.h"
+
+namespace poll {
+
+// Largest byte count handed to one OS call (Go's maxRW).
+inline constexpr size_t kMaxRW = size_t{1} << 30;
+// Most buffers ReadV/WriteV accept per call (Linux IOV_MAX). WriteV splits
+// larger lists itself; ReadV refuses them.
+inline constexpr size_t kMaxIov = 1024;
+
+class FD {
+ public:
+  // Takes ownership of `sysfd`. Call Init before any operation.
+  explicit FD(Sysfd sysfd);
+  // Closes the handle if Close() was not called. Waits until no operation
+  // uses the handle any more.
+  ~FD();
+  FD(const FD&) = delete;
+  FD& operator=(const FD&) = delete;
+
+  // Records the handle's kind and whether to use the poller. On epoll a
+  // pollable FD is registered and switched to non-blocking mode; if epoll
+  // refuses it (regular files) it stays blocking and becomes non-pollable.
+  // On Windows only sockets (kNet) are bound to the IOCP here; other handles
+  // are bound lazily by the first operation or deadline call.
+  absl::Status Init(FdKind kind, bool pollable);
+
+  Sysfd sysfd() const { return sysfd_; }
+  FdKind kind() const { return kind_; }
+  // True when waits go through the poller (and deadlines work).
+  bool pollable() const { return pd_.pollable(); }
+  // True when a 0-byte read means end of stream (all kinds but datagram
+  // sockets).
+  bool zero_read_is_eof() const { return zero_read_is_eof_; }
+
+  absl::Status Close();
+
+  // Reads up to p.size() bytes. A 0-byte request returns 0 at once; end of
+  // stream is ErrEof for stream kinds. A short read is returned as is.
+  absl::StatusOr<size_t> Read(absl::Span<char> p);
+  // Writes all of p (looping over short writes) or fails. `written`, if
+  // given, receives the bytes written even when the call fails part way.
+  absl::StatusOr<size_t> Write(absl::Span<const char> p,
+                               size_t* written = nullptr);
+  // Reads and writes at an offset; the FD's own offset does not move.
+  absl::StatusOr<size_t> Pread(absl::Span<char> p, int64_t off);
+  absl::StatusOr<size_t> Pwrite(absl::Span<const char> p, int64_t off,
+                                size_t* written = nullptr);
+  // Scatter read (at most kMaxIov buffers) and gather write (any number,
+  // written completely, split in chunks of kMaxIov).
+  absl::StatusOr<size_t> ReadV(absl::Span<const absl::Span<char>> bufs);
+  absl::StatusOr<size_t> WriteV(absl::Span<const absl::Span<const char>> bufs,
+                                size_t* written = nullptr);
+
+  // Sockets (kNet only; other kinds get InvalidArgument).
+  absl::StatusOr<Accepted> Accept();
+  // Starts a connection to `addr` and waits (honouring the write deadline
+  // and Close) until it is established or failed.
+  absl::Status Connect(const SockAddr& addr);
+  absl::StatusOr<MsgResult> ReadMsg(absl::Span<char> p, absl::Span<char> oob,
+                                    int flags);
+  // Returns bytes of data written; `to` may be null on connected sockets.
+  absl::StatusOr<size_t> WriteMsg(absl::Span<const char> p,
+                                  absl::Span<const char> oob,
+                                  const SockAddr* to, int flags);
+  absl::StatusOr<RecvFromResult> RecvFrom(absl::Span<char> p, int flags);
+  absl::StatusOr<size_t> SendTo(absl::Span<const char> p, const SockAddr& to,
+                                int flags);
+  // how: 0 = read side, 1 = write side, 2 = both (SHUT_* / SD_*).
+  absl::Status Shutdown(int how);
+
+  // Files.
+  absl::Status Fsync();
+  // whence: 0 = from start, 1 = from current offset, 2 = from end.
+  absl::StatusOr<int64_t> Seek(int64_t offset, int whence);
+  absl::StatusOr<FileInfo> Fstat();
+  // Puts the handle in blocking mode for good (e.g. before handing it to a
+  // child process). Deadlines stop working; Close no longer waits.
+  absl::Status SetBlocking();
+  // A new handle to the same open file, owned by the caller.
+  absl::StatusOr<Sysfd> Dup();
+
+  // Raw access for embedding stacks (Go's RawConn). `f` runs with a
+  // reference held (RawControl), or the read/write lock held and the FD's
+  // poller: f returns true when done, false to wait for readiness and retry.
+  absl::Status RawControl(absl::FunctionRef<void(Sysfd)> f);
+  absl::Status RawRead(absl::FunctionRef<bool(Sysfd)> f);
+  absl::Status RawWrite(absl::FunctionRef<bool(Sysfd)> f);
+
+  // Deadlines. absl::InfiniteFuture() or absl::Time() clears one.
+  absl::Status SetDeadline(absl::Time t);
+  absl::Status SetReadDeadline(absl::Time t);
+  absl::Status SetWriteDeadline(absl::Time t);
+
+  // --- For backends and the event loop (not for applications) ----------
+  PollDesc& poll_desc() { return pd_; }
+  BackendState& backend() { return backend_; }
+
+  // The one operation runner (Go's execIO / the fd_unix retry loops):
+  // initIO(), check closing and the deadline of `d`, run `attempt`, and on
+  // "would block" wait for `d` on the poller and retry. `ctx` is backend
+  // data for the attempt (the OVERLAPPED on Windows, null on POSIX).
+  absl::StatusOr<size_t> ExecIO(Dir d, const char* syscall,
+                                absl::FunctionRef<IoResult(void* ctx)> attempt);
+
+ private:
+  friend class FdRef;
+  friend class FdLock;
+
+  // Backend hooks (poll/<backend>/fd_*.cc). The public methods above lock,
+  // validate arguments and apply the shared rules (EOF, write loops,
+  // chunking); the *Impl hooks make one attempt at the OS operation, through
+  // ExecIO where it can block.
+  absl::Status InitBackend(bool pollable);
+  absl::Status initIO();
+  void EvictBackend();
+  absl::Status CloseSysfd();
+  absl::StatusOr<size_t> ReadImpl(absl::Span<char> p);
+  absl::StatusOr<size_t> WriteImpl(absl::Span<const char> p);
+  absl::StatusOr<size_t> PreadImpl(absl::Span<char> p, int64_t off);
+  absl::StatusOr<size_t> PwriteImpl(absl::Span<const char> p, int64_t off);
+  absl::StatusOr<size_t> ReadVImpl(absl::Span<const absl::Span<char>> bufs);
+  absl::StatusOr<size_t> WriteVImpl(
+      absl::Span<const absl::Span<const char>> bufs);
+  absl::StatusOr<Accepted> AcceptImpl();
+  absl::Status ConnectImpl(const SockAddr& addr);
+  absl::StatusOr<MsgResult> ReadMsgImpl(absl::Span<char> p,
+                                        absl::Span<char> oob, int flags);
+  absl::StatusOr<size_t> WriteMsgImpl(absl::Span<const char> p,
+                                      absl::Span<const char> oob,
+                                      const SockAddr* to, int flags);
+  absl::StatusOr<RecvFromResult> RecvFromImpl(absl::Span<char> p, int flags);
+  absl::StatusOr<size_t> SendToImpl(absl::Span<const char> p,
+                                    const SockAddr& to, int flags);
+  absl::Status ShutdownImpl(int how);
+  absl::Status FsyncImpl();
+  absl::StatusOr<int64_t> SeekImpl(int64_t offset, int whence);
+  absl::StatusOr<FileInfo> FstatImpl();
+  absl::Status SetBlockingImpl();
+  absl::StatusOr<Sysfd> DupImpl();
+  // Runs f until it returns true, waiting for `d` in between.
+  absl::Status RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f);
+
+  // Releases a reference; the last one after Close destroys the handle.
+  void Unref();
+  void UnlockRW(bool read);
+  void Destroy();
+  absl::Status SetDeadlineImpl(absl::Time t, bool read, bool write);
+
+  Sysfd sysfd_;
+  FdKind kind_ = FdKind::kFile;
+  bool zero_read_is_eof_ = true;
+  // The handle is in blocking mode: Close does not wait for operations.
+  std::atomic<bool> blocking_{true};
+  FdMutex mu_;
+  PollDesc pd_;
+  BackendState backend_;
+  absl::Status close_status_;
+  absl::Notification destroyed_;
+};
+
+}  // namespace poll
+
+#endif  // POLL_FD_H_

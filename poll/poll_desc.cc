@@ -1,0 +1,248 @@
+#include "poll/poll_desc.h"
+
+#include <limits>
+
+#include "absl/base/internal/raw_logging.h"
+#include "poll/monotonic_clock.h"
+#include "poll/poller.h"
+
+namespace poll {
+namespace {
+
+// Converts a wall-clock deadline into PollDesc's encoding: 0 none, -1
+// already expired, else a monotonic instant in ns.
+int64_t EncodeDeadline(absl::Time t) {
+  if (t == absl::InfiniteFuture() || t == absl::Time()) return 0;
+  absl::Duration rem = t - absl::Now();
+  if (rem <= absl::ZeroDuration()) return -1;
+  int64_t now = MonoNow();
+  int64_t ns = absl::ToInt64Nanoseconds(rem);
+  if (ns > std::numeric_limits<int64_t>::max() - now) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return now + ns;
+}
+
+}  // namespace
+
+PollDesc::PollDesc() {
+  rt_.fn = &PollDesc::OnReadTimer;
+  rt_.arg = this;
+  wt_.fn = &PollDesc::OnWriteTimer;
+  wt_.arg = this;
+}
+
+PollDesc::~PollDesc() {
+  TimerQueue::Default().Cancel(&rt_);
+  TimerQueue::Default().Cancel(&wt_);
+}
+
+absl::Status PollDesc::Open(Poller* poller, intptr_t sysfd) {
+  absl::Status s = poller->Register(sysfd, this);
+  if (!s.ok()) return s;
+  poller_ = poller;
+  pollable_ = true;
+  return absl::OkStatus();
+}
+
+void PollDesc::OpenWithoutPoller() { pollable_ = true; }
+
+void PollDesc::Close(intptr_t sysfd) {
+  if (poller_ != nullptr) poller_->Unregister(sysfd, this);
+  poller_ = nullptr;
+}
+
+absl::Status PollDesc::CheckErr(Dir d, FdKind kind) const {
+  uint32_t info = info_.load(std::memory_order_acquire);
+  if (info & kInfoClosing) return ErrClosing(kind);
+  uint32_t expired =
+      d == Dir::kRead ? kInfoReadExpired : kInfoWriteExpired;
+  if (info & expired) return ErrDeadlineExceeded();
+  if (d == Dir::kRead && (info & kInfoEventErr)) return ErrNotPollable();
+  return absl::OkStatus();
+}
+
+absl::Status PollDesc::Prepare(Dir d, FdKind kind) {
+  if (!pollable_) return absl::OkStatus();
+  absl::Status s = CheckErr(d, kind);
+  if (!s.ok()) return s;
+  slot(d).store(kNil, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> PollDesc::Arm(Dir d, FdKind kind, Waiter* w) {
+  absl::Status s = CheckErr(d, kind);
+  if (!s.ok()) return s;
+  std::atomic<uintptr_t>& g = slot(d);
+  for (;;) {
+    uintptr_t old = g.load();
+    if (old == kReady) {
+      if (g.compare_exchange_strong(old, kNil)) return true;
+      continue;
+    }
+    if (old != kNil) {
+      ABSL_RAW_LOG(FATAL, "poll: two concurrent waiters on one direction");
+    }
+    if (g.compare_exchange_strong(old, reinterpret_cast<uintptr_t>(w))) break;
+  }
+  // Close or a deadline may have run between CheckErr and the publication
+  // and found nobody to wake: check again, and take `w` back if so.
+  s = CheckErr(d, kind);
+  if (!s.ok()) {
+    if (Disarm(d, w)) return s;
+    // Somebody took `w` and will wake it; the caller handles that wake.
+  }
+  return false;
+}
+
+bool PollDesc::Disarm(Dir d, Waiter* w) {
+  uintptr_t expect = reinterpret_cast<uintptr_t>(w);
+  return slot(d).compare_exchange_strong(expect, kNil);
+}
+
+bool PollDesc::ConsumeReady(Dir d) {
+  uintptr_t expect = kReady;
+  return slot(d).compare_exchange_strong(expect, kNil);
+}
+
+absl::Status PollDesc::Wait(Dir d, FdKind kind) {
+  if (!pollable_) return ErrNotPollable();
+  ThreadWaiter& w = ThreadWaiter::Current();
+  for (;;) {
+    absl::StatusOr<bool> ready = Arm(d, kind, &w);
+    if (!ready.ok()) return ready.status();
+    if (*ready) return absl::OkStatus();
+    if (poller_ != nullptr) {
+      poller_->Park(w);
+    } else {
+      w.WaitFor(ThreadWaiter::kWoken);
+      w.Take(ThreadWaiter::kWoken);
+    }
+    if (ConsumeReady(d)) return absl::OkStatus();
+    // Woken by Close or a deadline: report it. If the deadline was extended
+    // meanwhile the direction is fine again: wait once more.
+    absl::Status s = CheckErr(d, kind);
+    if (!s.ok()) return s;
+  }
+}
+
+Waiter* PollDesc::Unblock(Dir d, bool ioready) {
+  std::atomic<uintptr_t>& g = slot(d);
+  for (;;) {
+    uintptr_t old = g.load();
+    if (old == kReady) return nullptr;
+    if (old == kNil && !ioready) return nullptr;
+    uintptr_t next = ioready ? kReady : kNil;
+    if (g.compare_exchange_strong(old, next)) {
+      return old == kNil ? nullptr : reinterpret_cast<Waiter*>(old);
+    }
+  }
+}
+
+PollDesc::Woken PollDesc::NetpollReady(bool read, bool write,
+                                       bool error_only) {
+  if (error_only) {
+    info_.fetch_or(kInfoEventErr, std::memory_order_release);
+  } else {
+    info_.fetch_and(~kInfoEventErr, std::memory_order_release);
+  }
+  Woken woken;
+  if (read) woken.r = Unblock(Dir::kRead, true);
+  if (write) woken.w = Unblock(Dir::kWrite, true);
+  return woken;
+}
+
+absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
+                                   FdKind kind) {
+  if (!pollable_) return ErrNoDeadline();
+  int64_t d = EncodeDeadline(t);
+  bool cancel_r = false, cancel_w = false;
+  bool wake_r = false, wake_w = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (closing_) return ErrClosing(kind);
+    if (read) {
+      rd_ = d;
+      ++rseq_;
+      if (d > 0) {
+        TimerQueue::Default().Arm(&rt_, d, rseq_);
+      } else {
+        cancel_r = true;
+      }
+      if (d < 0) {
+        info_.fetch_or(kInfoReadExpired, std::memory_order_release);
+        wake_r = true;
+      } else {
+        info_.fetch_and(~kInfoReadExpired, std::memory_order_release);
+      }
+    }
+    if (write) {
+      wd_ = d;
+      ++wseq_;
+      if (d > 0) {
+        TimerQueue::Default().Arm(&wt_, d, wseq_);
+      } else {
+        cancel_w = true;
+      }
+      if (d < 0) {
+        info_.fetch_or(kInfoWriteExpired, std::memory_order_release);
+        wake_w = true;
+      } else {
+        info_.fetch_and(~kInfoWriteExpired, std::memory_order_release);
+      }
+    }
+  }
+  // Timers are cancelled outside mu_: Cancel waits for a running callback,
+  // which takes mu_. The sequence bump above already made them stale.
+  if (cancel_r) TimerQueue::Default().Cancel(&rt_);
+  if (cancel_w) TimerQueue::Default().Cancel(&wt_);
+  if (wake_r) {
+    if (Waiter* w = Unblock(Dir::kRead, false)) w->Wake();
+  }
+  if (wake_w) {
+    if (Waiter* w = Unblock(Dir::kWrite, false)) w->Wake();
+  }
+  return absl::OkStatus();
+}
+
+void PollDesc::OnReadTimer(void* arg, uint64_t seq) {
+  OnTimer(arg, seq, Dir::kRead);
+}
+void PollDesc::OnWriteTimer(void* arg, uint64_t seq) {
+  OnTimer(arg, seq, Dir::kWrite);
+}
+
+void PollDesc::OnTimer(void* arg, uint64_t seq, Dir d) {
+  auto* pd = static_cast<PollDesc*>(arg);
+  {
+    absl::MutexLock l(&pd->mu_);
+    if (pd->closing_) return;
+    if (d == Dir::kRead) {
+      if (seq != pd->rseq_ || pd->rd_ <= 0) return;  // stale timer
+      pd->rd_ = -1;
+      pd->info_.fetch_or(kInfoReadExpired, std::memory_order_release);
+    } else {
+      if (seq != pd->wseq_ || pd->wd_ <= 0) return;
+      pd->wd_ = -1;
+      pd->info_.fetch_or(kInfoWriteExpired, std::memory_order_release);
+    }
+  }
+  if (Waiter* w = pd->Unblock(d, false)) w->Wake();
+}
+
+void PollDesc::Evict() {
+  {
+    absl::MutexLock l(&mu_);
+    if (closing_) return;
+    closing_ = true;
+    ++rseq_;
+    ++wseq_;
+    info_.fetch_or(kInfoClosing, std::memory_order_release);
+  }
+  TimerQueue::Default().Cancel(&rt_);
+  TimerQueue::Default().Cancel(&wt_);
+  if (Waiter* w = Unblock(Dir::kRead, false)) w->Wake();
+  if (Waiter* w = Unblock(Dir::kWrite, false)) w->Wake();
+}
+
+}  // namespace poll

@@ -1,0 +1,133 @@
+// poll/poll_desc.h
+//
+// PollDesc is the per-FD state that every backend shares (Go's pollDesc):
+//   - a waiter slot per direction, holding nothing, "ready" (an edge arrived
+//     and nobody consumed it) or the Waiter blocked on that direction;
+//   - the read and write deadlines, armed on the shared TimerQueue, with
+//     sequence numbers so that a timer fired for an old deadline is ignored;
+//   - the closing flag and a poller error flag.
+// Error precedence when an operation checks or wakes: closing, then an
+// expired deadline, then a bare poller error event (reads only).
+//
+// Thread-safety: all methods may be called concurrently, except that at most
+// one waiter per direction may wait at a time (FD's fdMutex guarantees it).
+#ifndef POLL_POLL_DESC_H_
+#define POLL_POLL_DESC_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "poll/errors.h"
+#include "poll/timer_queue.h"
+#include "poll/waiter.h"
+
+namespace poll {
+
+class Poller;
+
+enum class Dir { kRead = 0, kWrite = 1 };
+
+class PollDesc {
+ public:
+  PollDesc();
+  ~PollDesc();
+  PollDesc(const PollDesc&) = delete;
+  PollDesc& operator=(const PollDesc&) = delete;
+
+  // Registers `sysfd` with `poller`. On success the descriptor is pollable:
+  // Wait and deadlines work. On failure nothing changes.
+  absl::Status Open(Poller* poller, intptr_t sysfd);
+  // Makes the descriptor pollable without an OS readiness poller: deadlines
+  // work and waiters are woken by deadlines and Close only (IOCP and
+  // plan9_stub backends wait for their operations themselves).
+  void OpenWithoutPoller();
+  // Unregisters from the poller (if any). Call once, before the OS
+  // descriptor is closed.
+  void Close(intptr_t sysfd);
+  bool pollable() const { return pollable_; }
+  Poller* poller() const { return poller_; }
+  // A word the poller may use to find its registration (epoll: the slot).
+  uint64_t poller_data = 0;
+
+  // Go's prepare: fails if the direction is closing/expired, and forgets a
+  // stale "ready" (the caller is about to try the operation anyway).
+  absl::Status Prepare(Dir d, FdKind kind);
+  // Error state of a direction (closing > deadline > poller error), or OK.
+  absl::Status CheckErr(Dir d, FdKind kind) const;
+  // Blocks the calling thread until `d` is ready, the deadline passes or the
+  // FD closes. OK means "ready: retry the operation".
+  absl::Status Wait(Dir d, FdKind kind);
+
+  // Non-blocking form for event loops and coroutines: returns true if the
+  // direction is ready now (readiness consumed), false if `w` was published
+  // and will get exactly one Wake(), or the error state.
+  absl::StatusOr<bool> Arm(Dir d, FdKind kind, Waiter* w);
+  // Takes `w` back out of the slot. True if it was still there (no Wake()
+  // will come); false if a Wake() is on its way or done.
+  bool Disarm(Dir d, Waiter* w);
+  // After `w` was woken: consumes readiness (true) or says the wake came
+  // from a deadline or Close (false; see CheckErr).
+  bool ConsumeReady(Dir d);
+
+  // Called by the poller: readiness edges for either direction; `error_only`
+  // means the event was a bare error (EPOLLERR alone). Returns the waiters
+  // taken out of their slots; the caller must Wake() them.
+  struct Woken {
+    Waiter* r = nullptr;
+    Waiter* w = nullptr;
+  };
+  Woken NetpollReady(bool read, bool write, bool error_only);
+
+  // Deadlines (Go's SetDeadline contract). InfiniteFuture() or absl::Time()
+  // clears; a time not after now expires the direction at once and wakes
+  // its waiter; a future time is armed on the shared TimerQueue.
+  // ErrClosing after Evict(), ErrNoDeadline if not pollable.
+  absl::Status SetDeadline(absl::Time t, bool read, bool write, FdKind kind);
+
+  // Close: marks closing, wakes both waiters, stops the deadline timers.
+  // After it returns no timer callback runs for this PollDesc.
+  void Evict();
+  bool closing() const { return (info_.load() & kInfoClosing) != 0; }
+
+ private:
+  static constexpr uint32_t kInfoClosing = 1;
+  static constexpr uint32_t kInfoEventErr = 2;
+  static constexpr uint32_t kInfoReadExpired = 4;
+  static constexpr uint32_t kInfoWriteExpired = 8;
+  static constexpr uintptr_t kNil = 0;
+  static constexpr uintptr_t kReady = 1;
+
+  std::atomic<uintptr_t>& slot(Dir d) {
+    return d == Dir::kRead ? rg_ : wg_;
+  }
+  // Go's netpollunblock: takes the waiter out (setting "ready" if ioready).
+  Waiter* Unblock(Dir d, bool ioready);
+  static void OnTimer(void* arg, uint64_t seq, Dir d);
+  static void OnReadTimer(void* arg, uint64_t seq);
+  static void OnWriteTimer(void* arg, uint64_t seq);
+
+  std::atomic<uintptr_t> rg_{kNil};
+  std::atomic<uintptr_t> wg_{kNil};
+  std::atomic<uint32_t> info_{0};
+  Poller* poller_ = nullptr;
+  bool pollable_ = false;
+
+  mutable absl::Mutex mu_;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  // Monotonic deadline in ns: 0 none, -1 expired, else armed.
+  int64_t rd_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t wd_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t rseq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t wseq_ ABSL_GUARDED_BY(mu_) = 0;
+  Timer rt_;
+  Timer wt_;
+};
+
+}  // namespace poll
+
+#endif  // POLL_POLL_DESC_H_

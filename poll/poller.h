@@ -1,0 +1,41 @@
+// poll/poller.h
+//
+// The interface between the shared FD core and an OS readiness poller
+// (epoll today). A Poller registers descriptors, reports their readiness to
+// their PollDesc, and parks blocked threads. A backend without a readiness
+// poller (plan9_stub, and IOCP, which completes operations instead) does not
+// implement it: its FDs have no Poller and PollDesc::Wait is never called.
+#ifndef POLL_POLLER_H_
+#define POLL_POLLER_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "poll/waiter.h"
+
+namespace poll {
+
+class PollDesc;
+
+class Poller {
+ public:
+  virtual ~Poller() = default;
+
+  // Starts watching OS descriptor `sysfd` for `pd` (edge-triggered, both
+  // directions). An error means the descriptor cannot be polled (EPERM for
+  // regular files on epoll); the FD then does plain blocking I/O.
+  virtual absl::Status Register(intptr_t sysfd, PollDesc* pd) = 0;
+  // Stops watching. After it returns no event for `pd` is delivered.
+  virtual void Unregister(intptr_t sysfd, PollDesc* pd) = 0;
+
+  // Blocks the calling thread until `w` has been woken, then consumes the
+  // wake. The implementation may run the OS wait itself meanwhile.
+  virtual void Park(ThreadWaiter& w) = 0;
+  // Interrupts the OS wait of the thread currently leading it (called by
+  // ThreadWaiter::Wake when its thread leads this poller).
+  virtual void Interrupt() = 0;
+};
+
+}  // namespace poll
+
+#endif  // POLL_POLLER_H_

@@ -1,0 +1,52 @@
+// poll/posix/posix_calls.h
+//
+// Thin POSIX helpers shared by the backends that run on POSIX systems (epoll
+// in poll/unix, and plan9_stub when built on Linux): each retries EINTR
+// where that is safe and turns failures into poll::ErrnoError statuses.
+#ifndef POLL_POSIX_POSIX_CALLS_H_
+#define POLL_POSIX_POSIX_CALLS_H_
+
+#include <errno.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "poll/errors.h"
+#include "poll/sysfd.h"
+
+namespace poll::posix {
+
+// A syscall's return value as an IoResult (errno captured on -1).
+inline IoResult Result(ssize_t r) {
+  if (r < 0) return {0, errno};
+  return {r, 0};
+}
+
+template <typename Span>
+std::vector<iovec> ToIovecs(absl::Span<const Span> bufs) {
+  std::vector<iovec> iov;
+  iov.reserve(bufs.size());
+  for (const auto& b : bufs) {
+    iov.push_back({const_cast<char*>(b.data()), b.size()});
+  }
+  return iov;
+}
+
+// Checks that `fd` is open and, for sockets, whether a 0-byte read means
+// EOF (everything but SOCK_DGRAM/SOCK_RAW). kNet on a non-socket fails.
+absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof);
+absl::Status SetNonblock(Sysfd fd, bool nonblocking);
+absl::Status Close(Sysfd fd);
+absl::Status Shutdown(Sysfd fd, int how);
+absl::Status Fsync(Sysfd fd);
+absl::StatusOr<int64_t> Seek(Sysfd fd, int64_t offset, int whence);
+absl::StatusOr<FileInfo> Fstat(Sysfd fd);
+absl::StatusOr<Sysfd> Dup(Sysfd fd);
+
+}  // namespace poll::posix
+
+#endif  // POLL_POSIX_POSIX_CALLS_H_

@@ -1,0 +1,14 @@
+// poll/unix/backend_state.h (included as "poll/backend_state.h")
+//
+// Per-FD state only the epoll backend needs. Everything else lives in the
+// shared FD and PollDesc; epoll needs nothing more.
+#ifndef POLL_UNIX_BACKEND_STATE_H_
+#define POLL_UNIX_BACKEND_STATE_H_
+
+namespace poll {
+
+struct BackendState {};
+
+}  // namespace poll
+
+#endif  // POLL_UNIX_BACKEND_STATE_H_

@@ -1,0 +1,224 @@
+#include "poll/unix/epoll_poller.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "absl/base/internal/raw_logging.h"
+#include "poll/errors.h"
+#include "poll/poll_desc.h"
+
+namespace poll {
+namespace {
+
+// The eventfd's epoll token: an index no slot ever has.
+constexpr uint64_t kEventfdToken = ~uint64_t{0};
+constexpr int kMaxEvents = 128;
+
+uint64_t Token(uint32_t index, uint32_t gen) {
+  return (uint64_t{gen} << 32) | index;
+}
+
+}  // namespace
+
+EpollPoller& EpollPoller::Default() {
+  static EpollPoller* p = new EpollPoller();
+  return *p;
+}
+
+EpollPoller::EpollPoller() = default;
+
+EpollPoller::~EpollPoller() {
+  absl::MutexLock l(&mu_);
+  if (epfd_ >= 0) ::close(epfd_);
+  if (evfd_ >= 0) ::close(evfd_);
+}
+
+absl::Status EpollPoller::EnsureOpen() {
+  if (epfd_ >= 0) return absl::OkStatus();
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return ErrnoError("epoll_create1", errno);
+  int ev = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (ev < 0) {
+    int err = errno;
+    ::close(ep);
+    return ErrnoError("eventfd", err);
+  }
+  epoll_event e{};
+  e.events = EPOLLIN | EPOLLET;
+  e.data.u64 = kEventfdToken;
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0) {
+    int err = errno;
+    ::close(ep);
+    ::close(ev);
+    return ErrnoError("epoll_ctl", err);
+  }
+  epfd_ = ep;
+  evfd_ = ev;
+  epfd_fast_.store(ep);
+  evfd_fast_.store(ev);
+  return absl::OkStatus();
+}
+
+absl::Status EpollPoller::Register(intptr_t sysfd, PollDesc* pd) {
+  {
+    absl::MutexLock l(&mu_);
+    absl::Status s = EnsureOpen();
+    if (!s.ok()) return s;
+  }
+  absl::MutexLock l(&reg_mu_);
+  uint32_t index;
+  if (!free_.empty()) {
+    index = free_.back();
+    free_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& slot = slots_[index];
+  epoll_event e{};
+  e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  e.data.u64 = Token(index, slot.gen);
+  if (::epoll_ctl(epfd_fast_.load(), EPOLL_CTL_ADD, static_cast<int>(sysfd),
+                  &e) < 0) {
+    int err = errno;
+    free_.push_back(index);
+    return ErrnoError("epoll_ctl", err);
+  }
+  slot.pd = pd;
+  pd->poller_data = index;
+  ++registered_;
+  return absl::OkStatus();
+}
+
+void EpollPoller::Unregister(intptr_t sysfd, PollDesc* pd) {
+  ::epoll_ctl(epfd_fast_.load(), EPOLL_CTL_DEL, static_cast<int>(sysfd),
+              nullptr);
+  absl::MutexLock l(&reg_mu_);
+  uint32_t i = static_cast<uint32_t>(pd->poller_data);
+  if (i >= slots_.size() || slots_[i].pd != pd) return;
+  slots_[i].pd = nullptr;
+  ++slots_[i].gen;
+  free_.push_back(i);
+  --registered_;
+}
+
+size_t EpollPoller::registered() const {
+  absl::MutexLock l(&reg_mu_);
+  return registered_;
+}
+
+void EpollPoller::Interrupt() {
+  uint64_t one = 1;
+  ssize_t r = ::write(evfd_fast_.load(), &one, sizeof(one));
+  (void)r;  // EAGAIN: the counter is already non-zero, the wake is pending.
+}
+
+void EpollPoller::Park(ThreadWaiter& w) {
+  for (;;) {
+    if (w.Take(ThreadWaiter::kWoken)) return;
+    bool lead = false;
+    {
+      absl::MutexLock l(&mu_);
+      if (leader_ == nullptr) {
+        leader_ = &w;
+        lead = true;
+      } else {
+        w.following = true;
+        w.next_follower = nullptr;
+        if (followers_tail_ != nullptr) {
+          followers_tail_->next_follower = &w;
+        } else {
+          followers_head_ = &w;
+        }
+        followers_tail_ = &w;
+      }
+    }
+    if (!lead) {
+      w.WaitFor(ThreadWaiter::kWoken | ThreadWaiter::kLead);
+      if (w.Take(ThreadWaiter::kLead)) {
+        lead = true;  // the old leader made us leader_ and unlinked us
+      } else {
+        absl::MutexLock l(&mu_);
+        if (w.following) {
+          // Unlink ourselves: we were woken for I/O, not to lead.
+          ThreadWaiter* prev = nullptr;
+          for (ThreadWaiter* f = followers_head_; f != nullptr;
+               prev = f, f = f->next_follower) {
+            if (f != &w) continue;
+            if (prev != nullptr) {
+              prev->next_follower = f->next_follower;
+            } else {
+              followers_head_ = f->next_follower;
+            }
+            if (followers_tail_ == f) followers_tail_ = prev;
+            break;
+          }
+          w.following = false;
+        } else if (w.Take(ThreadWaiter::kLead)) {
+          lead = true;  // granted between WaitFor and taking mu_
+        }
+      }
+    }
+    if (lead) Lead(w);
+  }
+}
+
+void EpollPoller::Lead(ThreadWaiter& w) {
+  w.SetLeading(this);
+  epoll_event events[kMaxEvents];
+  const int ep = epfd_fast_.load();
+  while (!w.IsWoken()) {
+    int n = ::epoll_wait(ep, events, kMaxEvents, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
+    }
+    Dispatch(events, n, w);
+  }
+  w.SetLeading(nullptr);
+  absl::MutexLock l(&mu_);
+  leader_ = nullptr;
+  if (ThreadWaiter* f = followers_head_) {
+    followers_head_ = f->next_follower;
+    if (followers_head_ == nullptr) followers_tail_ = nullptr;
+    f->next_follower = nullptr;
+    f->following = false;
+    leader_ = f;
+    f->Post(ThreadWaiter::kLead);
+  }
+}
+
+void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter& self) {
+  const auto* events = static_cast<const epoll_event*>(evs);
+  absl::ReaderMutexLock l(&reg_mu_);
+  for (int i = 0; i < n; ++i) {
+    const epoll_event& e = events[i];
+    if (e.data.u64 == kEventfdToken) {
+      uint64_t v;
+      while (::read(evfd_fast_.load(), &v, sizeof(v)) > 0) {
+      }
+      continue;
+    }
+    uint32_t index = static_cast<uint32_t>(e.data.u64);
+    uint32_t gen = static_cast<uint32_t>(e.data.u64 >> 32);
+    if (index >= slots_.size()) continue;
+    const Slot& slot = slots_[index];
+    if (slot.gen != gen || slot.pd == nullptr) continue;  // unregistered
+    bool r = e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    bool wr = e.events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+    PollDesc::Woken woken =
+        slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
+    for (Waiter* wt : {woken.r, woken.w}) {
+      if (wt == nullptr) continue;
+      if (wt == &self) {
+        self.MarkWoken();
+      } else {
+        wt->Wake();
+      }
+    }
+  }
+}
+
+}  // namespace poll

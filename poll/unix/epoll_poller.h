@@ -1,0 +1,77 @@
+// poll/unix/epoll_poller.h
+//
+// The Linux readiness poller: one epoll instance per EpollPoller (created on
+// first use), every descriptor registered once, edge-triggered, for
+// EPOLLIN|EPOLLOUT|EPOLLRDHUP, and an eventfd to interrupt a wait.
+//
+// Who runs epoll_wait: the blocked threads themselves (leader/followers).
+// The first thread that must wait becomes the leader and runs epoll_wait;
+// threads that must wait while a leader exists park on their own
+// ThreadWaiter. The leader hands readiness to the owners (one futex wake
+// each) and, when its own descriptor becomes ready, returns at once (no
+// wake-up at all) after passing the leadership to one parked follower.
+// A Close or deadline that must wake the leader writes the eventfd.
+//
+// Events name their PollDesc through a slot index plus generation, so an
+// event fetched just before Unregister can never reach a freed PollDesc.
+#ifndef POLL_UNIX_EPOLL_POLLER_H_
+#define POLL_UNIX_EPOLL_POLLER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "poll/poller.h"
+
+namespace poll {
+
+class EpollPoller final : public Poller {
+ public:
+  // The process-wide poller used by blocking callers. Never destroyed.
+  static EpollPoller& Default();
+
+  EpollPoller();
+  ~EpollPoller() override;
+
+  absl::Status Register(intptr_t sysfd, PollDesc* pd) override;
+  void Unregister(intptr_t sysfd, PollDesc* pd) override;
+  void Park(ThreadWaiter& w) override;
+  void Interrupt() override;
+
+  // Registered descriptors (tests).
+  size_t registered() const;
+
+ private:
+  struct Slot {
+    PollDesc* pd = nullptr;
+    uint32_t gen = 0;
+  };
+  absl::Status EnsureOpen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs epoll_wait until `w` is woken, then passes the leadership on.
+  void Lead(ThreadWaiter& w);
+  // Delivers one batch of events; `self` is the leading thread's waiter.
+  void Dispatch(const void* events, int n, ThreadWaiter& self);
+
+  mutable absl::Mutex mu_;
+  int epfd_ ABSL_GUARDED_BY(mu_) = -1;
+  int evfd_ ABSL_GUARDED_BY(mu_) = -1;
+  ThreadWaiter* leader_ ABSL_GUARDED_BY(mu_) = nullptr;
+  ThreadWaiter* followers_head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  ThreadWaiter* followers_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+
+  // Registry of PollDescs by slot; readers (dispatch) share, writers
+  // (Register/Unregister) exclude them.
+  mutable absl::Mutex reg_mu_;
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(reg_mu_);
+  std::vector<uint32_t> free_ ABSL_GUARDED_BY(reg_mu_);
+  size_t registered_ ABSL_GUARDED_BY(reg_mu_) = 0;
+
+  // Copies of epfd_/evfd_ for the leader's syscalls (set once, under mu_).
+  std::atomic<int> epfd_fast_{-1};
+  std::atomic<int> evfd_fast_{-1};
+};
+
+}  // namespace poll
+
+#endif  // POLL_UNIX_EPOLL_POLLER_H_
