@@ -154,9 +154,10 @@ absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
 absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "pread"));
   POLL_RETURN_IF_ERROR(CheckOffset(off, "pread"));
-  // Pread does not move the offset, so it needs only a reference, like Go.
-  FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  // Pread does not move the offset, but it may wait for its direction like
+  // Read (IOCP), and one direction has one waiter: take the read lock.
+  FdLock l(this, true);
+  POLL_RETURN_IF_ERROR(l.status());
   if (p.empty()) return 0;
   if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
   absl::StatusOr<size_t> n = PreadImpl(p, off);
@@ -204,8 +205,8 @@ absl::StatusOr<size_t> FD::Pwrite(absl::Span<const char> p, int64_t off,
   if (written != nullptr) *written = 0;
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "pwrite"));
   POLL_RETURN_IF_ERROR(CheckOffset(off, "pwrite"));
-  FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  FdLock l(this, false);
+  POLL_RETURN_IF_ERROR(l.status());
   size_t done = 0;
   do {
     absl::Span<const char> chunk = p.subspan(done, kMaxRW);
