@@ -88,7 +88,6 @@ absl::Status ErrnoError(absl::string_view syscall, int err) {
 }
 
 bool IsClosing(const absl::Status& s) { return HasTag(s, "closing"); }
-bool IsDeadlineExceeded(const absl::Status& s) { return HasTag(s, "deadline"); }
 bool IsNoDeadline(const absl::Status& s) { return HasTag(s, "no_deadline"); }
 bool IsNotPollable(const absl::Status& s) { return HasTag(s, "not_pollable"); }
 bool IsEof(const absl::Status& s) { return HasTag(s, "eof"); }

@@ -5,6 +5,7 @@
 //
 //   ErrClosing / IsClosing                 Go's ErrFileClosing / ErrNetClosing
 //   ErrDeadlineExceeded / IsDeadlineExceeded  Go's ErrDeadlineExceeded
+//                                          (code kDeadlineExceeded)
 //   ErrNoDeadline / IsNoDeadline           deadlines unsupported on this FD
 //   ErrNotPollable / IsNotPollable         the poller cannot watch this FD
 //   ErrEof / IsEof                         end of stream (0-byte read)
@@ -55,7 +56,10 @@ absl::Status OsError(absl::string_view syscall, int64_t code,
 absl::Status ErrnoError(absl::string_view syscall, int err);
 
 bool IsClosing(const absl::Status& s);
-bool IsDeadlineExceeded(const absl::Status& s);
+// absl's predicate: poll reports a timeout only as ErrDeadlineExceeded, the
+// one status of code kDeadlineExceeded it produces (a using-declaration, so
+// unqualified calls are not ambiguous through argument-dependent lookup).
+using absl::IsDeadlineExceeded;
 bool IsNoDeadline(const absl::Status& s);
 bool IsNotPollable(const absl::Status& s);
 bool IsEof(const absl::Status& s);

@@ -1,0 +1,171 @@
+// PollDesc: the shared readiness/deadline/closing state machine, driven
+// directly (no OS poller), so every backend's common rules are pinned here.
+#include "poll/poll_desc.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "poll/errors.h"
+
+namespace poll {
+namespace {
+
+class CountingWaiter final : public Waiter {
+ public:
+  void Wake() override {
+    wakes.fetch_add(1);
+    woken.Notify();
+  }
+  std::atomic<int> wakes{0};
+  absl::Notification woken;
+};
+
+constexpr FdKind kNet = FdKind::kNet;
+
+TEST(PollDesc, NotPollableRefusesDeadlines) {
+  PollDesc pd;
+  EXPECT_TRUE(IsNoDeadline(pd.SetDeadline(absl::Now(), true, true, kNet)));
+  EXPECT_TRUE(IsNotPollable(pd.Wait(Dir::kRead, kNet)));
+}
+
+TEST(PollDesc, ReadyBeforeArmIsConsumedAtOnce) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  PollDesc::Woken w = pd.NetpollReady(true, false, false);
+  EXPECT_EQ(w.r, nullptr);
+  CountingWaiter cw;
+  auto armed = pd.Arm(Dir::kRead, kNet, &cw);
+  ASSERT_TRUE(armed.ok());
+  EXPECT_TRUE(*armed);  // ready now, waiter not published
+  armed = pd.Arm(Dir::kRead, kNet, &cw);
+  ASSERT_TRUE(armed.ok());
+  EXPECT_FALSE(*armed);  // published
+  EXPECT_TRUE(pd.Disarm(Dir::kRead, &cw));
+  EXPECT_EQ(cw.wakes.load(), 0);
+}
+
+TEST(PollDesc, ReadinessWakesPublishedWaiterOnce) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  CountingWaiter cw;
+  ASSERT_FALSE(*pd.Arm(Dir::kWrite, kNet, &cw));
+  PollDesc::Woken w = pd.NetpollReady(false, true, false);
+  ASSERT_EQ(w.w, &cw);
+  w.w->Wake();
+  EXPECT_FALSE(pd.Disarm(Dir::kWrite, &cw));  // already taken
+  EXPECT_TRUE(pd.ConsumeReady(Dir::kWrite));
+  EXPECT_FALSE(pd.ConsumeReady(Dir::kWrite));
+  EXPECT_EQ(cw.wakes.load(), 1);
+}
+
+TEST(PollDesc, PrepareForgetsStaleReadiness) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  pd.NetpollReady(true, false, false);
+  ASSERT_TRUE(pd.Prepare(Dir::kRead, kNet).ok());
+  EXPECT_FALSE(pd.ConsumeReady(Dir::kRead));
+}
+
+TEST(PollDesc, BareErrorEventMakesReadsNotPollable) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  pd.NetpollReady(true, true, /*error_only=*/true);
+  EXPECT_TRUE(IsNotPollable(pd.CheckErr(Dir::kRead, kNet)));
+  EXPECT_TRUE(pd.CheckErr(Dir::kWrite, kNet).ok());  // reads only
+  pd.NetpollReady(true, false, false);                // a normal event clears
+  EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
+}
+
+TEST(PollDesc, ErrorPrecedenceClosingThenDeadlineThenEventError) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  pd.NetpollReady(true, false, true);
+  EXPECT_TRUE(IsNotPollable(pd.CheckErr(Dir::kRead, kNet)));
+  ASSERT_TRUE(pd.SetDeadline(absl::InfinitePast(), true, false, kNet).ok());
+  EXPECT_TRUE(IsDeadlineExceeded(pd.CheckErr(Dir::kRead, kNet)));
+  pd.Evict();
+  EXPECT_TRUE(IsClosing(pd.CheckErr(Dir::kRead, kNet)));
+  EXPECT_TRUE(IsClosing(pd.CheckErr(Dir::kWrite, kNet)));
+  EXPECT_TRUE(IsClosing(pd.SetDeadline(absl::Now(), true, true, kNet)));
+}
+
+TEST(PollDesc, DeadlineTimerWakesWaiter) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  CountingWaiter cw;
+  ASSERT_FALSE(*pd.Arm(Dir::kRead, kNet, &cw));
+  ASSERT_TRUE(pd.SetDeadline(absl::Now() + absl::Milliseconds(5), true, false,
+                             kNet)
+                  .ok());
+  ASSERT_TRUE(cw.woken.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_FALSE(pd.ConsumeReady(Dir::kRead));
+  EXPECT_TRUE(IsDeadlineExceeded(pd.CheckErr(Dir::kRead, kNet)));
+  EXPECT_TRUE(pd.CheckErr(Dir::kWrite, kNet).ok());
+}
+
+TEST(PollDesc, StaleTimerDoesNotExpireNewDeadline) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  ASSERT_TRUE(
+      pd.SetDeadline(absl::Now() + absl::Milliseconds(2), true, false, kNet)
+          .ok());
+  ASSERT_TRUE(pd.SetDeadline(absl::Now() + absl::Hours(1), true, false, kNet)
+                  .ok());
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
+  ASSERT_TRUE(pd.SetDeadline(absl::InfiniteFuture(), true, false, kNet).ok());
+  EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
+}
+
+TEST(PollDesc, EvictWakesBothDirections) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  CountingWaiter r, w;
+  ASSERT_FALSE(*pd.Arm(Dir::kRead, kNet, &r));
+  ASSERT_FALSE(*pd.Arm(Dir::kWrite, kNet, &w));
+  pd.Evict();
+  EXPECT_EQ(r.wakes.load(), 1);
+  EXPECT_EQ(w.wakes.load(), 1);
+  EXPECT_FALSE(pd.ConsumeReady(Dir::kRead));
+  auto armed = pd.Arm(Dir::kRead, kNet, &r);
+  EXPECT_TRUE(IsClosing(armed.status()));
+}
+
+TEST(PollDesc, ThreadWaitReturnsOnReadinessFromAnotherThread) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  std::thread t([&] {
+    absl::SleepFor(absl::Milliseconds(10));
+    PollDesc::Woken w = pd.NetpollReady(true, false, false);
+    if (w.r != nullptr) w.r->Wake();
+  });
+  EXPECT_TRUE(pd.Wait(Dir::kRead, kNet).ok());
+  t.join();
+}
+
+TEST(PollDesc, StressDeadlinesRacingReadiness) {
+  // Many rounds of a waiter racing a deadline and a readiness edge: every
+  // Wait returns exactly once with OK or DeadlineExceeded, never hangs.
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(pd.SetDeadline(absl::Now() + absl::Microseconds(i % 40), true,
+                               false, kNet)
+                    .ok());
+    std::thread t([&] {
+      PollDesc::Woken w = pd.NetpollReady(true, false, false);
+      if (w.r != nullptr) w.r->Wake();
+    });
+    absl::Status s = pd.Wait(Dir::kRead, kNet);
+    EXPECT_TRUE(s.ok() || IsDeadlineExceeded(s)) << s;
+    t.join();
+    ASSERT_TRUE(pd.SetDeadline(absl::InfiniteFuture(), true, false, kNet).ok());
+    pd.Prepare(Dir::kRead, kNet).IgnoreError();
+  }
+}
+
+}  // namespace
+}  // namespace poll

@@ -1,0 +1,89 @@
+// tests/posix_test_util.h
+//
+// Helpers for the POSIX backend tests (epoll and plan9_stub): descriptor
+// counting for leak checks, pipes and socket pairs wrapped in poll::FD, and
+// a fixture that fails a test that leaked a descriptor.
+#ifndef TESTS_POSIX_TEST_UTIL_H_
+#define TESTS_POSIX_TEST_UTIL_H_
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "poll/fd.h"
+
+namespace poll::testing {
+
+// Open descriptors of this process (entries of /proc/self/fd, minus the
+// directory handle used to list them).
+inline int CountOpenFds() {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (readdir(d) != nullptr) ++n;
+  closedir(d);
+  return n - 3;  // ".", ".." and the DIR's own descriptor
+}
+
+// Fails the test if it ended with more or fewer open descriptors than it
+// started with. The shared runtime (epoll instance, eventfd, timer thread)
+// is created before the first count.
+class FdLeakTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override {
+    EXPECT_EQ(CountOpenFds(), fds_before_) << "descriptor leak";
+  }
+  int fds_before_ = 0;
+};
+
+inline std::unique_ptr<FD> WrapFd(int fd, FdKind kind, bool pollable = true) {
+  auto f = std::make_unique<FD>(fd);
+  absl::Status s = f->Init(kind, pollable);
+  EXPECT_TRUE(s.ok()) << s;
+  return f;
+}
+
+struct FdPair {
+  std::unique_ptr<FD> r;  // read end (or first socket)
+  std::unique_ptr<FD> w;  // write end (or second socket)
+};
+
+inline FdPair MakePipe() {
+  int p[2];
+  EXPECT_EQ(pipe2(p, O_CLOEXEC), 0);
+  return {WrapFd(p[0], FdKind::kPipe), WrapFd(p[1], FdKind::kPipe)};
+}
+
+inline FdPair MakeSocketPair(int type = SOCK_STREAM) {
+  int s[2];
+  EXPECT_EQ(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, s), 0);
+  return {WrapFd(s[0], FdKind::kNet), WrapFd(s[1], FdKind::kNet)};
+}
+
+inline void FdLeakTest::SetUp() {
+  // Start the shared machinery (poller, timer thread) before counting.
+  FdPair p = MakePipe();
+  EXPECT_TRUE(p.r->SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+  char c;
+  EXPECT_FALSE(p.r->Read(absl::MakeSpan(&c, 1)).ok());
+  p = FdPair{};
+  fds_before_ = CountOpenFds();
+}
+
+inline absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+// Generous bound used only to detect hangs, never to assert speed.
+inline constexpr absl::Duration kHang = absl::Seconds(20);
+
+}  // namespace poll::testing
+
+#endif  // TESTS_POSIX_TEST_UTIL_H_
