@@ -88,6 +88,21 @@ class FD {
   // Reads up to p.size() bytes. A 0-byte request returns 0 at once; end of
   // stream is ErrEof for stream kinds. A short read is returned as is.
   absl::StatusOr<size_t> Read(absl::Span<char> p);
+  // Byte arrays (string literals included) must be passed as spans or
+  // string_views: a literal's array type would also write its trailing NUL.
+  //   fd.Write(std::string_view("hello"));   fd.Write(absl::MakeConstSpan(buf, n));
+  template <size_t N>
+  absl::StatusOr<size_t> Write(const char (&)[N], size_t* = nullptr) = delete;
+  template <size_t N>
+  absl::StatusOr<size_t> Pwrite(const char (&)[N], int64_t,
+                                size_t* = nullptr) = delete;
+  template <size_t N>
+  absl::StatusOr<size_t> WriteMsg(const char (&)[N], absl::Span<const char>,
+                                  const SockAddr*, int) = delete;
+  template <size_t N>
+  absl::StatusOr<size_t> SendTo(const char (&)[N], const SockAddr&,
+                                int) = delete;
+
   // Writes all of p (looping over short writes) or fails. `written`, if
   // given, receives the bytes written even when the call fails part way.
   absl::StatusOr<size_t> Write(absl::Span<const char> p,

@@ -17,6 +17,8 @@
 namespace poll::testing {
 namespace {
 
+using std::string_view_literals::operator""sv;
+
 using EpollPollerTest = FdLeakTest;
 
 TEST_F(EpollPollerTest, RegistrationFollowsFdLifetime) {

@@ -24,6 +24,8 @@
 namespace poll::testing {
 namespace {
 
+using std::string_view_literals::operator""sv;
+
 using FdSemantics = FdLeakTest;
 
 // --- Reads, writes, EOF ------------------------------------------------
@@ -31,7 +33,7 @@ using FdSemantics = FdLeakTest;
 TEST_F(FdSemantics, PipeReadWriteAndEof) {
   FdPair p = MakePipe();
   ASSERT_TRUE(p.r->pollable());
-  auto n = p.w->Write("hello");
+  auto n = p.w->Write("hello"sv);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 5u);
   char buf[16];
@@ -52,7 +54,7 @@ TEST_F(FdSemantics, ZeroByteReadReturnsAtOnce) {
 
 TEST_F(FdSemantics, ShortReadReturnedAsIs) {
   FdPair p = MakePipe();
-  ASSERT_TRUE(p.w->Write("abc").ok());
+  ASSERT_TRUE(p.w->Write("abc"sv).ok());
   char buf[64];
   auto r = p.r->Read(absl::MakeSpan(buf));
   ASSERT_TRUE(r.ok());
@@ -63,7 +65,7 @@ TEST_F(FdSemantics, BlockedReadWakesOnData) {
   FdPair p = MakePipe();
   std::thread t([&] {
     absl::SleepFor(absl::Milliseconds(20));
-    ASSERT_TRUE(p.w->Write("x").ok());
+    ASSERT_TRUE(p.w->Write("x"sv).ok());
   });
   char c;
   auto r = p.r->Read(absl::MakeSpan(&c, 1));
@@ -126,7 +128,7 @@ TEST_F(FdSemantics, WriteVChunksBeyondIovMax) {
 
 TEST_F(FdSemantics, ReadVScatters) {
   FdPair p = MakePipe();
-  ASSERT_TRUE(p.w->Write("abcdef").ok());
+  ASSERT_TRUE(p.w->Write("abcdef"sv).ok());
   char a[2], b[4];
   absl::Span<char> bufs[] = {absl::MakeSpan(a), absl::MakeSpan(b)};
   auto n = p.r->ReadV(bufs);
@@ -149,7 +151,7 @@ TEST_F(FdSemantics, PipeReadTimeout) {
 
 TEST_F(FdSemantics, PastDeadlineFailsAtOnceEvenWithDataReady) {
   FdPair p = MakePipe();
-  ASSERT_TRUE(p.w->Write("data").ok());
+  ASSERT_TRUE(p.w->Write("data"sv).ok());
   ASSERT_TRUE(p.r->SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
   char buf[8];
   for (int i = 0; i < 3; ++i) {
@@ -167,7 +169,7 @@ TEST_F(FdSemantics, ZeroTimeClearsDeadline) {
   FdPair p = MakePipe();
   ASSERT_TRUE(p.r->SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
   ASSERT_TRUE(p.r->SetReadDeadline(absl::Time()).ok());
-  ASSERT_TRUE(p.w->Write("k").ok());
+  ASSERT_TRUE(p.w->Write("k"sv).ok());
   char c;
   EXPECT_TRUE(p.r->Read(absl::MakeSpan(&c, 1)).ok());
 }
@@ -180,7 +182,7 @@ TEST_F(FdSemantics, DeadlineExtendedAfterItPassed) {
   ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
   std::thread t([&] {
     absl::SleepFor(absl::Milliseconds(10));
-    ASSERT_TRUE(p.w->Write("y").ok());
+    ASSERT_TRUE(p.w->Write("y"sv).ok());
   });
   auto r = p.r->Read(absl::MakeSpan(&c, 1));
   t.join();
@@ -223,7 +225,7 @@ TEST_F(FdSemantics, DeadlineExtendedWhileBlockedKeepsWaiting) {
     ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
     absl::SleepFor(absl::Milliseconds(80));
     wrote = true;
-    ASSERT_TRUE(p.w->Write("z").ok());
+    ASSERT_TRUE(p.w->Write("z"sv).ok());
   });
   char c;
   auto r = p.r->Read(absl::MakeSpan(&c, 1));
@@ -236,13 +238,13 @@ TEST_F(FdSemantics, ReadAndWriteDeadlinesAreIndependent) {
   FdPair s = MakeSocketPair();
   ASSERT_TRUE(s.r->SetReadDeadline(absl::InfinitePast()).ok());
   // Writes are unaffected by the expired read deadline.
-  ASSERT_TRUE(s.r->Write("w").ok());
+  ASSERT_TRUE(s.r->Write("w"sv).ok());
   char c;
   EXPECT_TRUE(IsDeadlineExceeded(s.r->Read(absl::MakeSpan(&c, 1)).status()));
   ASSERT_TRUE(s.r->SetReadDeadline(absl::InfiniteFuture()).ok());
   ASSERT_TRUE(s.r->SetWriteDeadline(absl::InfinitePast()).ok());
-  EXPECT_TRUE(IsDeadlineExceeded(s.r->Write("w").status()));
-  ASSERT_TRUE(s.w->Write("r").ok());
+  EXPECT_TRUE(IsDeadlineExceeded(s.r->Write("w"sv).status()));
+  ASSERT_TRUE(s.w->Write("r"sv).ok());
   auto r = s.r->Read(absl::MakeSpan(&c, 1));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(c, 'r');
@@ -253,7 +255,7 @@ TEST_F(FdSemantics, SetDeadlineSetsBoth) {
   ASSERT_TRUE(s.r->SetDeadline(absl::InfinitePast()).ok());
   char c;
   EXPECT_TRUE(IsDeadlineExceeded(s.r->Read(absl::MakeSpan(&c, 1)).status()));
-  EXPECT_TRUE(IsDeadlineExceeded(s.r->Write("x").status()));
+  EXPECT_TRUE(IsDeadlineExceeded(s.r->Write("x"sv).status()));
 }
 
 TEST_F(FdSemantics, WriteDeadlineOnFullSocket) {
@@ -293,7 +295,7 @@ TEST_F(FdSemantics, RegularFileIsNotPollable) {
   ASSERT_GE(raw, 0);
   unlink(path);
   auto f = WrapFd(raw, FdKind::kFile);
-  auto w = f->Write("0123456789");
+  auto w = f->Write("0123456789"sv);
   ASSERT_TRUE(w.ok()) << w.status();
   auto st = f->SetReadDeadline(In(absl::Seconds(1)));
   if (!f->pollable()) {
@@ -315,7 +317,7 @@ TEST_F(FdSemantics, RegularFileIsNotPollable) {
   ASSERT_TRUE(fi.ok());
   EXPECT_TRUE(fi->is_regular);
   EXPECT_EQ(fi->size, 10);
-  ASSERT_TRUE(f->Pwrite("AB", 0).ok());
+  ASSERT_TRUE(f->Pwrite("AB"sv, 0).ok());
   r = f->Pread(absl::MakeSpan(buf), 0);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(std::string(buf, *r), "AB23");
@@ -355,7 +357,7 @@ TEST_F(FdSemantics, OperationsAfterCloseFail) {
   ASSERT_TRUE(s.r->Close().ok());
   char c;
   EXPECT_TRUE(IsClosing(s.r->Read(absl::MakeSpan(&c, 1)).status()));
-  EXPECT_TRUE(IsClosing(s.r->Write("x").status()));
+  EXPECT_TRUE(IsClosing(s.r->Write("x"sv).status()));
   EXPECT_TRUE(IsClosing(s.r->SetDeadline(In(absl::Seconds(1)))));
   EXPECT_TRUE(IsClosing(s.r->Close()));
   EXPECT_TRUE(IsClosing(s.r->Accept().status()));
@@ -444,7 +446,7 @@ void AcceptConnectEcho(int family) {
     }
   });
   ASSERT_TRUE(cl->Connect(addr).ok());
-  ASSERT_TRUE(cl->Write("ping").ok());
+  ASSERT_TRUE(cl->Write("ping"sv).ok());
   char buf[4];
   size_t got = 0;
   while (got < 4) {
@@ -517,7 +519,7 @@ TEST_F(FdSemantics, ReadMsgWithControlData) {
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cm), &p[0], sizeof(int));
-  auto w = s.w->WriteMsg("m", absl::MakeConstSpan(ctl, sizeof(ctl)), nullptr, 0);
+  auto w = s.w->WriteMsg("m"sv, absl::MakeConstSpan(ctl, sizeof(ctl)), nullptr, 0);
   ASSERT_TRUE(w.ok()) << w.status();
   close(p[0]);
   alignas(cmsghdr) char rctl[CMSG_SPACE(sizeof(int))] = {};
@@ -551,7 +553,7 @@ TEST_F(FdSemantics, DatagramRecvFromSendToAndZeroLengthIsNotEof) {
   socklen_t len = sizeof(baddr.storage);
   getsockname(static_cast<int>(b->sysfd()), baddr.get(), &len);
   baddr.len = len;
-  ASSERT_TRUE(a->SendTo("dgram", baddr, 0).ok());
+  ASSERT_TRUE(a->SendTo("dgram"sv, baddr, 0).ok());
   ASSERT_TRUE(a->SendTo(absl::string_view(), baddr, 0).ok());
   char buf[16];
   auto r = b->RecvFrom(absl::MakeSpan(buf), 0);
@@ -569,7 +571,7 @@ TEST_F(FdSemantics, RawReadWaitsForReadiness) {
   FdPair p = MakePipe();
   std::thread t([&] {
     absl::SleepFor(absl::Milliseconds(10));
-    ASSERT_TRUE(p.w->Write("q").ok());
+    ASSERT_TRUE(p.w->Write("q"sv).ok());
   });
   int calls = 0;
   char c = 0;
@@ -606,7 +608,7 @@ TEST_F(FdSemantics, BadInputGivesClearErrors) {
   char buf[4];
   EXPECT_EQ(p.r->Pread(absl::MakeSpan(buf), -1).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(p.w->Pwrite("x", -7).status().code(),
+  EXPECT_EQ(p.w->Pwrite("x"sv, -7).status().code(),
             absl::StatusCode::kInvalidArgument);
   std::vector<absl::Span<char>> many(kMaxIov + 1, absl::MakeSpan(buf));
   EXPECT_EQ(p.r->ReadV(many).status().code(),
@@ -619,7 +621,7 @@ TEST_F(FdSemantics, BadInputGivesClearErrors) {
   EXPECT_EQ(OsErrorCode(s), ESPIPE) << s;
   EXPECT_NE(s.message().find("lseek"), absl::string_view::npos) << s;
   // The FD still works after all that.
-  ASSERT_TRUE(p.w->Write("ok").ok());
+  ASSERT_TRUE(p.w->Write("ok"sv).ok());
   EXPECT_TRUE(p.r->Read(absl::MakeSpan(buf)).ok());
 }
 
@@ -660,7 +662,7 @@ TEST_F(FdSemantics, StressDeadlineRacingData) {
   std::thread writer([&] {
     unsigned seed = 1;
     while (!stop.load()) {
-      if (p.w->Write("d").ok()) ++sent;
+      if (p.w->Write("d"sv).ok()) ++sent;
       if (rand_r(&seed) % 4 == 0) std::this_thread::yield();
     }
   });
@@ -731,7 +733,7 @@ TEST_F(FdSemantics, StressCloseRacingBlockedRead) {
     cur = &r;
     r.go.Notify();
     if (write_first) {
-      ASSERT_TRUE(r.p.w->Write("b").ok());
+      ASSERT_TRUE(r.p.w->Write("b"sv).ok());
     }
     for (unsigned spin = rand_r(&seed) % 200; spin > 0; --spin) {
       std::atomic_signal_fence(std::memory_order_seq_cst);
