@@ -50,8 +50,7 @@ absl::Status ErrClosing(FdKind kind) {
 }
 
 absl::Status ErrDeadlineExceeded() {
-  return Tagged(absl::StatusCode::kDeadlineExceeded, "i/o timeout",
-                "deadline");
+  return Tagged(absl::StatusCode::kDeadlineExceeded, "i/o timeout", "deadline");
 }
 
 absl::Status ErrNoDeadline() {
@@ -91,9 +90,7 @@ bool IsClosing(const absl::Status& s) { return HasTag(s, "closing"); }
 bool IsNoDeadline(const absl::Status& s) { return HasTag(s, "no_deadline"); }
 bool IsNotPollable(const absl::Status& s) { return HasTag(s, "not_pollable"); }
 bool IsEof(const absl::Status& s) { return HasTag(s, "eof"); }
-bool IsTooManyRefs(const absl::Status& s) {
-  return HasTag(s, "too_many_refs");
-}
+bool IsTooManyRefs(const absl::Status& s) { return HasTag(s, "too_many_refs"); }
 
 int64_t OsErrorCode(const absl::Status& s) {
   if (s.ok()) return 0;

@@ -89,10 +89,10 @@ class FdLock {
   absl::Status status_;
 };
 
-#define POLL_RETURN_IF_ERROR(expr)   \
-  do {                               \
-    absl::Status _st = (expr);       \
-    if (!_st.ok()) return _st;       \
+#define POLL_RETURN_IF_ERROR(expr) \
+  do {                             \
+    absl::Status _st = (expr);     \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 FD::FD(Sysfd sysfd) : sysfd_(sysfd) {}
@@ -222,8 +222,8 @@ absl::StatusOr<size_t> FD::Pwrite(absl::Span<const char> p, int64_t off,
   return done;
 }
 
-absl::StatusOr<size_t> FD::WriteV(
-    absl::Span<const absl::Span<const char>> bufs, size_t* written) {
+absl::StatusOr<size_t> FD::WriteV(absl::Span<const absl::Span<const char>> bufs,
+                                  size_t* written) {
   if (written != nullptr) *written = 0;
   POLL_RETURN_IF_ERROR(CheckBufs(bufs, "writev"));
   FdLock l(this, false);
@@ -262,8 +262,8 @@ absl::StatusOr<size_t> FD::WriteV(
 namespace {
 absl::Status CheckNet(FdKind kind, absl::string_view op) {
   if (kind == FdKind::kNet) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      op, ": not a socket (FD kind is ", FdKindName(kind), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(op, ": not a socket (FD kind is ", FdKindName(kind), ")"));
 }
 }  // namespace
 
@@ -284,8 +284,8 @@ absl::Status FD::Connect(const SockAddr& addr) {
   return ConnectImpl(addr);
 }
 
-absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p,
-                                      absl::Span<char> oob, int flags) {
+absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
+                                      int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvmsg"));
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "recvmsg"));
   POLL_RETURN_IF_ERROR(CheckBuf(oob.data(), oob.size(), "recvmsg"));
@@ -313,8 +313,8 @@ absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
   return RecvFromImpl(p.subspan(0, kMaxRW), flags);
 }
 
-absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p,
-                                  const SockAddr& to, int flags) {
+absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p, const SockAddr& to,
+                                  int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendto"));
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "sendto"));
   if (to.len == 0 || to.len > sizeof(to.storage)) {

@@ -90,7 +90,8 @@ class FD {
   absl::StatusOr<size_t> Read(absl::Span<char> p);
   // Byte arrays (string literals included) must be passed as spans or
   // string_views: a literal's array type would also write its trailing NUL.
-  //   fd.Write(std::string_view("hello"));   fd.Write(absl::MakeConstSpan(buf, n));
+  //   fd.Write(std::string_view("hello"));   fd.Write(absl::MakeConstSpan(buf,
+  //   n));
   template <size_t N>
   absl::StatusOr<size_t> Write(const char (&)[N], size_t* = nullptr) = delete;
   template <size_t N>

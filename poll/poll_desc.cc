@@ -1,7 +1,5 @@
 #include "poll/poll_desc.h"
 
-#include <limits>
-
 #include "absl/base/internal/raw_logging.h"
 #include "poll/monotonic_clock.h"
 #include "poll/poller.h"
@@ -13,14 +11,8 @@ namespace {
 // already expired, else a monotonic instant in ns.
 int64_t EncodeDeadline(absl::Time t) {
   if (t == absl::InfiniteFuture() || t == absl::Time()) return 0;
-  absl::Duration rem = t - absl::Now();
-  if (rem <= absl::ZeroDuration()) return -1;
-  int64_t now = MonoNow();
-  int64_t ns = absl::ToInt64Nanoseconds(rem);
-  if (ns > std::numeric_limits<int64_t>::max() - now) {
-    return std::numeric_limits<int64_t>::max();
-  }
-  return now + ns;
+  if (t <= absl::Now()) return -1;
+  return MonoFromAbsl(t);
 }
 
 }  // namespace
@@ -55,8 +47,7 @@ void PollDesc::Close(intptr_t sysfd) {
 absl::Status PollDesc::CheckErr(Dir d, FdKind kind) const {
   uint32_t info = info_.load(std::memory_order_acquire);
   if (info & kInfoClosing) return ErrClosing(kind);
-  uint32_t expired =
-      d == Dir::kRead ? kInfoReadExpired : kInfoWriteExpired;
+  uint32_t expired = d == Dir::kRead ? kInfoReadExpired : kInfoWriteExpired;
   if (info & expired) return ErrDeadlineExceeded();
   if (d == Dir::kRead && (info & kInfoEventErr)) return ErrNotPollable();
   return absl::OkStatus();
@@ -139,8 +130,7 @@ Waiter* PollDesc::Unblock(Dir d, bool ioready) {
   }
 }
 
-PollDesc::Woken PollDesc::NetpollReady(bool read, bool write,
-                                       bool error_only) {
+PollDesc::Woken PollDesc::NetpollReady(bool read, bool write, bool error_only) {
   if (error_only) {
     info_.fetch_or(kInfoEventErr, std::memory_order_release);
   } else {

@@ -102,9 +102,7 @@ class PollDesc {
   static constexpr uintptr_t kNil = 0;
   static constexpr uintptr_t kReady = 1;
 
-  std::atomic<uintptr_t>& slot(Dir d) {
-    return d == Dir::kRead ? rg_ : wg_;
-  }
+  std::atomic<uintptr_t>& slot(Dir d) { return d == Dir::kRead ? rg_ : wg_; }
   // Go's netpollunblock: takes the waiter out (setting "ready" if ioready).
   Waiter* Unblock(Dir d, bool ioready);
   static void OnTimer(void* arg, uint64_t seq, Dir d);

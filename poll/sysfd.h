@@ -28,7 +28,9 @@ struct SockAddr {
   const struct sockaddr* get() const {
     return reinterpret_cast<const struct sockaddr*>(storage);
   }
-  struct sockaddr* get() { return reinterpret_cast<struct sockaddr*>(storage); }
+  struct sockaddr* get() {
+    return reinterpret_cast<struct sockaddr*>(storage);
+  }
   // Copies `n` bytes of `sa`; false (and nothing copied) if it does not fit.
   bool Set(const void* sa, size_t n) {
     if (n > sizeof(storage)) return false;

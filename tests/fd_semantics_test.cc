@@ -460,7 +460,9 @@ void AcceptConnectEcho(int family) {
   server.join();
 }
 
-TEST_F(FdSemantics, TcpLoopbackAcceptConnectEcho) { AcceptConnectEcho(AF_INET); }
+TEST_F(FdSemantics, TcpLoopbackAcceptConnectEcho) {
+  AcceptConnectEcho(AF_INET);
+}
 TEST_F(FdSemantics, UnixAcceptConnectEcho) { AcceptConnectEcho(AF_UNIX); }
 
 TEST_F(FdSemantics, AcceptDeadlineAndClose) {
@@ -482,7 +484,8 @@ TEST_F(FdSemantics, ConnectRefused) {
   {
     auto ln = Listen(AF_INET, &addr);  // take a free port, then close it
   }
-  auto cl = WrapFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), FdKind::kNet);
+  auto cl =
+      WrapFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), FdKind::kNet);
   absl::Status s = cl->Connect(addr);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(OsErrorCode(s), ECONNREFUSED) << s;
@@ -491,7 +494,8 @@ TEST_F(FdSemantics, ConnectRefused) {
 TEST_F(FdSemantics, ResetIsAnErrorNotEof) {
   SockAddr addr;
   auto ln = Listen(AF_INET, &addr);
-  auto cl = WrapFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), FdKind::kNet);
+  auto cl =
+      WrapFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), FdKind::kNet);
   ASSERT_TRUE(cl->Connect(addr).ok());
   auto a = ln->Accept();
   ASSERT_TRUE(a.ok());
@@ -500,7 +504,8 @@ TEST_F(FdSemantics, ResetIsAnErrorNotEof) {
                    linger l{1, 0};  // close sends RST
                    setsockopt(static_cast<int>(fd), SOL_SOCKET, SO_LINGER, &l,
                               sizeof(l));
-                 }).ok());
+                 })
+                  .ok());
   ASSERT_TRUE(srv->Close().ok());
   char c;
   auto r = cl->Read(absl::MakeSpan(&c, 1));
@@ -519,19 +524,21 @@ TEST_F(FdSemantics, ReadMsgWithControlData) {
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cm), &p[0], sizeof(int));
-  auto w = s.w->WriteMsg("m"sv, absl::MakeConstSpan(ctl, sizeof(ctl)), nullptr, 0);
+  auto w =
+      s.w->WriteMsg("m"sv, absl::MakeConstSpan(ctl, sizeof(ctl)), nullptr, 0);
   ASSERT_TRUE(w.ok()) << w.status();
   close(p[0]);
   alignas(cmsghdr) char rctl[CMSG_SPACE(sizeof(int))] = {};
   char buf[4];
-  auto m = s.r->ReadMsg(absl::MakeSpan(buf), absl::MakeSpan(rctl, sizeof(rctl)),
-                        0);
+  auto m =
+      s.r->ReadMsg(absl::MakeSpan(buf), absl::MakeSpan(rctl, sizeof(rctl)), 0);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->n, 1u);
   EXPECT_EQ(buf[0], 'm');
   ASSERT_GT(m->oobn, 0u);
   int passed;
-  std::memcpy(&passed, CMSG_DATA(reinterpret_cast<cmsghdr*>(rctl)), sizeof(int));
+  std::memcpy(&passed, CMSG_DATA(reinterpret_cast<cmsghdr*>(rctl)),
+              sizeof(int));
   EXPECT_TRUE(fcntl(passed, F_GETFD) & FD_CLOEXEC);
   close(passed);
   close(p[1]);

@@ -75,7 +75,7 @@ TEST(PollDesc, BareErrorEventMakesReadsNotPollable) {
   pd.NetpollReady(true, true, /*error_only=*/true);
   EXPECT_TRUE(IsNotPollable(pd.CheckErr(Dir::kRead, kNet)));
   EXPECT_TRUE(pd.CheckErr(Dir::kWrite, kNet).ok());  // reads only
-  pd.NetpollReady(true, false, false);                // a normal event clears
+  pd.NetpollReady(true, false, false);               // a normal event clears
   EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
 }
 
@@ -97,9 +97,9 @@ TEST(PollDesc, DeadlineTimerWakesWaiter) {
   pd.OpenWithoutPoller();
   CountingWaiter cw;
   ASSERT_FALSE(*pd.Arm(Dir::kRead, kNet, &cw));
-  ASSERT_TRUE(pd.SetDeadline(absl::Now() + absl::Milliseconds(5), true, false,
-                             kNet)
-                  .ok());
+  ASSERT_TRUE(
+      pd.SetDeadline(absl::Now() + absl::Milliseconds(5), true, false, kNet)
+          .ok());
   ASSERT_TRUE(cw.woken.WaitForNotificationWithTimeout(absl::Seconds(20)));
   EXPECT_FALSE(pd.ConsumeReady(Dir::kRead));
   EXPECT_TRUE(IsDeadlineExceeded(pd.CheckErr(Dir::kRead, kNet)));
@@ -112,8 +112,8 @@ TEST(PollDesc, StaleTimerDoesNotExpireNewDeadline) {
   ASSERT_TRUE(
       pd.SetDeadline(absl::Now() + absl::Milliseconds(2), true, false, kNet)
           .ok());
-  ASSERT_TRUE(pd.SetDeadline(absl::Now() + absl::Hours(1), true, false, kNet)
-                  .ok());
+  ASSERT_TRUE(
+      pd.SetDeadline(absl::Now() + absl::Hours(1), true, false, kNet).ok());
   absl::SleepFor(absl::Milliseconds(30));
   EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
   ASSERT_TRUE(pd.SetDeadline(absl::InfiniteFuture(), true, false, kNet).ok());

@@ -208,8 +208,7 @@ void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter& self) {
     if (slot.gen != gen || slot.pd == nullptr) continue;  // unregistered
     bool r = e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool wr = e.events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
-    PollDesc::Woken woken =
-        slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
+    PollDesc::Woken woken = slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
     for (Waiter* wt : {woken.r, woken.w}) {
       if (wt == nullptr) continue;
       if (wt == &self) {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "poll/fd.h"
-#include "poll/unix/epoll_poller.h"
 #include "poll/posix/posix_calls.h"
+#include "poll/unix/epoll_poller.h"
 
 namespace poll {
 
@@ -111,8 +111,8 @@ absl::StatusOr<Accepted> FD::AcceptImpl() {
   absl::StatusOr<size_t> fd = ExecIO(Dir::kRead, "accept4", [&](void*) {
     for (;;) {
       socklen_t len = sizeof(a.peer.storage);
-      int nfd = ::accept4(sysfd_, a.peer.get(), &len,
-                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int nfd =
+          ::accept4(sysfd_, a.peer.get(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       // The connection went away before we took it: take the next one.
       if (nfd < 0 && errno == ECONNABORTED) continue;
       a.peer.len = nfd < 0 ? 0 : len;
@@ -206,8 +206,7 @@ absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char> p,
   });
 }
 
-absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char> p,
-                                                int flags) {
+absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char> p, int flags) {
   RecvFromResult r;
   socklen_t len = 0;
   absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "recvfrom", [&](void*) {

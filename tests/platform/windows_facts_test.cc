@@ -43,9 +43,9 @@ void MakePipe(const char* tag, PipePair* p) {
       PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 4096, 4096, 0,
       nullptr);
   ASSERT_NE(p->server, INVALID_HANDLE_VALUE) << GetLastError();
-  p->client = CreateFileA(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0,
-                          nullptr, OPEN_EXISTING, FILE_FLAG_OVERLAPPED,
-                          nullptr);
+  p->client =
+      CreateFileA(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
+                  OPEN_EXISTING, FILE_FLAG_OVERLAPPED, nullptr);
   ASSERT_NE(p->client, INVALID_HANDLE_VALUE) << GetLastError();
 }
 

@@ -1,0 +1,115 @@
+#include "poll/fd_mutex.h"
+
+#include "absl/base/internal/raw_logging.h"
+
+namespace poll {
+namespace {
+
+constexpr uint64_t kClosed = uint64_t{1} << 0;
+constexpr uint64_t kRLock = uint64_t{1} << 1;
+constexpr uint64_t kWLock = uint64_t{1} << 2;
+constexpr uint64_t kRef = uint64_t{1} << 3;
+constexpr uint64_t kRefMask = ((uint64_t{1} << 20) - 1) << 3;
+constexpr uint64_t kRWait = uint64_t{1} << 23;
+constexpr uint64_t kRMask = ((uint64_t{1} << 20) - 1) << 23;
+constexpr uint64_t kWWait = uint64_t{1} << 43;
+constexpr uint64_t kWMask = ((uint64_t{1} << 20) - 1) << 43;
+
+}  // namespace
+
+void FdMutex::Sema::Acquire() {
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(
+      +[](uint32_t* c) { return *c > 0; }, &count_));
+  --count_;
+}
+
+void FdMutex::Sema::Release() {
+  absl::MutexLock l(&mu_);
+  ++count_;
+}
+
+FdLockResult FdMutex::Incref() {
+  uint64_t old = state_.load();
+  for (;;) {
+    if (old & kClosed) return FdLockResult::kClosing;
+    uint64_t next = old + kRef;
+    if ((next & kRefMask) == 0) return FdLockResult::kTooManyRefs;
+    if (state_.compare_exchange_weak(old, next)) return FdLockResult::kOk;
+  }
+}
+
+FdLockResult FdMutex::IncrefAndClose() {
+  uint64_t old = state_.load();
+  for (;;) {
+    if (old & kClosed) return FdLockResult::kClosing;
+    uint64_t next = (old | kClosed) + kRef;
+    if ((next & kRefMask) == 0) return FdLockResult::kTooManyRefs;
+    // All waiters are woken below; they will see the closed bit.
+    next &= ~(kRMask | kWMask);
+    if (state_.compare_exchange_weak(old, next)) break;
+  }
+  for (uint64_t n = (old & kRMask) / kRWait; n > 0; --n) rsema_.Release();
+  for (uint64_t n = (old & kWMask) / kWWait; n > 0; --n) wsema_.Release();
+  return FdLockResult::kOk;
+}
+
+bool FdMutex::Decref() {
+  uint64_t old = state_.load();
+  for (;;) {
+    if ((old & kRefMask) == 0) {
+      ABSL_RAW_LOG(FATAL, "poll: inconsistent FdMutex (Decref without ref)");
+    }
+    uint64_t next = old - kRef;
+    if (state_.compare_exchange_weak(old, next)) {
+      return (next & (kClosed | kRefMask)) == kClosed;
+    }
+  }
+}
+
+FdLockResult FdMutex::RWLock(bool read) {
+  const uint64_t bit = read ? kRLock : kWLock;
+  const uint64_t wait = read ? kRWait : kWWait;
+  const uint64_t mask = read ? kRMask : kWMask;
+  Sema& sema = read ? rsema_ : wsema_;
+  uint64_t old = state_.load();
+  for (;;) {
+    if (old & kClosed) return FdLockResult::kClosing;
+    uint64_t next;
+    if ((old & bit) == 0) {
+      next = (old | bit) + kRef;  // free: take it
+      if ((next & kRefMask) == 0) return FdLockResult::kTooManyRefs;
+    } else {
+      next = old + wait;  // held: queue as a waiter
+      if ((next & mask) == 0) return FdLockResult::kTooManyRefs;
+    }
+    if (!state_.compare_exchange_weak(old, next)) continue;
+    if ((old & bit) == 0) return FdLockResult::kOk;
+    // The waker subtracted our wait count; try again.
+    sema.Acquire();
+    old = state_.load();
+  }
+}
+
+bool FdMutex::RWUnlock(bool read) {
+  const uint64_t bit = read ? kRLock : kWLock;
+  const uint64_t wait = read ? kRWait : kWWait;
+  const uint64_t mask = read ? kRMask : kWMask;
+  Sema& sema = read ? rsema_ : wsema_;
+  uint64_t old = state_.load();
+  for (;;) {
+    if ((old & bit) == 0 || (old & kRefMask) == 0) {
+      ABSL_RAW_LOG(FATAL, "poll: inconsistent FdMutex (unlock not held)");
+    }
+    uint64_t next = (old & ~bit) - kRef;
+    if (old & mask) next -= wait;  // wake one waiter
+    if (state_.compare_exchange_weak(old, next)) {
+      if (old & mask) sema.Release();
+      return (next & (kClosed | kRefMask)) == kClosed;
+    }
+  }
+}
+
+bool FdMutex::IsClosed() const { return (state_.load() & kClosed) != 0; }
+
+}  // namespace poll

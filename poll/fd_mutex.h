@@ -1,0 +1,73 @@
+// poll/fd_mutex.h
+//
+// FdMutex is Go's fdMutex: the lock every FD operation takes. One atomic
+// 64-bit word holds
+//   bit 0       closed
+//   bit 1       read lock held
+//   bit 2       write lock held
+//   bits 3-22   reference count (every operation holds one reference)
+//   bits 23-42  readers waiting for the read lock
+//   bits 43-62  writers waiting for the write lock
+// Readers are serialised among themselves and writers among themselves;
+// a reader never waits for a writer. After IncrefAndClose every new
+// Incref/RWLock fails with kClosing and every waiter blocked in RWLock is
+// woken and fails too. The owner releases the OS handle when Decref or
+// RWUnlock reports the last reference of a closed mutex.
+//
+// More than 2^20-1 simultaneous references or waiters is reported as
+// kTooManyRefs (Go panics) and leaves the state unchanged.
+#ifndef POLL_FD_MUTEX_H_
+#define POLL_FD_MUTEX_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace poll {
+
+enum class FdLockResult { kOk, kClosing, kTooManyRefs };
+
+class FdMutex {
+ public:
+  FdMutex() = default;
+  FdMutex(const FdMutex&) = delete;
+  FdMutex& operator=(const FdMutex&) = delete;
+
+  // Adds a reference.
+  FdLockResult Incref();
+  // Marks closed and adds a reference; wakes all RWLock waiters. kClosing if
+  // it was closed already.
+  FdLockResult IncrefAndClose();
+  // Drops a reference. True if the mutex is closed and this was the last
+  // reference: the caller must now release the descriptor. Dropping a
+  // reference that is not held is a fatal bug.
+  bool Decref();
+  // Takes a reference and the read (read=true) or write lock, blocking while
+  // another reader (writer) holds it.
+  FdLockResult RWLock(bool read);
+  // Releases the lock and its reference; the result is as for Decref.
+  bool RWUnlock(bool read);
+  bool IsClosed() const;
+
+ private:
+  // A counting semaphore (Go's runtime_Semacquire/Semrelease).
+  class Sema {
+   public:
+    void Acquire();
+    void Release();
+
+   private:
+    absl::Mutex mu_;
+    uint32_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  };
+
+  std::atomic<uint64_t> state_{0};
+  Sema rsema_;
+  Sema wsema_;
+};
+
+}  // namespace poll
+
+#endif  // POLL_FD_MUTEX_H_
