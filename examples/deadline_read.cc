@@ -1,4 +1,4 @@
-// Wrap a socket in poll::FD, read with a deadline, and close it from another
+// Wrap a socket in gopoll::FD, read with a deadline, and close it from another
 // thread while a read is blocked. Run: ./bazelw run //examples:deadline_read
 //
 // This is the pattern an embedding networking stack uses: the FD owns the
@@ -21,14 +21,14 @@ int main() {
     std::perror("socketpair");
     return 1;
   }
-  poll::FD conn(sv[0]);  // takes ownership of the descriptors
-  poll::FD peer(sv[1]);
-  if (absl::Status s = conn.Init(poll::FdKind::kNet, /*pollable=*/true);
+  gopoll::FD conn(sv[0]);  // takes ownership of the descriptors
+  gopoll::FD peer(sv[1]);
+  if (absl::Status s = conn.Init(gopoll::FdKind::kNet, /*pollable=*/true);
       !s.ok()) {
     std::fprintf(stderr, "init: %s\n", s.ToString().c_str());
     return 1;
   }
-  if (absl::Status s = peer.Init(poll::FdKind::kNet, true); !s.ok()) {
+  if (absl::Status s = peer.Init(gopoll::FdKind::kNet, true); !s.ok()) {
     std::fprintf(stderr, "init: %s\n", s.ToString().c_str());
     return 1;
   }
@@ -40,7 +40,7 @@ int main() {
   absl::StatusOr<size_t> n = conn.Read(absl::MakeSpan(buf));
   std::printf("read with 50ms deadline: %s (timeout: %s)\n",
               n.status().ToString().c_str(),
-              poll::IsDeadlineExceeded(n.status()) ? "yes" : "no");
+              gopoll::IsDeadlineExceeded(n.status()) ? "yes" : "no");
 
   // 2. Extend the deadline and let the peer write: the same FD works again.
   conn.SetReadDeadline(absl::Now() + absl::Seconds(5)).IgnoreError();
@@ -60,6 +60,6 @@ int main() {
   closer.join();
   std::printf("blocked read after Close: %s (closing: %s)\n",
               n.status().ToString().c_str(),
-              poll::IsClosing(n.status()) ? "yes" : "no");
-  return poll::IsClosing(n.status()) ? 0 : 1;
+              gopoll::IsClosing(n.status()) ? "yes" : "no");
+  return gopoll::IsClosing(n.status()) ? 0 : 1;
 }

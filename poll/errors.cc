@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 constexpr absl::string_view kKindUrl = "poll.error/kind";
@@ -100,4 +100,4 @@ int64_t OsErrorCode(const absl::Status& s) {
   return code;
 }
 
-}  // namespace poll
+}  // namespace gopoll

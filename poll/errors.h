@@ -22,7 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace poll {
+namespace gopoll {
 
 // Which kind of OS handle an FD wraps. Decides error texts ("file" vs
 // "network connection"), whether a 0-byte read is EOF, and which operations
@@ -67,6 +67,6 @@ bool IsTooManyRefs(const absl::Status& s);
 // The OS error code of an OsError/ErrnoError status, or 0.
 int64_t OsErrorCode(const absl::Status& s);
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_ERRORS_H_

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 absl::Status LockStatus(FdLockResult r, FdKind kind) {
@@ -409,4 +409,4 @@ absl::Status FD::SetDeadlineImpl(absl::Time t, bool read, bool write) {
   return pd_.SetDeadline(t, read, write, kind_);
 }
 
-}  // namespace poll
+}  // namespace gopoll

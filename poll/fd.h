@@ -1,6 +1,9 @@
 // poll/fd.h
 //
-// poll::FD wraps one OS handle with Go's internal/poll semantics:
+// (The namespace is `gopoll`, not `poll`: a namespace named `poll` would
+// collide with the poll(2) function of <poll.h>.)
+//
+// gopoll::FD wraps one OS handle with Go's internal/poll semantics:
 //
 //   - Every operation takes a reference on the FD's fdMutex (reads also the
 //     read lock, writes the write lock): reads are serialised among
@@ -24,12 +27,12 @@
 // including Close(). The FD object itself must outlive every call on it.
 //
 // Example:
-//   poll::FD fd(sock);                       // takes ownership
-//   if (auto s = fd.Init(poll::FdKind::kNet, true); !s.ok()) ...
+//   gopoll::FD fd(sock);                       // takes ownership
+//   if (auto s = fd.Init(gopoll::FdKind::kNet, true); !s.ok()) ...
 //   fd.SetReadDeadline(absl::Now() + absl::Seconds(5));
 //   char buf[512];
 //   absl::StatusOr<size_t> n = fd.Read(absl::MakeSpan(buf));
-//   if (poll::IsDeadlineExceeded(n.status())) ...   // 5 s passed
+//   if (gopoll::IsDeadlineExceeded(n.status())) ...   // 5 s passed
 //   // another thread: fd.Close();  -> the Read fails with IsClosing
 #ifndef POLL_FD_H_
 #define POLL_FD_H_
@@ -50,7 +53,7 @@
 #include "poll/poll_desc.h"
 #include "poll/sysfd.h"
 
-namespace poll {
+namespace gopoll {
 
 // Largest byte count handed to one OS call (Go's maxRW).
 inline constexpr size_t kMaxRW = size_t{1} << 30;
@@ -225,6 +228,6 @@ class FD {
   absl::Notification destroyed_;
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_FD_H_

@@ -2,7 +2,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 constexpr uint64_t kClosed = uint64_t{1} << 0;
@@ -112,4 +112,4 @@ bool FdMutex::RWUnlock(bool read) {
 
 bool FdMutex::IsClosed() const { return (state_.load() & kClosed) != 0; }
 
-}  // namespace poll
+}  // namespace gopoll

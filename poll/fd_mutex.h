@@ -25,7 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace poll {
+namespace gopoll {
 
 enum class FdLockResult { kOk, kClosing, kTooManyRefs };
 
@@ -68,6 +68,6 @@ class FdMutex {
   Sema wsema_;
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_FD_MUTEX_H_

@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace poll {
+namespace gopoll {
 
 inline constexpr int64_t kMonoNever = std::numeric_limits<int64_t>::max();
 
@@ -36,6 +36,6 @@ inline int64_t MonoFromAbsl(absl::Time t) {
   return now + ns;
 }
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_MONOTONIC_CLOCK_H_

@@ -4,7 +4,7 @@
 #include "poll/monotonic_clock.h"
 #include "poll/poller.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 // Converts a wall-clock deadline into PollDesc's encoding: 0 none, -1
@@ -235,4 +235,4 @@ void PollDesc::Evict() {
   if (Waiter* w = Unblock(Dir::kWrite, false)) w->Wake();
 }
 
-}  // namespace poll
+}  // namespace gopoll

@@ -26,7 +26,7 @@
 #include "poll/timer_queue.h"
 #include "poll/waiter.h"
 
-namespace poll {
+namespace gopoll {
 
 class Poller;
 
@@ -126,6 +126,6 @@ class PollDesc {
   Timer wt_;
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_POLL_DESC_H_

@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "poll/waiter.h"
 
-namespace poll {
+namespace gopoll {
 
 class PollDesc;
 
@@ -36,6 +36,6 @@ class Poller {
   virtual void Interrupt() = 0;
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_POLLER_H_

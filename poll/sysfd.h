@@ -14,7 +14,7 @@
 
 struct sockaddr;
 
-namespace poll {
+namespace gopoll {
 
 using Sysfd = intptr_t;
 inline constexpr Sysfd kInvalidSysfd = -1;
@@ -78,6 +78,6 @@ struct FileInfo {
   int64_t mtime_unix_ns = 0;
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_SYSFD_H_

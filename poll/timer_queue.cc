@@ -2,7 +2,7 @@
 
 #include "absl/time/time.h"
 
-namespace poll {
+namespace gopoll {
 
 TimerQueue& TimerQueue::Default() {
   static TimerQueue* q = new TimerQueue(true);
@@ -164,4 +164,4 @@ void TimerQueue::Loop() {
   }
 }
 
-}  // namespace poll
+}  // namespace gopoll

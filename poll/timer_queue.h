@@ -27,7 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "poll/monotonic_clock.h"
 
-namespace poll {
+namespace gopoll {
 
 class TimerQueue;
 
@@ -92,6 +92,6 @@ class TimerQueue {
   std::thread thread_;
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_TIMER_QUEUE_H_

@@ -4,7 +4,7 @@
 #include "absl/synchronization/mutex.h"
 #include "poll/poller.h"
 
-namespace poll {
+namespace gopoll {
 
 // Waiters are never freed: a thread that exits returns its waiter here and a
 // new thread reuses it. A waker that is still inside Wake() for the old thread
@@ -63,4 +63,4 @@ void ThreadWaiter::Post(uint32_t bits) {
   state_.notify_one();
 }
 
-}  // namespace poll
+}  // namespace gopoll

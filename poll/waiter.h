@@ -15,7 +15,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace poll {
+namespace gopoll {
 
 class Poller;
 
@@ -69,6 +69,6 @@ class ThreadWaiter final : public Waiter {
   ThreadWaiter* next_free_ = nullptr;
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_WAITER_H_

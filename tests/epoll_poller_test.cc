@@ -14,7 +14,7 @@
 #include "poll/fd.h"
 #include "tests/posix_test_util.h"
 
-namespace poll::testing {
+namespace gopoll::testing {
 namespace {
 
 using std::string_view_literals::operator""sv;
@@ -119,4 +119,4 @@ TEST_F(EpollPollerTest, CloseWakesFollowerAndLeader) {
 }
 
 }  // namespace
-}  // namespace poll::testing
+}  // namespace gopoll::testing

@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 constexpr absl::Duration kHang = absl::Seconds(20);
@@ -170,4 +170,4 @@ TEST(FdMutex, Stress) {
 }
 
 }  // namespace
-}  // namespace poll
+}  // namespace gopoll

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>  // must coexist with namespace gopoll
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,7 +22,7 @@
 #include "poll/fd.h"
 #include "tests/posix_test_util.h"
 
-namespace poll::testing {
+namespace gopoll::testing {
 namespace {
 
 using std::string_view_literals::operator""sv;
@@ -666,12 +667,14 @@ TEST_F(FdSemantics, StressDeadlineRacingData) {
   FdPair p = MakePipe();
   std::atomic<bool> stop{false};
   std::atomic<long> sent{0};
+  std::atomic<bool> writer_done{false};
   std::thread writer([&] {
     unsigned seed = 1;
     while (!stop.load()) {
       if (p.w->Write("d"sv).ok()) ++sent;
       if (rand_r(&seed) % 4 == 0) std::this_thread::yield();
     }
+    writer_done = true;
   });
   long received = 0, timeouts = 0;
   unsigned seed = 2;
@@ -688,6 +691,12 @@ TEST_F(FdSemantics, StressDeadlineRacingData) {
     }
   }
   stop = true;
+  // Keep reading until the writer, possibly blocked on a full pipe, exits.
+  while (!writer_done.load()) {
+    ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(1))).ok());
+    auto r = p.r->Read(absl::MakeSpan(buf));
+    if (r.ok()) received += static_cast<long>(*r);
+  }
   writer.join();
   ASSERT_TRUE(p.r->SetReadDeadline(absl::InfiniteFuture()).ok());
   ASSERT_TRUE(p.w->Close().ok());
@@ -762,4 +771,4 @@ TEST_F(FdSemantics, StressCloseRacingBlockedRead) {
 }
 
 }  // namespace
-}  // namespace poll::testing
+}  // namespace gopoll::testing

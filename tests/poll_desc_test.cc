@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "poll/errors.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 class CountingWaiter final : public Waiter {
@@ -168,4 +168,4 @@ TEST(PollDesc, StressDeadlinesRacingReadiness) {
 }
 
 }  // namespace
-}  // namespace poll
+}  // namespace gopoll

@@ -1,7 +1,7 @@
 // tests/posix_test_util.h
 //
 // Helpers for the POSIX backend tests (epoll and plan9_stub): descriptor
-// counting for leak checks, pipes and socket pairs wrapped in poll::FD, and
+// counting for leak checks, pipes and socket pairs wrapped in gopoll::FD, and
 // a fixture that fails a test that leaked a descriptor.
 #ifndef TESTS_POSIX_TEST_UTIL_H_
 #define TESTS_POSIX_TEST_UTIL_H_
@@ -20,7 +20,7 @@
 #include "gtest/gtest.h"
 #include "poll/fd.h"
 
-namespace poll::testing {
+namespace gopoll::testing {
 
 // Open descriptors of this process (entries of /proc/self/fd, minus the
 // directory handle used to list them).
@@ -84,6 +84,6 @@ inline absl::Time In(absl::Duration d) { return absl::Now() + d; }
 // Generous bound used only to detect hangs, never to assert speed.
 inline constexpr absl::Duration kHang = absl::Seconds(20);
 
-}  // namespace poll::testing
+}  // namespace gopoll::testing
 
 #endif  // TESTS_POSIX_TEST_UTIL_H_

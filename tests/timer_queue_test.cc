@@ -15,7 +15,7 @@
 #include "gtest/gtest.h"
 #include "poll/monotonic_clock.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 constexpr absl::Duration kHang = absl::Seconds(20);
@@ -259,4 +259,4 @@ TEST(TimerQueue, ConcurrentArmAndCancel) {
 }
 
 }  // namespace
-}  // namespace poll
+}  // namespace gopoll

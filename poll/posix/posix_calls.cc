@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace poll::posix {
+namespace gopoll::posix {
 
 absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof) {
   int fl = ::fcntl(static_cast<int>(fd), F_GETFL);
@@ -82,4 +82,4 @@ absl::StatusOr<Sysfd> Dup(Sysfd fd) {
   return static_cast<Sysfd>(r);
 }
 
-}  // namespace poll::posix
+}  // namespace gopoll::posix

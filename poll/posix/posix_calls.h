@@ -2,7 +2,7 @@
 //
 // Thin POSIX helpers shared by the backends that run on POSIX systems (epoll
 // in poll/unix, and plan9_stub when built on Linux): each retries EINTR
-// where that is safe and turns failures into poll::ErrnoError statuses.
+// where that is safe and turns failures into gopoll::ErrnoError statuses.
 #ifndef POLL_POSIX_POSIX_CALLS_H_
 #define POLL_POSIX_POSIX_CALLS_H_
 
@@ -18,7 +18,7 @@
 #include "poll/errors.h"
 #include "poll/sysfd.h"
 
-namespace poll::posix {
+namespace gopoll::posix {
 
 // A syscall's return value as an IoResult (errno captured on -1).
 inline IoResult Result(ssize_t r) {
@@ -47,6 +47,6 @@ absl::StatusOr<int64_t> Seek(Sysfd fd, int64_t offset, int whence);
 absl::StatusOr<FileInfo> Fstat(Sysfd fd);
 absl::StatusOr<Sysfd> Dup(Sysfd fd);
 
-}  // namespace poll::posix
+}  // namespace gopoll::posix
 
 #endif  // POLL_POSIX_POSIX_CALLS_H_

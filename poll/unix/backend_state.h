@@ -5,10 +5,10 @@
 #ifndef POLL_UNIX_BACKEND_STATE_H_
 #define POLL_UNIX_BACKEND_STATE_H_
 
-namespace poll {
+namespace gopoll {
 
 struct BackendState {};
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_UNIX_BACKEND_STATE_H_

@@ -9,7 +9,7 @@
 #include "poll/errors.h"
 #include "poll/poll_desc.h"
 
-namespace poll {
+namespace gopoll {
 namespace {
 
 // The eventfd's epoll token: an index no slot ever has.
@@ -220,4 +220,4 @@ void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter& self) {
   }
 }
 
-}  // namespace poll
+}  // namespace gopoll

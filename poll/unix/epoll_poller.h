@@ -24,7 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "poll/poller.h"
 
-namespace poll {
+namespace gopoll {
 
 class EpollPoller final : public Poller {
  public:
@@ -72,6 +72,6 @@ class EpollPoller final : public Poller {
   std::atomic<int> evfd_fast_{-1};
 };
 
-}  // namespace poll
+}  // namespace gopoll
 
 #endif  // POLL_UNIX_EPOLL_POLLER_H_

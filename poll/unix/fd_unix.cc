@@ -1,5 +1,6 @@
-// The POSIX system calls of FD, for the epoll backend: non-blocking
-// descriptors, EAGAIN waits on the EpollPoller through ExecIO.
+// The epoll backend's part of FD: Init registers with the EpollPoller and
+// makes the descriptor non-blocking; ExecIO retries after readiness. The
+// system calls shared with other POSIX backends are in poll/posix/fd_posix.cc.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -13,7 +14,7 @@
 #include "poll/posix/posix_calls.h"
 #include "poll/unix/epoll_poller.h"
 
-namespace poll {
+namespace gopoll {
 
 absl::Status FD::InitBackend(bool pollable) {
   absl::Status s = posix::InitKind(sysfd_, kind_, &zero_read_is_eof_);
@@ -45,8 +46,6 @@ absl::Status FD::initIO() { return absl::OkStatus(); }
 
 void FD::EvictBackend() {}
 
-absl::Status FD::CloseSysfd() { return posix::Close(sysfd_); }
-
 absl::StatusOr<size_t> FD::ExecIO(
     Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
@@ -63,65 +62,6 @@ absl::StatusOr<size_t> FD::ExecIO(
     }
     return ErrnoError(syscall, static_cast<int>(r.err));
   }
-}
-
-absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
-  return ExecIO(Dir::kRead, "read", [&](void*) {
-    return posix::Result(::read(sysfd_, p.data(), p.size()));
-  });
-}
-
-absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
-  return ExecIO(Dir::kWrite, "write", [&](void*) {
-    return posix::Result(::write(sysfd_, p.data(), p.size()));
-  });
-}
-
-absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
-  return ExecIO(Dir::kRead, "pread", [&](void*) {
-    return posix::Result(::pread(sysfd_, p.data(), p.size(), off));
-  });
-}
-
-absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
-  return ExecIO(Dir::kWrite, "pwrite", [&](void*) {
-    return posix::Result(::pwrite(sysfd_, p.data(), p.size(), off));
-  });
-}
-
-absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
-  std::vector<iovec> iov = posix::ToIovecs(bufs);
-  return ExecIO(Dir::kRead, "readv", [&](void*) {
-    return posix::Result(
-        ::readv(sysfd_, iov.data(), static_cast<int>(iov.size())));
-  });
-}
-
-absl::StatusOr<size_t> FD::WriteVImpl(
-    absl::Span<const absl::Span<const char>> bufs) {
-  std::vector<iovec> iov = posix::ToIovecs(bufs);
-  return ExecIO(Dir::kWrite, "writev", [&](void*) {
-    return posix::Result(
-        ::writev(sysfd_, iov.data(), static_cast<int>(iov.size())));
-  });
-}
-
-absl::StatusOr<Accepted> FD::AcceptImpl() {
-  Accepted a;
-  absl::StatusOr<size_t> fd = ExecIO(Dir::kRead, "accept4", [&](void*) {
-    for (;;) {
-      socklen_t len = sizeof(a.peer.storage);
-      int nfd =
-          ::accept4(sysfd_, a.peer.get(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      // The connection went away before we took it: take the next one.
-      if (nfd < 0 && errno == ECONNABORTED) continue;
-      a.peer.len = nfd < 0 ? 0 : len;
-      return posix::Result(nfd);
-    }
-  });
-  if (!fd.ok()) return fd.status();
-  a.sysfd = static_cast<Sysfd>(*fd);
-  return a;
 }
 
 absl::Status FD::ConnectImpl(const SockAddr& addr) {
@@ -165,78 +105,6 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
   }
 }
 
-absl::StatusOr<MsgResult> FD::ReadMsgImpl(absl::Span<char> p,
-                                          absl::Span<char> oob, int flags) {
-  MsgResult m;
-  iovec iov{p.data(), p.size()};
-  msghdr h{};
-  h.msg_name = m.from.get();
-  h.msg_namelen = sizeof(m.from.storage);
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  h.msg_control = oob.empty() ? nullptr : oob.data();
-  h.msg_controllen = oob.size();
-  absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "recvmsg", [&](void*) {
-    return posix::Result(::recvmsg(sysfd_, &h, flags | MSG_CMSG_CLOEXEC));
-  });
-  if (!n.ok()) return n.status();
-  if (*n == 0 && zero_read_is_eof_ && !p.empty()) return ErrEof();
-  m.n = *n;
-  m.oobn = h.msg_controllen;
-  m.flags = h.msg_flags;
-  m.from.len = h.msg_namelen;
-  return m;
-}
-
-absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char> p,
-                                        absl::Span<const char> oob,
-                                        const SockAddr* to, int flags) {
-  iovec iov{const_cast<char*>(p.data()), p.size()};
-  msghdr h{};
-  if (to != nullptr && to->len > 0) {
-    h.msg_name = const_cast<SockAddr*>(to)->get();
-    h.msg_namelen = to->len;
-  }
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  h.msg_control = oob.empty() ? nullptr : const_cast<char*>(oob.data());
-  h.msg_controllen = oob.size();
-  return ExecIO(Dir::kWrite, "sendmsg", [&](void*) {
-    return posix::Result(::sendmsg(sysfd_, &h, flags | MSG_NOSIGNAL));
-  });
-}
-
-absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char> p, int flags) {
-  RecvFromResult r;
-  socklen_t len = 0;
-  absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "recvfrom", [&](void*) {
-    len = sizeof(r.from.storage);
-    return posix::Result(
-        ::recvfrom(sysfd_, p.data(), p.size(), flags, r.from.get(), &len));
-  });
-  if (!n.ok()) return n.status();
-  if (*n == 0 && zero_read_is_eof_ && !p.empty()) return ErrEof();
-  r.n = *n;
-  r.from.len = len;
-  return r;
-}
-
-absl::StatusOr<size_t> FD::SendToImpl(absl::Span<const char> p,
-                                      const SockAddr& to, int flags) {
-  return ExecIO(Dir::kWrite, "sendto", [&](void*) {
-    return posix::Result(::sendto(sysfd_, p.data(), p.size(),
-                                  flags | MSG_NOSIGNAL, to.get(), to.len));
-  });
-}
-
-absl::Status FD::ShutdownImpl(int how) { return posix::Shutdown(sysfd_, how); }
-absl::Status FD::FsyncImpl() { return posix::Fsync(sysfd_); }
-absl::StatusOr<int64_t> FD::SeekImpl(int64_t offset, int whence) {
-  return posix::Seek(sysfd_, offset, whence);
-}
-absl::StatusOr<FileInfo> FD::FstatImpl() { return posix::Fstat(sysfd_); }
-absl::StatusOr<Sysfd> FD::DupImpl() { return posix::Dup(sysfd_); }
-
 absl::Status FD::SetBlockingImpl() {
   absl::Status s = posix::SetNonblock(sysfd_, false);
   if (s.ok()) blocking_.store(true);
@@ -253,4 +121,4 @@ absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   }
 }
 
-}  // namespace poll
+}  // namespace gopoll

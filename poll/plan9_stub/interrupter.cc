@@ -1,0 +1,138 @@
+#include "poll/plan9_stub/interrupter.h"
+
+#include <sched.h>
+#include <signal.h>
+
+#include "absl/base/call_once.h"
+#include "absl/base/const_init.h"
+#include "poll/monotonic_clock.h"
+
+namespace gopoll::plan9_stub {
+namespace {
+
+constexpr int64_t kRetryNs = 1'000'000;  // re-send every 1 ms until acked
+
+thread_local SyscallInterrupter* tls_current = nullptr;
+std::atomic<uint64_t> stray_signals{0};
+struct sigaction previous_action;
+absl::once_flag install_once;
+
+}  // namespace
+
+struct InterrupterPool {
+  static SyscallInterrupter* Get() {
+    absl::MutexLock l(&mu);
+    if (free_list == nullptr) return new SyscallInterrupter();
+    SyscallInterrupter* s = free_list;
+    free_list = s->next_free_;
+    return s;
+  }
+  static void Put(SyscallInterrupter* s) {
+    absl::MutexLock l(&mu);
+    s->next_free_ = free_list;
+    free_list = s;
+  }
+  static absl::Mutex mu;
+  static SyscallInterrupter* free_list ABSL_GUARDED_BY(mu);
+};
+absl::Mutex InterrupterPool::mu(absl::kConstInit);
+SyscallInterrupter* InterrupterPool::free_list = nullptr;
+
+namespace {
+struct Holder {
+  SyscallInterrupter* s;
+  Holder() : s(InterrupterPool::Get()) {}
+  ~Holder() {
+    tls_current = nullptr;
+    InterrupterPool::Put(s);
+  }
+};
+}  // namespace
+
+SyscallInterrupter::SyscallInterrupter() {
+  retry_.fn = &SyscallInterrupter::OnRetry;
+  retry_.arg = this;
+}
+
+void SyscallInterrupter::Handler(int sig, siginfo_t* info, void* ctx) {
+  SyscallInterrupter* s = tls_current;
+  if (s != nullptr && s->in_window_.load()) {
+    s->received_.fetch_add(1);
+  } else {
+    stray_signals.fetch_add(1);
+  }
+  // Chain to a handler the application installed before us.
+  if (previous_action.sa_flags & SA_SIGINFO) {
+    if (previous_action.sa_sigaction != nullptr) {
+      previous_action.sa_sigaction(sig, info, ctx);
+    }
+  } else if (previous_action.sa_handler != SIG_DFL &&
+             previous_action.sa_handler != SIG_IGN &&
+             previous_action.sa_handler != nullptr) {
+    previous_action.sa_handler(sig);
+  }
+}
+
+SyscallInterrupter& SyscallInterrupter::Current() {
+  absl::call_once(install_once, [] {
+    struct sigaction sa = {};
+    sa.sa_sigaction = &SyscallInterrupter::Handler;
+    sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: blocked calls fail with EINTR
+    sigemptyset(&sa.sa_mask);
+    sigaction(kInterruptSignal, &sa, &previous_action);
+  });
+  thread_local Holder holder;
+  if (tls_current == nullptr) {
+    holder.s->thread_ = pthread_self();
+    tls_current = holder.s;
+  }
+  return *holder.s;
+}
+
+uint64_t SyscallInterrupter::StraySignals() { return stray_signals.load(); }
+
+void SyscallInterrupter::Begin() {
+  {
+    absl::MutexLock l(&mu_);
+    done_ = false;
+    woken_ = false;
+  }
+  in_window_.store(true);
+}
+
+void SyscallInterrupter::SendLocked() {
+  sent_.fetch_add(1);
+  pthread_kill(thread_, kInterruptSignal);
+}
+
+void SyscallInterrupter::Wake() {
+  absl::MutexLock l(&mu_);
+  woken_ = true;
+  if (done_) return;
+  SendLocked();
+  TimerQueue::Default().Arm(&retry_, MonoNow() + kRetryNs, 0);
+}
+
+void SyscallInterrupter::OnRetry(void* arg, uint64_t) {
+  auto* s = static_cast<SyscallInterrupter*>(arg);
+  absl::MutexLock l(&s->mu_);
+  if (s->done_ || !s->woken_) return;
+  // The thread has not acknowledged yet: it may have entered its call
+  // after the previous signal was handled. Interrupt it again.
+  s->SendLocked();
+  TimerQueue::Default().Arm(&s->retry_, MonoNow() + kRetryNs, 0);
+}
+
+void SyscallInterrupter::End(bool wake_pending) {
+  {
+    absl::MutexLock l(&mu_);
+    if (wake_pending) mu_.Await(absl::Condition(&woken_));
+    done_ = true;  // no signal is sent from now on
+  }
+  TimerQueue::Default().Cancel(&retry_);
+  // Every signal already sent must be delivered before we leave.
+  while (received_.load() < sent_.load()) sched_yield();
+  in_window_.store(false);
+}
+
+}  // namespace gopoll::plan9_stub

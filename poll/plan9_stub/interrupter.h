@@ -1,0 +1,73 @@
+// poll/plan9_stub/interrupter.h
+//
+// SyscallInterrupter: the Waiter of the plan9_stub backend. A thread about
+// to make a blocking system call for an FD publishes its interrupter in the
+// FD's PollDesc; a deadline or Close that takes it out calls Wake(), which
+// interrupts the call with a signal (SIGURG, handler installed without
+// SA_RESTART, so the call fails with EINTR).
+//
+// The hand-shake guarantees:
+//   - no lost interrupt: Wake() may run just before the thread enters the
+//     call. Until the thread acknowledges (End), Wake re-sends the signal
+//     every millisecond from the shared TimerQueue, so a call entered after
+//     the first signal is still interrupted;
+//   - no stray signal: End() stops the re-sending under the interrupter's
+//     lock and then waits until every signal sent has been delivered to the
+//     handler, so no signal reaches the thread after it has moved on.
+// One interrupter per thread, recycled (never freed) when the thread exits.
+#ifndef POLL_PLAN9_STUB_INTERRUPTER_H_
+#define POLL_PLAN9_STUB_INTERRUPTER_H_
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "poll/timer_queue.h"
+#include "poll/waiter.h"
+
+namespace gopoll::plan9_stub {
+
+// The signal used to interrupt blocked calls.
+inline constexpr int kInterruptSignal = SIGURG;
+
+class SyscallInterrupter final : public Waiter {
+ public:
+  // The calling thread's interrupter (installs the signal handler once).
+  static SyscallInterrupter& Current();
+
+  // Opens the window in which Wake() may interrupt this thread.
+  void Begin();
+  // Closes it. `wake_pending`: the waiter was taken out of its PollDesc slot
+  // by somebody else, so a Wake() is running or about to run.
+  void End(bool wake_pending);
+
+  void Wake() override;
+
+  // Signals delivered to threads outside any window (tests: must stay 0).
+  static uint64_t StraySignals();
+
+ private:
+  SyscallInterrupter();
+  friend struct InterrupterPool;
+  static void OnRetry(void* arg, uint64_t seq);
+  static void Handler(int sig, siginfo_t* info, void* ctx);
+  void SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  pthread_t thread_{};
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = true;
+  std::atomic<bool> in_window_{false};
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> received_{0};
+  Timer retry_;
+  SyscallInterrupter* next_free_ = nullptr;
+};
+
+}  // namespace gopoll::plan9_stub
+
+#endif  // POLL_PLAN9_STUB_INTERRUPTER_H_
