@@ -158,6 +158,7 @@ PingPongResult PingPong(const PingPongOptions& o, int64_t rounds) {
   });
   if (o.pinned) PinToCpu(0);
   double c0 = ThreadCpuSeconds();
+  absl::Time t0 = absl::Now();
   PingPongResult r;
   for (int64_t i = 0; i < rounds; ++i) {
     char c = static_cast<char>(i), got = 0;
@@ -167,6 +168,7 @@ PingPongResult PingPong(const PingPongOptions& o, int64_t rounds) {
     if (got != c) ++r.bad_bytes;
   }
   double mine = ThreadCpuSeconds() - c0;
+  r.wall_seconds = absl::ToDoubleSeconds(absl::Now() - t0);
   echo.join();
   if (o.pinned) Unpin();
   stop_spin = true;

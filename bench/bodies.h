@@ -42,7 +42,8 @@ struct PingPongOptions {
 struct PingPongResult {
   int64_t rounds = 0;
   int64_t bad_bytes = 0;   // echoes that did not match (must be 0)
-  double cpu_seconds = 0;  // user+sys of the whole process
+  double cpu_seconds = 0;   // user+sys of the two ping-pong threads
+  double wall_seconds = 0;  // the round trips only (no setup/teardown)
 };
 
 // Runs `rounds` round trips; the echo thread sends back each byte.
