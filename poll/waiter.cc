@@ -47,20 +47,20 @@ ThreadWaiter& ThreadWaiter::Current() {
 void ThreadWaiter::Wake() {
   state_.fetch_or(kWoken);
   if (Poller* p = leading_.load()) p->Interrupt();
-  state_.notify_one();
+  // Taking the lock orders this signal after a waiter's check of state_.
+  absl::MutexLock l(&mu_);
+  cv_.Signal();
 }
 
 void ThreadWaiter::WaitFor(uint32_t mask) {
-  for (;;) {
-    uint32_t v = state_.load();
-    if (v & mask) return;
-    state_.wait(v);
-  }
+  absl::MutexLock l(&mu_);
+  while ((state_.load() & mask) == 0) cv_.Wait(&mu_);
 }
 
 void ThreadWaiter::Post(uint32_t bits) {
   state_.fetch_or(bits);
-  state_.notify_one();
+  absl::MutexLock l(&mu_);
+  cv_.Signal();
 }
 
 }  // namespace gopoll

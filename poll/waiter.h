@@ -7,13 +7,16 @@
 // to know which kind of waiter they wake.
 //
 // ThreadWaiter is the per-thread waiter of blocking callers. Its wake state
-// is one atomic word; Poller::Park() (see poller.h) blocks the thread until
-// the word says "woken", and may meanwhile run the OS poller as leader.
+// is one atomic word (parking uses a mutex and condition variable);
+// Poller::Park() (see poller.h) blocks the thread until the word says
+// "woken", and may meanwhile run the OS poller as leader.
 #ifndef POLL_WAITER_H_
 #define POLL_WAITER_H_
 
 #include <atomic>
 #include <cstdint>
+
+#include "absl/synchronization/mutex.h"
 
 namespace gopoll {
 
@@ -66,6 +69,11 @@ class ThreadWaiter final : public Waiter {
 
   std::atomic<uint32_t> state_{0};
   std::atomic<Poller*> leading_{nullptr};
+  // Parking. (std::atomic::wait was the first choice; libstdc++ 12's
+  // fallback for platforms without futexes, used by mingw, lost wake-ups
+  // under Wine.)
+  absl::Mutex mu_;
+  absl::CondVar cv_;
   ThreadWaiter* next_free_ = nullptr;
 };
 

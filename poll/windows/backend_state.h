@@ -1,0 +1,42 @@
+// poll/windows/backend_state.h (included as "poll/backend_state.h")
+//
+// Per-FD state of the IOCP backend: how the handle does I/O, decided once
+// by initIO() (lazy IOCP binding), and the FD's own file offset for
+// overlapped file handles (overlapped I/O does not use the OS file pointer).
+#ifndef POLL_WINDOWS_BACKEND_STATE_H_
+#define POLL_WINDOWS_BACKEND_STATE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/call_once.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+
+namespace gopoll {
+
+// How an FD's handle does I/O, decided by initIO().
+enum class IoMode : int {
+  kUndecided = 0,
+  kPort,   // overlapped, bound to our IOCP: completions come as packets
+  kEvent,  // overlapped, not bound to our port (e.g. bound to the caller's):
+           // per-operation event with the low bit set, no packet anywhere
+  kSync,   // opened for synchronous I/O: plain blocking calls
+};
+
+struct BackendState {
+  bool want_poller = false;  // Init(kind, pollable=true)
+  absl::once_flag init_once;
+  std::atomic<IoMode> mode{IoMode::kUndecided};
+  // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a call that completes at
+  // once queues no packet.
+  bool skip_sync_notify = false;
+  // Serialises Read, Write and Seek of file handles (the offset below).
+  absl::Mutex offset_mu;
+  // Offset of the next Read/Write on overlapped file handles.
+  int64_t offset = 0;
+};
+
+}  // namespace gopoll
+
+#endif  // POLL_WINDOWS_BACKEND_STATE_H_

@@ -1,0 +1,506 @@
+// The IOCP backend's part of FD, with lazy IOCP binding (Go 75bf2a8c):
+// Init records the handle (sockets are bound at once); initIO() runs once,
+// on the first operation, deadline call or Close, and decides the IoMode:
+//   kPort  - bound to our port; FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (and
+//            SKIP_SET_EVENT) when allowed, so synchronous completions need
+//            no packet;
+//   kEvent - overlapped but bound elsewhere (the caller's port): each
+//            operation uses its own event with the low bit set in hEvent,
+//            so no packet reaches any port;
+//   kSync  - opened for synchronous I/O: plain blocking calls, no deadlines.
+// ExecIO submits one overlapped call and, if it is pending, waits for its
+// completion, cancelling it (CancelIoEx) when the deadline passes or the FD
+// closes, and never returns while the kernel still owns the OVERLAPPED.
+// winsock2.h must come before windows.h.
+#include <winsock2.h>
+//
+#include <windows.h>
+
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "poll/fd.h"
+#include "poll/windows/iocp.h"
+#include "poll/windows/win_error.h"
+
+namespace gopoll {
+namespace {
+
+HANDLE H(Sysfd s) { return reinterpret_cast<HANDLE>(s); }
+
+// --- Is the handle opened for synchronous I/O? ---------------------------
+//
+// NtQueryInformationFile(FileModeInformation) answers, but on a synchronous
+// file object the query waits behind a synchronous call pending in another
+// thread (Go #75949: querying stdin hung). Such a wait can only happen for
+// synchronous file objects, so the query runs on a helper thread: if it has
+// not answered within 100 ms the handle is synchronous. The helper works on
+// a duplicate of the handle and exits when its query finally returns.
+
+using NtQueryInformationFileFn = LONG(NTAPI*)(HANDLE, void*, void*, ULONG, int);
+constexpr int kFileModeInformation = 16;
+constexpr ULONG kFileSynchronousIoAlert = 0x10;
+constexpr ULONG kFileSynchronousIoNonalert = 0x20;
+
+bool QueryIsSynchronous(HANDLE h) {
+  static NtQueryInformationFileFn fn =
+      reinterpret_cast<NtQueryInformationFileFn>(
+          reinterpret_cast<void*>(GetProcAddress(GetModuleHandleA("ntdll.dll"),
+                                                 "NtQueryInformationFile")));
+  if (fn == nullptr) return true;
+  struct {
+    LONG_PTR status;
+    ULONG_PTR information;
+  } iosb{};
+  ULONG mode = 0;
+  if (fn(h, &iosb, &mode, sizeof(mode), kFileModeInformation) != 0) {
+    return true;  // unknown: synchronous is the safe assumption
+  }
+  return (mode & (kFileSynchronousIoAlert | kFileSynchronousIoNonalert)) != 0;
+}
+
+bool IsSynchronousHandle(HANDLE h) {
+  HANDLE dup = nullptr;
+  if (!DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &dup, 0,
+                       FALSE, DUPLICATE_SAME_ACCESS)) {
+    return true;
+  }
+  struct Shared {
+    absl::Notification done;
+    bool sync = true;
+  };
+  auto shared = std::make_shared<Shared>();
+  std::thread([shared, dup] {
+    shared->sync = QueryIsSynchronous(dup);
+    CloseHandle(dup);
+    shared->done.Notify();
+  }).detach();
+  if (!shared->done.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    return true;  // the query waits behind a synchronous call
+  }
+  return shared->sync;
+}
+
+// Completion modes belong to the file object, which other processes may
+// share (Go #80979): never change them for the standard handles or for
+// inheritable handles.
+bool MayChangeCompletionModes(HANDLE h) {
+  for (DWORD std : {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE}) {
+    if (GetStdHandle(std) == h) return false;
+  }
+  DWORD flags = 0;
+  if (!GetHandleInformation(h, &flags)) return false;
+  return (flags & HANDLE_FLAG_INHERIT) == 0;
+}
+
+void SetOffset(OVERLAPPED* ov, int64_t off) {
+  ov->Offset = static_cast<DWORD>(off);
+  ov->OffsetHigh = static_cast<DWORD>(static_cast<uint64_t>(off) >> 32);
+}
+
+// The result of a ReadFile/WriteFile that already ran (never pass the call
+// itself as an argument next to its byte count: argument evaluation order
+// is unspecified). With an OVERLAPPED, Windows documents the byte count
+// argument as unreliable: a synchronous completion's count is also in
+// InternalHigh.
+IoResult Done(BOOL ok, DWORD n, const OVERLAPPED* ov = nullptr) {
+  if (!ok) return {0, static_cast<int64_t>(GetLastError())};
+  if (ov != nullptr && n == 0) n = static_cast<DWORD>(ov->InternalHigh);
+  return {static_cast<int64_t>(n), 0};
+}
+
+}  // namespace
+
+absl::Status FD::InitBackend(bool pollable) {
+  HANDLE h = H(sysfd_);
+  if (GetFileType(h) == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR) {
+    return WinError("GetFileType", GetLastError());
+  }
+  backend_.want_poller = pollable;
+  if (kind_ == FdKind::kNet) {
+    int type = 0;
+    int len = sizeof(type);
+    if (getsockopt(reinterpret_cast<SOCKET>(h), SOL_SOCKET, SO_TYPE,
+                   reinterpret_cast<char*>(&type), &len) != 0) {
+      return WinError("getsockopt", WSAGetLastError());
+    }
+    zero_read_is_eof_ = type != SOCK_DGRAM && type != SOCK_RAW;
+    // Sockets need the port from the start (Go does the same).
+    return initIO();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FD::initIO() {
+  absl::call_once(backend_.init_once, [this] {
+    HANDLE h = H(sysfd_);
+    IoMode mode = IoMode::kUndecided;
+    absl::Status bind;
+    // Close runs this too (EvictBackend): a closing handle is never bound.
+    // A handle opened for synchronous I/O is never bound either: its calls
+    // complete synchronously anyway, and the port would only be taken from
+    // a caller who might want it (sockets are always overlapped).
+    if (pd_.closing() || kind_ == FdKind::kConsole ||
+        (kind_ != FdKind::kNet && IsSynchronousHandle(h))) {
+      mode = IoMode::kSync;
+    } else if (backend_.want_poller) {
+      HANDLE port = Iocp::Port();
+      if (port == nullptr) {
+        bind = Iocp::PortStatus();
+      } else if (CreateIoCompletionPort(h, port, 0, 0) == port) {
+        mode = IoMode::kPort;
+        if (kind_ != FdKind::kNet && MayChangeCompletionModes(h) &&
+            SetFileCompletionNotificationModes(
+                h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                       FILE_SKIP_SET_EVENT_ON_HANDLE)) {
+          backend_.skip_sync_notify = true;
+        }
+      } else {
+        // Typically ERROR_INVALID_PARAMETER: the handle belongs to another
+        // port. The FD keeps working without ours.
+        bind = WinError("CreateIoCompletionPort", GetLastError());
+      }
+    }
+    if (mode == IoMode::kUndecided) {
+      mode =
+          pd_.closing() || kind_ == FdKind::kConsole || IsSynchronousHandle(h)
+              ? IoMode::kSync
+              : IoMode::kEvent;
+    }
+    if (mode != IoMode::kSync) {
+      pd_.OpenWithoutPoller();  // deadlines and Close can cancel operations
+      blocking_.store(false);
+    }
+    backend_.mode.store(mode);
+    RunInitIOHook(h, mode, bind);
+  });
+  return absl::OkStatus();
+}
+
+void FD::EvictBackend() {
+  initIO().IgnoreError();
+  if (backend_.mode.load() != IoMode::kSync) CancelIoEx(H(sysfd_), nullptr);
+}
+
+absl::Status FD::CloseSysfd() {
+  if (kind_ == FdKind::kNet) {
+    if (closesocket(reinterpret_cast<SOCKET>(H(sysfd_))) != 0) {
+      return WinError("closesocket", WSAGetLastError());
+    }
+    return absl::OkStatus();
+  }
+  if (!CloseHandle(H(sysfd_))) return WinError("CloseHandle", GetLastError());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> FD::ExecIO(
+    Dir d, const char* syscall,
+    absl::FunctionRef<IoResult(void* ctx)> attempt) {
+  absl::Status s = initIO();
+  if (!s.ok()) return s;
+  s = pd_.Prepare(d, kind_);
+  if (!s.ok()) return s;
+  const IoMode mode = backend_.mode.load();
+  HANDLE h = H(sysfd_);
+  IoResult r;
+  if (mode == IoMode::kSync) {
+    r = attempt(nullptr);
+  } else {
+    Op op;
+    ThreadWaiter& tw = ThreadWaiter::Current();
+    op.waiter = &tw;
+    HANDLE event = nullptr;
+    if (mode == IoMode::kEvent) {
+      event = CreateEventA(nullptr, TRUE, FALSE, nullptr);
+      if (event == nullptr) return WinError("CreateEvent", GetLastError());
+      // The low bit keeps the completion away from any port.
+      op.ov.hEvent =
+          reinterpret_cast<HANDLE>(reinterpret_cast<uintptr_t>(event) | 1);
+    }
+    r = attempt(&op.ov);
+    const bool packet_follows =
+        mode == IoMode::kPort && (r.err == ERROR_IO_PENDING ||
+                                  (r.err == 0 && !backend_.skip_sync_notify));
+    const bool pending = r.err == ERROR_IO_PENDING;
+    if (packet_follows || (mode == IoMode::kEvent && pending)) {
+      // Publish the waiter so a deadline or Close wakes us to cancel.
+      absl::StatusOr<bool> armed = pd_.Arm(d, kind_, &tw);
+      bool cancelled = false;
+      for (;;) {
+        bool done;
+        if (mode == IoMode::kPort) {
+          done = op.done.load(std::memory_order_acquire);
+        } else {
+          done = WaitForSingleObject(event, cancelled ? INFINITE : 10) ==
+                 WAIT_OBJECT_0;
+        }
+        if (done) break;
+        if (!cancelled && (!armed.ok() || !pd_.CheckErr(d, kind_).ok())) {
+          CancelIoEx(h, &op.ov);
+          cancelled = true;
+        }
+        if (mode == IoMode::kPort) {
+          tw.WaitFor(ThreadWaiter::kWoken);
+          tw.Take(ThreadWaiter::kWoken);
+        }
+      }
+      // A wake still on its way only causes a spurious wake-up later.
+      if (armed.ok()) pd_.Disarm(d, &tw);
+      if (mode == IoMode::kEvent) {
+        DWORD n = 0;
+        BOOL ok = GetOverlappedResult(h, &op.ov, &n, FALSE);
+        r = Done(ok, n);
+      } else if (pending) {
+        r = {static_cast<int64_t>(op.bytes), static_cast<int64_t>(op.err)};
+      }
+    }
+    if (event != nullptr) CloseHandle(event);
+  }
+  switch (r.err) {
+    case 0:
+      return static_cast<size_t>(r.n);
+    case ERROR_MORE_DATA:  // a longer message: the bytes read so far
+      return static_cast<size_t>(r.n);
+    case ERROR_BROKEN_PIPE:  // the writer closed the pipe: end of stream
+    case ERROR_HANDLE_EOF:
+      if (d == Dir::kRead) return size_t{0};
+      break;
+    case ERROR_OPERATION_ABORTED:
+      s = pd_.CheckErr(d, kind_);
+      if (!s.ok()) return s;
+      break;
+  }
+  return WinError(syscall, static_cast<uint32_t>(r.err));
+}
+
+namespace {
+bool IsOverlappedFile(FdKind kind, void* ctx) {
+  return kind == FdKind::kFile && ctx != nullptr;
+}
+}  // namespace
+
+absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
+  // Overlapped file handles use the FD's own offset; reads, writes and
+  // seeks of a file are serialised on it (Go's fd.l).
+  absl::MutexLock l(&backend_.offset_mu);
+  bool advance = false;
+  absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "ReadFile", [&](void* ctx) {
+    auto* ov = static_cast<OVERLAPPED*>(ctx);
+    if (IsOverlappedFile(kind_, ctx)) {
+      SetOffset(ov, backend_.offset);
+      advance = true;
+    }
+    DWORD got = 0;
+    BOOL ok =
+        ReadFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &got, ov);
+    return Done(ok, got, ov);
+  });
+  if (n.ok() && advance) backend_.offset += static_cast<int64_t>(*n);
+  return n;
+}
+
+absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
+  absl::MutexLock l(&backend_.offset_mu);
+  bool advance = false;
+  absl::StatusOr<size_t> n = ExecIO(Dir::kWrite, "WriteFile", [&](void* ctx) {
+    auto* ov = static_cast<OVERLAPPED*>(ctx);
+    if (IsOverlappedFile(kind_, ctx)) {
+      SetOffset(ov, backend_.offset);
+      advance = true;
+    }
+    DWORD put = 0;
+    BOOL ok =
+        WriteFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &put, ov);
+    return Done(ok, put, ov);
+  });
+  if (n.ok() && advance) backend_.offset += static_cast<int64_t>(*n);
+  return n;
+}
+
+namespace {
+// Positional I/O on a synchronous handle moves the OS file pointer: put it
+// back so that Pread/Pwrite never change the offset (Go #74951).
+class KeepFilePointer {
+ public:
+  KeepFilePointer(HANDLE h, bool active) : h_(h) {
+    LARGE_INTEGER zero{};
+    active_ = active && SetFilePointerEx(h, zero, &pos_, FILE_CURRENT);
+  }
+  ~KeepFilePointer() {
+    if (active_) SetFilePointerEx(h_, pos_, nullptr, FILE_BEGIN);
+  }
+
+ private:
+  HANDLE h_;
+  LARGE_INTEGER pos_{};
+  bool active_ = false;
+};
+}  // namespace
+
+absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
+  absl::Status s = initIO();
+  if (!s.ok()) return s;
+  KeepFilePointer keep(H(sysfd_), backend_.mode.load() == IoMode::kSync);
+  return ExecIO(Dir::kRead, "ReadFile", [&](void* ctx) {
+    OVERLAPPED sync_ov{};
+    auto* ov = ctx != nullptr ? static_cast<OVERLAPPED*>(ctx) : &sync_ov;
+    SetOffset(ov, off);
+    DWORD got = 0;
+    BOOL ok =
+        ReadFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &got, ov);
+    return Done(ok, got, ov);
+  });
+}
+
+absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
+  absl::Status s = initIO();
+  if (!s.ok()) return s;
+  KeepFilePointer keep(H(sysfd_), backend_.mode.load() == IoMode::kSync);
+  return ExecIO(Dir::kWrite, "WriteFile", [&](void* ctx) {
+    OVERLAPPED sync_ov{};
+    auto* ov = ctx != nullptr ? static_cast<OVERLAPPED*>(ctx) : &sync_ov;
+    SetOffset(ov, off);
+    DWORD put = 0;
+    BOOL ok =
+        WriteFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &put, ov);
+    return Done(ok, put, ov);
+  });
+}
+
+// Windows has no scatter/gather for these handles: one buffer per call
+// (a short read or write, which the shared layer handles).
+absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
+  for (const auto& b : bufs) {
+    if (!b.empty()) return ReadImpl(b);
+  }
+  return size_t{0};
+}
+
+absl::StatusOr<size_t> FD::WriteVImpl(
+    absl::Span<const absl::Span<const char>> bufs) {
+  for (const auto& b : bufs) {
+    if (!b.empty()) return WriteImpl(b);
+  }
+  return size_t{0};
+}
+
+absl::StatusOr<int64_t> FD::SeekImpl(int64_t offset, int whence) {
+  absl::Status s = initIO();
+  if (!s.ok()) return s;
+  HANDLE h = H(sysfd_);
+  absl::MutexLock l(&backend_.offset_mu);
+  if (backend_.mode.load() == IoMode::kSync || kind_ != FdKind::kFile) {
+    LARGE_INTEGER in, out;
+    in.QuadPart = offset;
+    if (!SetFilePointerEx(h, in, &out, static_cast<DWORD>(whence))) {
+      return WinError("SetFilePointerEx", GetLastError());
+    }
+    return static_cast<int64_t>(out.QuadPart);
+  }
+  // Overlapped I/O ignores the OS file pointer: the FD's offset is the one
+  // that counts (Go #75081).
+  int64_t base = 0;
+  if (whence == 1) {
+    base = backend_.offset;
+  } else if (whence == 2) {
+    LARGE_INTEGER size;
+    if (!GetFileSizeEx(h, &size))
+      return WinError("GetFileSizeEx", GetLastError());
+    base = size.QuadPart;
+  }
+  int64_t next = base + offset;
+  if (next < 0) {
+    return absl::InvalidArgumentError("seek: resulting offset is negative");
+  }
+  backend_.offset = next;
+  return next;
+}
+
+absl::StatusOr<FileInfo> FD::FstatImpl() {
+  BY_HANDLE_FILE_INFORMATION bi;
+  if (!GetFileInformationByHandle(H(sysfd_), &bi)) {
+    return WinError("GetFileInformationByHandle", GetLastError());
+  }
+  FileInfo fi;
+  fi.size = (static_cast<int64_t>(bi.nFileSizeHigh) << 32) | bi.nFileSizeLow;
+  fi.mode = bi.dwFileAttributes;
+  fi.is_dir = (bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
+  fi.is_regular = GetFileType(H(sysfd_)) == FILE_TYPE_DISK && !fi.is_dir;
+  // FILETIME: 100 ns since 1601-01-01.
+  int64_t ft = (static_cast<int64_t>(bi.ftLastWriteTime.dwHighDateTime) << 32) |
+               bi.ftLastWriteTime.dwLowDateTime;
+  fi.mtime_unix_ns = (ft - 116444736000000000LL) * 100;
+  return fi;
+}
+
+absl::Status FD::FsyncImpl() {
+  if (!FlushFileBuffers(H(sysfd_))) {
+    return WinError("FlushFileBuffers", GetLastError());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Sysfd> FD::DupImpl() {
+  HANDLE out = nullptr;
+  if (!DuplicateHandle(GetCurrentProcess(), H(sysfd_), GetCurrentProcess(),
+                       &out, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    return WinError("DuplicateHandle", GetLastError());
+  }
+  return reinterpret_cast<Sysfd>(out);
+}
+
+// Windows handles have no blocking flag: the call only records that Close
+// must not wait (Go's SetBlocking is a no-op on Windows too).
+absl::Status FD::SetBlockingImpl() {
+  blocking_.store(true);
+  return absl::OkStatus();
+}
+
+absl::Status FD::ShutdownImpl(int how) {
+  if (shutdown(reinterpret_cast<SOCKET>(H(sysfd_)), how) != 0) {
+    return WinError("shutdown", WSAGetLastError());
+  }
+  return absl::OkStatus();
+}
+
+// Not yet on Windows (issue 5): AcceptEx, ConnectEx, WSARecvMsg/WSASendMsg,
+// WSARecvFrom/WSASendTo, and waiting for readiness in RawRead/RawWrite.
+// They fail with a clear error instead of pretending.
+namespace {
+absl::Status NoSocketOp(absl::string_view op) {
+  return absl::UnimplementedError(
+      absl::StrCat(op, ": not supported by the Windows backend yet"));
+}
+}  // namespace
+
+absl::StatusOr<Accepted> FD::AcceptImpl() { return NoSocketOp("AcceptEx"); }
+absl::Status FD::ConnectImpl(const SockAddr&) {
+  return NoSocketOp("ConnectEx");
+}
+absl::StatusOr<MsgResult> FD::ReadMsgImpl(absl::Span<char>, absl::Span<char>,
+                                          int) {
+  return NoSocketOp("WSARecvMsg");
+}
+absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char>,
+                                        absl::Span<const char>, const SockAddr*,
+                                        int) {
+  return NoSocketOp("WSASendMsg");
+}
+absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char>, int) {
+  return NoSocketOp("WSARecvFrom");
+}
+absl::StatusOr<size_t> FD::SendToImpl(absl::Span<const char>, const SockAddr&,
+                                      int) {
+  return NoSocketOp("WSASendTo");
+}
+absl::Status FD::RawIOImpl(Dir, absl::FunctionRef<bool(Sysfd)> f) {
+  absl::Status s = initIO();
+  if (!s.ok()) return s;
+  if (f(sysfd_)) return absl::OkStatus();
+  return NoSocketOp("RawRead/RawWrite waiting for readiness");
+}
+
+}  // namespace gopoll

@@ -1,0 +1,50 @@
+// poll/windows/iocp.h
+//
+// The process-wide I/O completion port of the IOCP backend, created on
+// first use, and the one thread that dequeues its packets. Each overlapped
+// operation is an Op on the stack of the thread that started it; the port
+// thread records the result in the Op and wakes its waiter. The kernel owns
+// an Op from submission until its packet is dequeued (or, for kEvent mode,
+// until its event is signalled): the starting thread never returns before.
+//
+// Test hook: SetInitIOHook() observes when and with what result initIO()
+// decided a handle's mode (Go's logInitFD).
+#ifndef POLL_WINDOWS_IOCP_H_
+#define POLL_WINDOWS_IOCP_H_
+
+#include <windows.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "poll/backend_state.h"
+#include "poll/waiter.h"
+
+namespace gopoll {
+
+struct Op {
+  OVERLAPPED ov{};
+  std::atomic<bool> done{false};
+  DWORD bytes = 0;
+  DWORD err = 0;
+  Waiter* waiter = nullptr;
+};
+
+class Iocp {
+ public:
+  // The port; null if it could not be created (the status says why).
+  static HANDLE Port();
+  static absl::Status PortStatus();
+};
+
+// Called by initIO() for every handle it decides: the handle, the mode and
+// the error of binding to the port (OK when bound or not attempted).
+using InitIOHook = std::function<void(HANDLE, IoMode, const absl::Status&)>;
+void SetInitIOHook(InitIOHook hook);
+void RunInitIOHook(HANDLE h, IoMode mode, const absl::Status& bind);
+
+}  // namespace gopoll
+
+#endif  // POLL_WINDOWS_IOCP_H_

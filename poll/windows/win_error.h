@@ -1,0 +1,19 @@
+// poll/windows/win_error.h
+//
+// Windows error codes as gopoll::OsError statuses: the message names the
+// call and carries FormatMessage's text; OsErrorCode() gives the code.
+#ifndef POLL_WINDOWS_WIN_ERROR_H_
+#define POLL_WINDOWS_WIN_ERROR_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace gopoll {
+
+absl::Status WinError(absl::string_view syscall, uint32_t code);
+
+}  // namespace gopoll
+
+#endif  // POLL_WINDOWS_WIN_ERROR_H_

@@ -1,0 +1,330 @@
+// The IOCP backend under Wine: lazy binding, foreign ports, deadlines and
+// Close on pipes, EOF, file offsets for overlapped and synchronous handles
+// (the behaviour of Go's fd_windows_test.go and os pipe tests).
+// clang-format off
+#include <winsock2.h>
+#include <windows.h>
+// clang-format on
+
+#include <atomic>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "poll/fd.h"
+#include "poll/windows/iocp.h"
+
+namespace gopoll {
+namespace {
+
+using std::string_view_literals::operator""sv;
+constexpr absl::Duration kHang = absl::Seconds(20);
+
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+absl::Status StatusOf(const absl::Status& s) { return s; }
+#define ASSERT_OK(e)               \
+  do {                             \
+    absl::Status _s = StatusOf(e); \
+    ASSERT_TRUE(_s.ok()) << _s;    \
+  } while (0)
+
+DWORD HandleCount() {
+  DWORD n = 0;
+  GetProcessHandleCount(GetCurrentProcess(), &n);
+  return n;
+}
+
+// Records initIO() decisions.
+struct BindLog {
+  absl::Mutex mu;
+  std::vector<std::pair<HANDLE, IoMode>> binds;
+  std::vector<int64_t> bind_errors;
+  int Count(HANDLE h) {
+    absl::MutexLock l(&mu);
+    int n = 0;
+    for (auto& b : binds) n += b.first == h;
+    return n;
+  }
+  IoMode Mode(HANDLE h) {
+    absl::MutexLock l(&mu);
+    // The latest decision: handle values are reused after CloseHandle.
+    for (auto it = binds.rbegin(); it != binds.rend(); ++it) {
+      if (it->first == h) return it->second;
+    }
+    return IoMode::kUndecided;
+  }
+};
+
+class FdWindows : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Iocp::Port();  // the port and its thread live for the whole process
+    SetInitIOHook([this](HANDLE h, IoMode m, const absl::Status& bind) {
+      absl::MutexLock l(&log_.mu);
+      log_.binds.push_back({h, m});
+      log_.bind_errors.push_back(OsErrorCode(bind));
+    });
+    handles_ = HandleCount();
+  }
+  void TearDown() override {
+    SetInitIOHook(nullptr);
+    // The helper thread of a mode query may still be closing its duplicate.
+    for (int i = 0; i < 100 && HandleCount() != handles_; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_EQ(HandleCount(), handles_) << "handle leak";
+  }
+  BindLog log_;
+  DWORD handles_ = 0;
+};
+
+std::string PipeName() {
+  static std::atomic<int> n{0};
+  return "\\\\.\\pipe\\gopoll_test_" + std::to_string(GetCurrentProcessId()) +
+         "_" + std::to_string(n++);
+}
+
+// An overlapped named pipe: server end and client end.
+struct Pipe {
+  HANDLE server = INVALID_HANDLE_VALUE;
+  HANDLE client = INVALID_HANDLE_VALUE;
+};
+
+Pipe MakePipe(bool message = false, bool client_overlapped = true) {
+  std::string name = PipeName();
+  Pipe p;
+  DWORD type = message ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
+                       : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
+  p.server = CreateNamedPipeA(
+      name.c_str(),
+      PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE,
+      type | PIPE_WAIT, 1, 4096, 4096, 0, nullptr);
+  EXPECT_NE(p.server, INVALID_HANDLE_VALUE) << GetLastError();
+  p.client = CreateFileA(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
+                         OPEN_EXISTING,
+                         client_overlapped ? FILE_FLAG_OVERLAPPED : 0, nullptr);
+  EXPECT_NE(p.client, INVALID_HANDLE_VALUE) << GetLastError();
+  return p;
+}
+
+Sysfd S(HANDLE h) { return reinterpret_cast<Sysfd>(h); }
+
+TEST_F(FdWindows, InitDoesNotBindFirstOperationDoes) {
+  Pipe p = MakePipe();
+  {
+    FD server(S(p.server));
+    ASSERT_OK(server.Init(FdKind::kPipe, true));
+    EXPECT_EQ(log_.Count(p.server), 0);  // lazy: nothing bound yet
+    ASSERT_OK(server.Write("hi"sv));
+    EXPECT_EQ(log_.Count(p.server), 1);
+    EXPECT_EQ(log_.Mode(p.server), IoMode::kPort);
+    ASSERT_OK(server.Write("!"sv));
+    EXPECT_EQ(log_.Count(p.server), 1);  // once
+    // The handle now belongs to our port: a second port is refused.
+    HANDLE other = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
+    EXPECT_EQ(CreateIoCompletionPort(p.server, other, 0, 0), nullptr);
+    CloseHandle(other);
+  }
+  FD client(S(p.client));
+  ASSERT_OK(client.Init(FdKind::kPipe, true));
+  EXPECT_EQ(log_.Count(p.client), 0);
+  ASSERT_OK(client.SetReadDeadline(absl::InfiniteFuture()));
+  EXPECT_EQ(log_.Count(p.client), 1);  // a deadline call binds too
+  char buf[8];
+  auto n = client.Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "hi!");
+}
+
+TEST_F(FdWindows, CloseBeforeAnyIoNeverBinds) {
+  Pipe p = MakePipe();
+  {
+    FD server(S(p.server));
+    ASSERT_OK(server.Init(FdKind::kPipe, true));
+    ASSERT_OK(server.Close());
+    EXPECT_EQ(log_.Mode(p.server), IoMode::kSync);  // decided, not bound
+    EXPECT_TRUE(IsClosing(server.Write("x"sv).status()));
+  }
+  CloseHandle(p.client);
+}
+
+// Go's TestPipeExternalIOCP: the caller binds the handle to its own port;
+// our FD still writes, and no packet reaches the caller's port.
+TEST_F(FdWindows, PipeExternalIOCP) {
+  Pipe p = MakePipe(/*message=*/true);
+  HANDLE theirs = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
+  ASSERT_EQ(CreateIoCompletionPort(p.server, theirs, 42, 0), theirs);
+  {
+    FD server(S(p.server));
+    ASSERT_OK(server.Init(FdKind::kPipe, true));
+    auto n = server.Write("hello"sv);
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(*n, 5u);
+    EXPECT_EQ(log_.Mode(p.server), IoMode::kEvent);
+    {
+      absl::MutexLock l(&log_.mu);
+      ASSERT_EQ(log_.bind_errors.size(), 1u);
+      EXPECT_EQ(log_.bind_errors[0], ERROR_INVALID_PARAMETER);
+    }
+    char buf[16];
+    DWORD got = 0;
+    OVERLAPPED ov{};
+    ov.hEvent = CreateEventA(nullptr, TRUE, FALSE, nullptr);
+    BOOL ok = ReadFile(p.client, buf, sizeof(buf), &got, &ov);
+    if (!ok && GetLastError() == ERROR_IO_PENDING) {
+      ok = GetOverlappedResult(p.client, &ov, &got, TRUE);
+    }
+    CloseHandle(ov.hEvent);
+    ASSERT_TRUE(ok) << GetLastError();
+    EXPECT_EQ(std::string(buf, got), "hello");
+    DWORD bytes;
+    ULONG_PTR key;
+    OVERLAPPED* pov = nullptr;
+    EXPECT_FALSE(GetQueuedCompletionStatus(theirs, &bytes, &key, &pov, 0));
+    EXPECT_EQ(pov, nullptr) << "a completion packet reached the foreign port";
+  }
+  CloseHandle(theirs);
+  CloseHandle(p.client);
+}
+
+// Go's TestPipeReadTimeout on Windows, then the FD is usable again.
+TEST_F(FdWindows, PipeReadTimeout) {
+  Pipe p = MakePipe();
+  FD r(S(p.server));
+  FD w(S(p.client));
+  ASSERT_OK(r.Init(FdKind::kPipe, true));
+  ASSERT_OK(w.Init(FdKind::kPipe, true));
+  ASSERT_OK(r.SetReadDeadline(absl::Now() + absl::Milliseconds(1)));
+  char buf[8];
+  auto n = r.Read(absl::MakeSpan(buf));
+  EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
+  ASSERT_OK(r.SetReadDeadline(absl::Now() + absl::Seconds(10)));
+  ASSERT_OK(w.Write("after"sv));
+  n = r.Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "after");
+}
+
+TEST_F(FdWindows, PipeCanceledByClose) {
+  Pipe p = MakePipe();
+  FD r(S(p.server));
+  FD w(S(p.client));
+  ASSERT_OK(r.Init(FdKind::kPipe, true));
+  ASSERT_OK(w.Init(FdKind::kPipe, true));
+  absl::Status got;
+  absl::Notification done;
+  std::thread t([&] {
+    char c;
+    got = r.Read(absl::MakeSpan(&c, 1)).status();
+    done.Notify();
+  });
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_OK(r.Close());
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
+  t.join();
+  EXPECT_TRUE(IsClosing(got)) << got;
+}
+
+TEST_F(FdWindows, BrokenPipeIsEof) {
+  Pipe p = MakePipe();
+  FD r(S(p.server));
+  ASSERT_OK(r.Init(FdKind::kPipe, true));
+  {
+    FD w(S(p.client));
+    ASSERT_OK(w.Init(FdKind::kPipe, true));
+    ASSERT_OK(w.Write("last"sv));
+  }  // the writer closes
+  char buf[8];
+  auto n = r.Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "last");
+  n = r.Read(absl::MakeSpan(buf));
+  EXPECT_TRUE(IsEof(n.status())) << n.status();
+}
+
+std::string TempPath() {
+  char dir[MAX_PATH], path[MAX_PATH];
+  GetTempPathA(MAX_PATH, dir);
+  GetTempFileNameA(dir, "gp", 0, path);
+  return path;
+}
+
+// Offsets after mixed Write/Read/Pread/Seek for every combination of
+// overlapped/synchronous handle and pollable/non-pollable Init.
+TEST_F(FdWindows, FileOffsetsForEveryHandleKind) {
+  for (bool overlapped : {true, false}) {
+    for (bool pollable : {true, false}) {
+      SCOPED_TRACE(testing::Message()
+                   << "overlapped=" << overlapped << " pollable=" << pollable);
+      std::string path = TempPath();
+      HANDLE h = CreateFileA(
+          path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS,
+          FILE_FLAG_DELETE_ON_CLOSE | (overlapped ? FILE_FLAG_OVERLAPPED : 0),
+          nullptr);
+      ASSERT_NE(h, INVALID_HANDLE_VALUE) << GetLastError();
+      FD f(S(h));
+      ASSERT_OK(f.Init(FdKind::kFile, pollable));
+      absl::Status ws = StatusOf(f.Write("0123456789"sv));
+      IoMode mode = log_.Mode(h);
+      ASSERT_TRUE(ws.ok()) << ws << " in mode " << static_cast<int>(mode);
+      EXPECT_EQ(mode, !overlapped ? IoMode::kSync
+                      : pollable  ? IoMode::kPort
+                                  : IoMode::kEvent);
+      auto off = f.Seek(0, 1);
+      ASSERT_TRUE(off.ok()) << off.status();
+      EXPECT_EQ(*off, 10);
+      char buf[4];
+      auto n = f.Pread(absl::MakeSpan(buf), 2);
+      ASSERT_TRUE(n.ok()) << n.status();
+      EXPECT_EQ(std::string(buf, *n), "2345");
+      off = f.Seek(0, 1);
+      ASSERT_OK(off);
+      EXPECT_EQ(*off, 10);  // Pread does not move the offset
+      ASSERT_OK(f.Seek(7, 0));
+      n = f.Read(absl::MakeSpan(buf));
+      ASSERT_TRUE(n.ok()) << n.status();
+      EXPECT_EQ(std::string(buf, *n), "789");
+      EXPECT_TRUE(IsEof(f.Read(absl::MakeSpan(buf)).status()));
+      ASSERT_OK(f.Seek(-4, 2));
+      n = f.Read(absl::MakeSpan(buf));
+      ASSERT_OK(n);
+      EXPECT_EQ(std::string(buf, *n), "6789");
+      auto fi = f.Fstat();
+      ASSERT_TRUE(fi.ok()) << fi.status();
+      EXPECT_EQ(fi->size, 10);
+      EXPECT_TRUE(fi->is_regular);
+      absl::Status dl = f.SetReadDeadline(absl::Now() + absl::Seconds(1));
+      if (mode == IoMode::kSync) {
+        EXPECT_TRUE(IsNoDeadline(dl)) << dl;
+      } else {
+        EXPECT_TRUE(dl.ok()) << dl;
+      }
+    }
+  }
+}
+
+TEST_F(FdWindows, BadInput) {
+  FD bad(kInvalidSysfd);
+  EXPECT_FALSE(bad.Init(FdKind::kFile, true).ok());
+  Pipe p = MakePipe();
+  FD r(S(p.server));
+  ASSERT_OK(r.Init(FdKind::kPipe, true));
+  char buf[4];
+  EXPECT_EQ(r.Pread(absl::MakeSpan(buf), -1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Read(absl::Span<char>(nullptr, 3)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.Accept().status().code(), absl::StatusCode::kInvalidArgument);
+  CloseHandle(p.client);
+}
+
+}  // namespace
+}  // namespace gopoll
