@@ -39,10 +39,6 @@ absl::Status FD::InitBackend(bool pollable) {
   return absl::OkStatus();
 }
 
-absl::Status FD::initIO() { return absl::OkStatus(); }
-
-void FD::EvictBackend() {}
-
 absl::StatusOr<size_t> FD::ExecIO(
     Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
@@ -102,12 +98,6 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
     return IoResult{0, so_err};
   });
   return r.status();
-}
-
-absl::Status FD::SetBlockingImpl() {
-  absl::Status s = posix::SetNonblock(sysfd_, false);
-  if (s.ok()) blocking_.store(true);
-  return s;
 }
 
 absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {

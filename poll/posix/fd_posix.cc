@@ -139,6 +139,17 @@ absl::StatusOr<size_t> FD::SendToImpl(absl::Span<const char> p,
 
 absl::Status FD::CloseSysfd() { return posix::Close(sysfd_); }
 
+// No lazy binding on POSIX (Go's fd_unix/fd_plan9 initIO), and Close needs
+// nothing beyond PollDesc::Evict: both are no-ops here.
+absl::Status FD::initIO() { return absl::OkStatus(); }
+void FD::EvictBackend() {}
+
+absl::Status FD::SetBlockingImpl() {
+  absl::Status s = posix::SetNonblock(sysfd_, false);
+  if (s.ok()) blocking_.store(true);
+  return s;
+}
+
 absl::Status FD::ShutdownImpl(int how) { return posix::Shutdown(sysfd_, how); }
 absl::Status FD::FsyncImpl() { return posix::Fsync(sysfd_); }
 absl::StatusOr<int64_t> FD::SeekImpl(int64_t offset, int whence) {
