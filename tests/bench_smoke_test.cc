@@ -2,6 +2,7 @@
 // and its bytes are checked. No durations are asserted.
 #include "bench/bodies.h"
 #include "gtest/gtest.h"
+#include "poll/fd.h"
 
 namespace gopoll::bench {
 namespace {
@@ -34,7 +35,14 @@ TEST(BenchSmoke, DeadlinesRearmAndMemoryIsMeasured) {
   ArmedDeadlines d(100);
   EXPECT_EQ(d.size(), 100);
   for (int i = 0; i < 1000; ++i) d.Rearm(i);
-  EXPECT_GT(BytesPerIdleFd(100), 0.0);
+  double bytes = BytesPerIdleFd(100);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // Sanitizer allocators do not report to mallinfo2(): nothing to check.
+  (void)bytes;
+#else
+  EXPECT_GE(bytes,
+            static_cast<double>(sizeof(gopoll::FD)));  // the FD object at least
+#endif
 }
 
 }  // namespace

@@ -130,8 +130,19 @@ void SyscallInterrupter::End(bool wake_pending) {
     done_ = true;  // no signal is sent from now on
   }
   TimerQueue::Default().Cancel(&retry_);
-  // Every signal already sent must be delivered before we leave.
-  while (received_.load() < sent_.load()) sched_yield();
+  // Every signal sent for this window was queued to this thread before
+  // done_ was set (sends happen under mu_). The kernel delivers pending
+  // signals whenever a thread returns from a system call: make one, so they
+  // are all handled while in_window_ is still true.
+  sigset_t pending;
+  sigpending(&pending);
+  // Sanitizer runtimes may defer delivery a little: wait a bounded while.
+  for (int i = 0; i < 1000 && received_.load() < sent_.load(); ++i) {
+    sched_yield();
+  }
+  // Signals of one kind coalesce (two sends before delivery run the handler
+  // once), so `received` may stay behind `sent`: that is not a lost signal.
+  received_.store(sent_.load());
   in_window_.store(false);
 }
 

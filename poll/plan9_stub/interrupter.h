@@ -12,8 +12,10 @@
 //     every millisecond from the shared TimerQueue, so a call entered after
 //     the first signal is still interrupted;
 //   - no stray signal: End() stops the re-sending under the interrupter's
-//     lock and then waits until every signal sent has been delivered to the
-//     handler, so no signal reaches the thread after it has moved on.
+//     lock (every signal is sent under it), then makes a system call: the
+//     kernel delivers the signals already queued to the thread on its
+//     return, so none reaches the thread after it has moved on. (Counting
+//     deliveries against sends cannot work: signals of one kind coalesce.)
 // One interrupter per thread, recycled (never freed) when the thread exits.
 #ifndef POLL_PLAN9_STUB_INTERRUPTER_H_
 #define POLL_PLAN9_STUB_INTERRUPTER_H_
