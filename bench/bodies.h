@@ -41,7 +41,7 @@ struct PingPongOptions {
 
 struct PingPongResult {
   int64_t rounds = 0;
-  int64_t bad_bytes = 0;   // echoes that did not match (must be 0)
+  int64_t bad_bytes = 0;    // echoes that did not match (must be 0)
   double cpu_seconds = 0;   // user+sys of the two ping-pong threads
   double wall_seconds = 0;  // the round trips only (no setup/teardown)
 };
