@@ -59,13 +59,17 @@ class ThreadWaiter final : public Waiter {
   // so Wake() interrupts the wait. nullptr when not leading.
   void SetLeading(Poller* p) { leading_.store(p); }
 
+  // Clears the state before the waiter goes back to its pool.
+  void Reset();
+
   // Intrusive list hook for a poller's followers.
   ThreadWaiter* next_follower = nullptr;
   bool following = false;
 
  private:
   ThreadWaiter() = default;
-  friend struct ThreadWaiterPool;
+  template <typename T>
+  friend class RecycledPool;
 
   std::atomic<uint32_t> state_{0};
   std::atomic<Poller*> leading_{nullptr};

@@ -4,8 +4,8 @@
 #include <signal.h>
 
 #include "absl/base/call_once.h"
-#include "absl/base/const_init.h"
 #include "poll/monotonic_clock.h"
+#include "poll/recycled.h"
 
 namespace gopoll::plan9_stub {
 namespace {
@@ -19,32 +19,13 @@ absl::once_flag install_once;
 
 }  // namespace
 
-struct InterrupterPool {
-  static SyscallInterrupter* Get() {
-    absl::MutexLock l(&mu);
-    if (free_list == nullptr) return new SyscallInterrupter();
-    SyscallInterrupter* s = free_list;
-    free_list = s->next_free_;
-    return s;
-  }
-  static void Put(SyscallInterrupter* s) {
-    absl::MutexLock l(&mu);
-    s->next_free_ = free_list;
-    free_list = s;
-  }
-  static absl::Mutex mu;
-  static SyscallInterrupter* free_list ABSL_GUARDED_BY(mu);
-};
-absl::Mutex InterrupterPool::mu(absl::kConstInit);
-SyscallInterrupter* InterrupterPool::free_list = nullptr;
-
 namespace {
 struct Holder {
   SyscallInterrupter* s;
-  Holder() : s(InterrupterPool::Get()) {}
+  Holder() : s(RecycledPool<SyscallInterrupter>::Get()) {}
   ~Holder() {
     tls_current = nullptr;
-    InterrupterPool::Put(s);
+    RecycledPool<SyscallInterrupter>::Put(s);
   }
 };
 }  // namespace

@@ -28,6 +28,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "poll/recycled.h"
 #include "poll/timer_queue.h"
 #include "poll/waiter.h"
 
@@ -54,7 +55,8 @@ class SyscallInterrupter final : public Waiter {
 
  private:
   SyscallInterrupter();
-  friend struct InterrupterPool;
+  template <typename T>
+  friend class ::gopoll::RecycledPool;
   static void OnRetry(void* arg, uint64_t seq);
   static void Handler(int sig, siginfo_t* info, void* ctx);
   void SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
