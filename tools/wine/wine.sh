@@ -2,7 +2,9 @@
 # --run_under runner of --config=windows: runs a Windows test or binary under
 # Wine. The prefix is shared by all tests (WINEPREFIX from user.bazelrc) and
 # tests run unsandboxed (TestRunner=standalone): a prefix shared across
-# linux-sandbox PID namespaces is flaky.
+# linux-sandbox PID namespaces is flaky. The wineserver itself is started by
+# ./bazelw, outside Bazel: one spawned here would be SIGKILLed by Bazel's
+# process-wrapper when this test ends, hanging every other test using it.
 export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml="
 export WINEPREFIX="${WINEPREFIX:-$HOME/.cache/poll-wine}"
