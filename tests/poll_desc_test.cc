@@ -151,7 +151,12 @@ TEST(PollDesc, StressDeadlinesRacingReadiness) {
   // Wait returns exactly once with OK or DeadlineExceeded, never hangs.
   PollDesc pd;
   pd.OpenWithoutPoller();
-  for (int i = 0; i < 2000; ++i) {
+#if defined(_WIN32)
+  constexpr int kRounds = 400;  // a thread per round is slow under Wine
+#else
+  constexpr int kRounds = 2000;
+#endif
+  for (int i = 0; i < kRounds; ++i) {
     ASSERT_TRUE(pd.SetDeadline(absl::Now() + absl::Microseconds(i % 40), true,
                                false, kNet)
                     .ok());
