@@ -36,19 +36,21 @@ class FdMutex {
   FdMutex& operator=(const FdMutex&) = delete;
 
   // Adds a reference.
-  FdLockResult Incref();
+  [[nodiscard]] FdLockResult Incref();
   // Marks closed and adds a reference; wakes all RWLock waiters. kClosing if
   // it was closed already.
-  FdLockResult IncrefAndClose();
+  [[nodiscard]] FdLockResult IncrefAndClose();
   // Drops a reference. True if the mutex is closed and this was the last
   // reference: the caller must now release the descriptor. Dropping a
   // reference that is not held is a fatal bug.
-  bool Decref();
+  [[nodiscard]] bool Decref();
   // Takes a reference and the read (read=true) or write lock, blocking while
   // another reader (writer) holds it.
-  FdLockResult RWLock(bool read);
+  [[nodiscard]] FdLockResult RWLock(bool read);
   // Releases the lock and its reference; the result is as for Decref.
-  bool RWUnlock(bool read);
+  // Releasing a lock that is not held is a fatal bug.
+  [[nodiscard]] bool RWUnlock(bool read);
+  // For tests and diagnostics: true once IncrefAndClose has succeeded.
   bool IsClosed() const;
 
  private:

@@ -2,7 +2,11 @@
 //
 // The monotonic clock every deadline is measured on: int64 nanoseconds of
 // std::chrono::steady_clock. Wall-clock deadlines (absl::Time) are converted
-// once, when they are set, so a wall-clock jump never fires a timer early.
+// once, when they are set, so a later wall-clock step never moves a timer.
+// Conversions saturate: absl::InfiniteFuture() (and anything too far to
+// represent) is kMonoNever, a time already passed is at most MonoNow(), and
+// a conversion errs late (by the few ns between its clock reads), never
+// early.
 #ifndef POLL_MONOTONIC_CLOCK_H_
 #define POLL_MONOTONIC_CLOCK_H_
 
@@ -15,6 +19,7 @@
 
 namespace gopoll {
 
+// "Never": later than any instant MonoNow() will reach.
 inline constexpr int64_t kMonoNever = std::numeric_limits<int64_t>::max();
 
 inline int64_t MonoNow() {
@@ -23,17 +28,23 @@ inline int64_t MonoNow() {
       .count();
 }
 
-// The monotonic instant of wall-clock time `t`: kMonoNever for
-// InfiniteFuture(), saturating, and never later than MonoNow() for a time
-// that is not in the future.
-inline int64_t MonoFromAbsl(absl::Time t) {
+// The monotonic instant of wall-clock time `t`, given `wall_now`, an
+// absl::Now() the caller read just before (saves a clock read when the
+// caller needed one anyway, e.g. to see whether `t` has passed).
+inline int64_t MonoFromAbsl(absl::Time t, absl::Time wall_now) {
   if (t == absl::InfiniteFuture()) return kMonoNever;
   const int64_t now = MonoNow();
-  const absl::Duration rem = t - absl::Now();
+  const absl::Duration rem = t - wall_now;
   if (rem <= absl::ZeroDuration()) return now;
-  const int64_t ns = absl::ToInt64Nanoseconds(rem);
+  const int64_t ns = absl::ToInt64Nanoseconds(rem);  // saturates
   if (ns >= kMonoNever - now) return kMonoNever;
   return now + ns;
+}
+
+// The monotonic instant of wall-clock time `t`: MonoNow() + (t - Now()).
+inline int64_t MonoFromAbsl(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return kMonoNever;
+  return MonoFromAbsl(t, absl::Now());
 }
 
 }  // namespace gopoll

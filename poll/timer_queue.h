@@ -57,11 +57,12 @@ struct Timer {
 
  private:
   friend class TimerQueue;
+  friend class TimerQueueTestPeer;
   // All guarded by the mutex of the queue the timer is armed on.
-  int64_t when_ = 0;  // the deadline; >= its key in the heap
-  uint64_t seq_ = 0;  // passed to fn
-  int32_t index_ = -1;  // position in the heap, -1 when not armed
-  uint32_t pass_ = 0;   // the queue's pass_ when last armed
+  int64_t when_ = 0;             // the deadline; >= its key in the heap
+  uint64_t seq_ = 0;             // passed to fn
+  int32_t index_ = -1;           // position in the heap, -1 when not armed
+  uint32_t pass_ = 0;            // the queue's pass_ when last armed
   TimerQueue* queue_ = nullptr;  // the queue it is armed on
 };
 

@@ -1,182 +1,560 @@
-// TimerQueue and the monotonic clock: ordering, re-arm, cancel (also from
-// inside callbacks, and waiting for a running one), never firing early, and
-// the heap against a model under random operations.
+// TimerQueue and the monotonic clock: conversions, ordering, re-arm, cancel
+// (before and after firing, from inside callbacks, waiting for a running
+// one), never firing early, the heap against a model under random
+// operations, destruction with armed timers, and concurrent Arm/Cancel.
+// Waits are bounded only to turn a hang into a failure; no test asserts how
+// long anything takes.
 #include "poll/timer_queue.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "poll/monotonic_clock.h"
 
 namespace gopoll {
+
+// Checks the heap from inside (friend of TimerQueue).
+class TimerQueueTestPeer {
+ public:
+  // Every entry's key is >= its parent's, <= its timer's `when`, and its
+  // timer knows its index and queue.
+  static ::testing::AssertionResult HeapOk(TimerQueue& q) {
+    absl::MutexLock l(&q.mu_);
+    const auto& h = q.heap_;
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (h[i].timer->index_ != static_cast<int32_t>(i)) {
+        return ::testing::AssertionFailure() << "index at " << i;
+      }
+      if (h[i].timer->queue_ != &q) {
+        return ::testing::AssertionFailure() << "queue at " << i;
+      }
+      if (h[i].key > h[i].timer->when_) {
+        return ::testing::AssertionFailure() << "key after when at " << i;
+      }
+      if (i > 0 && h[(i - 1) / 4].key > h[i].key) {
+        return ::testing::AssertionFailure() << "order at " << i;
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+};
+
 namespace {
 
-constexpr absl::Duration kHang = absl::Seconds(20);
+constexpr absl::Duration kHang = absl::Seconds(30);
+constexpr int64_t kHour = int64_t{3600} * 1'000'000'000;
 
+// Waits (bounded) until pred() holds.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  const absl::Time limit = absl::Now() + kHang;
+  while (!pred()) {
+    if (absl::Now() > limit) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+// Records firings: (id, seq, MonoNow() at the call, the `when` armed).
 struct Recorder {
+  struct Firing {
+    int id;
+    uint64_t seq;
+    int64_t at;
+    int64_t when;
+  };
   absl::Mutex mu;
-  std::vector<std::pair<int, uint64_t>> fired;  // (id, seq)
-  std::vector<int64_t> late;                    // MonoNow() - when
+  std::vector<Firing> fired ABSL_GUARDED_BY(mu);
+
+  size_t count() {
+    absl::MutexLock l(&mu);
+    return fired.size();
+  }
+  std::vector<Firing> Take() {
+    absl::MutexLock l(&mu);
+    return std::move(fired);
+  }
 };
 
 struct TestTimer {
   Timer t;
   int id = 0;
-  int64_t when = 0;
+  int64_t when = 0;  // as armed by the test (read by Fire)
   Recorder* rec = nullptr;
-  static void Fire(void* arg, uint64_t seq) {
-    auto* self = static_cast<TestTimer*>(arg);
-    absl::MutexLock l(&self->rec->mu);
-    self->rec->fired.push_back({self->id, seq});
-    self->rec->late.push_back(MonoNow() - self->when);
-  }
+
   void Init(int i, Recorder* r) {
     id = i;
     rec = r;
     t.fn = &Fire;
     t.arg = this;
   }
+  void Arm(TimerQueue& q, int64_t w, uint64_t seq) {
+    when = w;
+    q.Arm(&t, w, seq);
+  }
+  static void Fire(void* arg, uint64_t seq) {
+    auto* self = static_cast<TestTimer*>(arg);
+    const int64_t at = MonoNow();
+    absl::MutexLock l(&self->rec->mu);
+    self->rec->fired.push_back({self->id, seq, at, self->when});
+  }
 };
 
-TEST(MonotonicClock, Conversions) {
+// Arms a timer due now and waits for it: a threaded queue has then run
+// everything that was due before it (one thread, in `when` order).
+void Flush(TimerQueue& q) {
+  absl::Notification n;
+  Timer t;
+  t.fn = [](void* arg, uint64_t) {
+    static_cast<absl::Notification*>(arg)->Notify();
+  };
+  t.arg = &n;
+  q.Arm(&t, MonoNow(), 0);
+  ASSERT_TRUE(n.WaitForNotificationWithTimeout(kHang));
+}
+
+// --- Monotonic clock ---------------------------------------------------------
+
+TEST(MonotonicClock, NowNeverGoesBack) {
+  int64_t prev = MonoNow();
+  for (int i = 0; i < 10000; ++i) {
+    const int64_t now = MonoNow();
+    ASSERT_GE(now, prev);
+    prev = now;
+  }
+}
+
+// A past time converts to at most MonoNow() read after the conversion.
+bool NotAfterNow(int64_t mono) { return mono <= MonoNow(); }
+
+TEST(MonotonicClock, FromAbslInfiniteAndPast) {
   EXPECT_EQ(MonoFromAbsl(absl::InfiniteFuture()), kMonoNever);
-  int64_t before = MonoNow();
-  const int64_t past = MonoFromAbsl(absl::Now() - absl::Seconds(5));
-  EXPECT_LE(past, MonoNow());
-  const int64_t ancient = MonoFromAbsl(absl::InfinitePast());
-  EXPECT_LE(ancient, MonoNow());
-  int64_t in1s = MonoFromAbsl(absl::Now() + absl::Seconds(1));
-  EXPECT_GT(in1s, before + 900'000'000);
-  EXPECT_LT(in1s, MonoNow() + 1'100'000'000);
+  EXPECT_EQ(MonoFromAbsl(absl::InfiniteFuture(), absl::Now()), kMonoNever);
+  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::Now())));
+  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::Now() - absl::Seconds(5))));
+  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::InfinitePast())));
+  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::UnixEpoch())));
   // 400 years do not fit in int64 nanoseconds: saturates to "never".
   EXPECT_EQ(MonoFromAbsl(absl::Now() + absl::Hours(24 * 365 * 400)),
             kMonoNever);
 }
 
-TEST(TimerQueue, ManualFiresInOrderWithSeq) {
+// MonoFromAbsl(wall + d) is MonoNow() + d, measured between clock reads
+// taken around the call: bounds that hold however slow the machine is.
+void ExpectConverted(absl::Duration d) {
+  const int64_t mono_before = MonoNow();
+  const absl::Time wall_before = absl::Now();
+  const int64_t got = MonoFromAbsl(wall_before + d);
+  const absl::Time wall_after = absl::Now();
+  const int64_t mono_after = MonoNow();
+  const int64_t dn = absl::ToInt64Nanoseconds(d);
+  const int64_t wall_gap = absl::ToInt64Nanoseconds(wall_after - wall_before);
+  EXPECT_GE(got, mono_before + dn - wall_gap) << d;
+  EXPECT_LE(got, mono_after + dn) << d;
+}
+
+TEST(MonotonicClock, FromAbslFuture) {
+  ExpectConverted(absl::Nanoseconds(1));
+  ExpectConverted(absl::Milliseconds(1));
+  ExpectConverted(absl::Seconds(1));
+  ExpectConverted(absl::Hours(24 * 365));
+  const int64_t m = MonoFromAbsl(absl::Now() + absl::Hours(24 * 365 * 100));
+  EXPECT_LT(m, kMonoNever);
+  EXPECT_GT(m, MonoNow());
+}
+
+TEST(MonotonicClock, FromAbslWithCallersNow) {
+  const absl::Time wall = absl::Now();
+  const int64_t before = MonoNow();
+  const int64_t got = MonoFromAbsl(wall + absl::Seconds(2), wall);
+  const int64_t after = MonoNow();
+  EXPECT_GE(got, before + 2'000'000'000);
+  EXPECT_LE(got, after + 2'000'000'000);
+  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(wall - absl::Nanoseconds(1), wall)));
+}
+
+// --- Manual queue: ordering, re-arm, cancel ------------------------------
+
+TEST(TimerQueueManual, FiresInWhenOrderWithSeq) {
   TimerQueue q(false);
   Recorder rec;
   TestTimer ts[5];
-  const int64_t base = 1000;
-  int64_t whens[5] = {50, 10, 40, 20, 30};
+  const int64_t whens[5] = {50, 10, 40, 20, 30};
   for (int i = 0; i < 5; ++i) {
     ts[i].Init(i, &rec);
-    q.Arm(&ts[i].t, base + whens[i], 100 + i);
+    ts[i].Arm(q, 1000 + whens[i], 100 + i);
   }
   EXPECT_EQ(q.size(), 5u);
-  EXPECT_EQ(q.NextWhen(), base + 10);
-  EXPECT_EQ(q.RunExpired(base + 5), 0);
-  EXPECT_EQ(q.RunExpired(base + 30), 3);
-  EXPECT_EQ(q.RunExpired(base + 100), 2);
-  ASSERT_EQ(rec.fired.size(), 5u);
-  int order[5] = {1, 3, 4, 2, 0};
+  EXPECT_EQ(q.NextWhen(), 1010);
+  EXPECT_EQ(q.RunExpired(1009), 0);  // never early
+  EXPECT_EQ(q.RunExpired(1030), 3);  // when == now fires
+  EXPECT_EQ(q.NextWhen(), 1040);
+  EXPECT_EQ(q.RunExpired(1100), 2);
+  const auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), 5u);
+  const int order[5] = {1, 3, 4, 2, 0};
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(rec.fired[i].first, order[i]);
-    EXPECT_EQ(rec.fired[i].second, 100u + order[i]);
+    EXPECT_EQ(fired[i].id, order[i]);
+    EXPECT_EQ(fired[i].seq, 100u + order[i]);
   }
   EXPECT_EQ(q.NextWhen(), kMonoNever);
+  EXPECT_EQ(q.size(), 0u);
 }
 
-TEST(TimerQueue, RearmEarlierLaterAndCancel) {
+TEST(TimerQueueManual, ManyTimersFireInOrder) {
+  TimerQueue q(false);
+  Recorder rec;
+  constexpr int kN = 2000;
+  std::vector<TestTimer> ts(kN);
+  std::vector<int> perm(kN);
+  for (int i = 0; i < kN; ++i) perm[i] = i;
+  std::shuffle(perm.begin(), perm.end(), std::mt19937(1));
+  for (int i : perm) {
+    ts[i].Init(i, &rec);
+    ts[i].Arm(q, 1000 + 7 * i, i);  // distinct whens, armed shuffled
+  }
+  ASSERT_TRUE(TimerQueueTestPeer::HeapOk(q));
+  EXPECT_EQ(q.RunExpired(1000 + 7 * (kN / 2) - 1), kN / 2);
+  EXPECT_EQ(q.RunExpired(kMonoNever - 1), kN / 2);
+  const auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), static_cast<size_t>(kN));
+  for (int i = 0; i < kN; ++i) ASSERT_EQ(fired[i].id, i);
+}
+
+TEST(TimerQueueManual, RearmEarlierAndLater) {
   TimerQueue q(false);
   Recorder rec;
   TestTimer a, b;
   a.Init(1, &rec);
   b.Init(2, &rec);
-  q.Arm(&a.t, 100, 1);
-  q.Arm(&b.t, 200, 1);
-  q.Arm(&a.t, 300, 2);  // later
+  a.Arm(q, 100, 1);
+  b.Arm(q, 200, 1);
+  a.Arm(q, 300, 2);  // later: `a` was the head
   EXPECT_EQ(q.NextWhen(), 200);
-  q.Arm(&b.t, 50, 3);  // earlier
+  EXPECT_EQ(q.RunExpired(150), 0);  // a's old time: nothing is due
+  b.Arm(q, 50, 3);                  // earlier
   EXPECT_EQ(q.NextWhen(), 50);
+  b.Arm(q, 250, 4);  // later again, then back a little: still 250
+  EXPECT_EQ(q.NextWhen(), 250);
   EXPECT_EQ(q.size(), 2u);
-  EXPECT_TRUE(q.Cancel(&b.t));
-  EXPECT_FALSE(q.Cancel(&b.t));
+  EXPECT_TRUE(TimerQueueTestPeer::HeapOk(q));
+  EXPECT_EQ(q.RunExpired(260), 1);
   EXPECT_EQ(q.RunExpired(1000), 1);
-  ASSERT_EQ(rec.fired.size(), 1u);
-  EXPECT_EQ(rec.fired[0], std::make_pair(1, uint64_t{2}));  // latest seq
-  EXPECT_FALSE(q.Cancel(&a.t));                             // after firing
+  const auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_EQ(fired[0].id, 2);  // each with the seq of its last Arm
+  EXPECT_EQ(fired[0].seq, 4u);
+  EXPECT_EQ(fired[1].id, 1);
+  EXPECT_EQ(fired[1].seq, 2u);
 }
 
-TEST(TimerQueue, HeapMatchesModelUnderRandomOperations) {
+TEST(TimerQueueManual, CancelBeforeFireAndAfter) {
+  TimerQueue q(false);
+  Recorder rec;
+  TestTimer a, b;
+  a.Init(1, &rec);
+  b.Init(2, &rec);
+  EXPECT_FALSE(q.Cancel(&a.t));  // never armed
+  a.Arm(q, 100, 1);
+  b.Arm(q, 100, 2);
+  EXPECT_TRUE(q.Cancel(&b.t));
+  EXPECT_FALSE(q.Cancel(&b.t));
+  EXPECT_EQ(q.RunExpired(100), 1);
+  EXPECT_FALSE(q.Cancel(&a.t));  // fired
+  const auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].id, 1);
+  // A fired or cancelled timer can be armed again.
+  b.Arm(q, 200, 3);
+  EXPECT_EQ(q.RunExpired(200), 1);
+}
+
+TEST(TimerQueueManual, NeverArmedAtNeverFires) {
+  TimerQueue q(false);
+  Recorder rec;
+  TestTimer a;
+  a.Init(1, &rec);
+  a.Arm(q, kMonoNever, 1);
+  EXPECT_EQ(q.NextWhen(), kMonoNever);
+  EXPECT_EQ(q.RunExpired(kMonoNever - 1), 0);
+  EXPECT_TRUE(q.Cancel(&a.t));
+}
+
+// A callback that re-arms its own timer for `now` runs once per RunExpired
+// call: the event loop gets control back.
+TEST(TimerQueueManual, SelfRearmRunsOncePerCall) {
+  TimerQueue q(false);
+  struct Ctx {
+    TimerQueue* q;
+    Timer t;
+    int runs = 0;
+  } ctx;
+  ctx.q = &q;
+  ctx.t.arg = &ctx;
+  ctx.t.fn = [](void* arg, uint64_t seq) {
+    auto* c = static_cast<Ctx*>(arg);
+    ++c->runs;
+    c->q->Arm(&c->t, 10, seq + 1);
+  };
+  q.Arm(&ctx.t, 10, 0);
+  EXPECT_EQ(q.RunExpired(10), 1);
+  EXPECT_EQ(q.RunExpired(10), 1);
+  EXPECT_EQ(ctx.runs, 2);
+  EXPECT_EQ(q.NextWhen(), 10);
+  EXPECT_TRUE(q.Cancel(&ctx.t));
+}
+
+TEST(TimerQueueManual, CallbacksArmAndCancelOthers) {
+  TimerQueue q(false);
+  Recorder rec;
+  TestTimer victim, late, early;
+  victim.Init(1, &rec);
+  late.Init(2, &rec);
+  early.Init(3, &rec);
+  struct Ctx {
+    TimerQueue* q;
+    TestTimer *victim, *late, *early;
+    bool cancelled = false;
+    int nested_ran = -1;
+  } ctx{&q, &victim, &late, &early};
+  Timer driver;
+  driver.arg = &ctx;
+  driver.fn = [](void* arg, uint64_t) {
+    auto* c = static_cast<Ctx*>(arg);
+    c->cancelled = c->q->Cancel(&c->victim->t);
+    c->late->Arm(*c->q, 500, 7);
+    c->early->Arm(*c->q, 5, 8);  // armed during the call: the next one
+    c->nested_ran = c->q->RunExpired(1000);  // nested: runs nothing
+  };
+  q.Arm(&driver, 10, 0);
+  victim.Arm(q, 20, 1);
+  EXPECT_EQ(q.RunExpired(100), 1);
+  EXPECT_TRUE(ctx.cancelled);
+  EXPECT_EQ(ctx.nested_ran, 0);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.RunExpired(100), 1);  // early
+  EXPECT_EQ(q.RunExpired(500), 1);  // late
+  const auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_EQ(fired[0].id, 3);
+  EXPECT_EQ(fired[1].id, 2);
+}
+
+// 10,000 timers under random Arm / re-arm / Cancel / RunExpired against a
+// std::multimap model; deterministic (seeded, manual clock).
+TEST(TimerQueueManual, MatchesModelUnderRandomOperations) {
   TimerQueue q(false);
   constexpr int kTimers = 10000;
   std::vector<TestTimer> ts(kTimers);
   Recorder rec;
-  std::map<int, int64_t> model;  // id -> when
-  std::mt19937_64 rng(7);
   for (int i = 0; i < kTimers; ++i) ts[i].Init(i, &rec);
-  for (int step = 0; step < 100000; ++step) {
-    int i = static_cast<int>(rng() % kTimers);
-    if (rng() % 4 == 0) {
-      EXPECT_EQ(q.Cancel(&ts[i].t), model.erase(i) == 1);
+  // when -> id, and each armed id's position in it.
+  std::multimap<int64_t, int> model;
+  std::vector<std::multimap<int64_t, int>::iterator> pos(kTimers, model.end());
+  std::vector<uint64_t> seqs(kTimers);
+  std::mt19937_64 rng(7);
+  int64_t now = 0;
+  for (int step = 1; step <= 100000; ++step) {
+    const int i = static_cast<int>(rng() % kTimers);
+    const uint64_t op = rng() % 100;
+    if (op < 20) {
+      const bool armed = pos[i] != model.end();
+      ASSERT_EQ(q.Cancel(&ts[i].t), armed);
+      if (armed) model.erase(pos[i]);
+      pos[i] = model.end();
+    } else if (op < 99) {
+      // Few distinct values (ties), mostly near `now`, some far.
+      const int64_t when =
+          now + static_cast<int64_t>(rng() % (op < 90 ? 2000 : 1000000));
+      ts[i].Arm(q, when, step);
+      if (pos[i] != model.end()) model.erase(pos[i]);
+      pos[i] = model.emplace(when, i);
+      seqs[i] = step;
     } else {
-      int64_t when = static_cast<int64_t>(rng() % 1000000);
-      q.Arm(&ts[i].t, when, step);
-      model[i] = when;
+      now += static_cast<int64_t>(rng() % 3000);
+      std::vector<std::pair<int64_t, int>> want;  // (when, id)
+      while (!model.empty() && model.begin()->first <= now) {
+        want.emplace_back(*model.begin());
+        pos[model.begin()->second] = model.end();
+        model.erase(model.begin());
+      }
+      ASSERT_EQ(q.RunExpired(now), static_cast<int>(want.size()));
+      auto got = rec.Take();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t k = 0; k < got.size(); ++k) {
+        ASSERT_EQ(got[k].when, want[k].first);  // in `when` order
+        ASSERT_EQ(got[k].seq, seqs[got[k].id]);
+        if (k > 0) {
+          ASSERT_LE(got[k - 1].when, got[k].when);
+        }
+      }
+      // Ties may fire in any order: compare the sets of ids.
+      std::vector<int> got_ids, want_ids;
+      for (auto& f : got) got_ids.push_back(f.id);
+      for (auto& w : want) want_ids.push_back(w.second);
+      std::sort(got_ids.begin(), got_ids.end());
+      std::sort(want_ids.begin(), want_ids.end());
+      ASSERT_EQ(got_ids, want_ids);
     }
-    if (step % 1000 == 0) {
-      int64_t min = kMonoNever;
-      for (auto& [id, w] : model) min = std::min(min, w);
-      ASSERT_EQ(q.NextWhen(), min);
+    if (step % 2000 == 0) {
+      ASSERT_TRUE(TimerQueueTestPeer::HeapOk(q));
       ASSERT_EQ(q.size(), model.size());
+      ASSERT_EQ(q.NextWhen(),
+                model.empty() ? kMonoNever : model.begin()->first);
+      ASSERT_TRUE(TimerQueueTestPeer::HeapOk(q));
     }
   }
-  // Drain: callbacks come in non-decreasing `when` order.
-  for (auto& [id, w] : model) ts[id].when = w;
-  int ran = q.RunExpired(kMonoNever - 1);
-  EXPECT_EQ(static_cast<size_t>(ran), model.size());
-  int64_t prev = -1;
-  for (auto& [id, seq] : rec.fired) {
-    ASSERT_GE(model[id], prev);
-    prev = model[id];
+  for (auto& t : ts) q.Cancel(&t.t);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST(TimerQueueManual, DestructorDropsArmedTimers) {
+  Recorder rec;
+  TestTimer a, b;
+  a.Init(1, &rec);
+  b.Init(2, &rec);
+  {
+    TimerQueue q(false);
+    a.Arm(q, 10, 0);
+    b.Arm(q, 20, 0);
+  }
+  EXPECT_EQ(rec.count(), 0u);
+  TimerQueue q2(false);  // dropped timers are unarmed: usable again
+  a.Arm(q2, 10, 1);
+  EXPECT_EQ(q2.RunExpired(10), 1);
+}
+
+// --- Threaded queue ------------------------------------------------------
+
+TEST(TimerQueueThreaded, FiresInWhenOrder) {
+  TimerQueue q(true);
+  // Hold the thread in a callback while the timers are armed, so that all
+  // of them are due and pending when it looks again.
+  absl::Notification entered, release;
+  struct Gate {
+    absl::Notification *entered, *release;
+  } gate{&entered, &release};
+  Timer blocker;
+  blocker.arg = &gate;
+  blocker.fn = [](void* arg, uint64_t) {
+    auto* g = static_cast<Gate*>(arg);
+    g->entered->Notify();
+    g->release->WaitForNotification();
+  };
+  q.Arm(&blocker, MonoNow(), 0);
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(kHang));
+  Recorder rec;
+  constexpr int kN = 500;
+  std::vector<TestTimer> ts(kN);
+  std::vector<int> perm(kN);
+  for (int i = 0; i < kN; ++i) perm[i] = i;
+  std::shuffle(perm.begin(), perm.end(), std::mt19937(2));
+  const int64_t base = MonoNow() - kN;
+  for (int i : perm) {
+    ts[i].Init(i, &rec);
+    ts[i].Arm(q, base + i, i);
+  }
+  release.Notify();
+  ASSERT_TRUE(
+      Eventually([&] { return rec.count() == static_cast<size_t>(kN); }));
+  const auto fired = rec.Take();
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_EQ(fired[i].id, i);
+    ASSERT_EQ(fired[i].seq, static_cast<uint64_t>(i));
   }
 }
 
-TEST(TimerQueue, ThreadedNeverFiresEarly) {
+TEST(TimerQueueThreaded, NeverFiresEarly) {
   TimerQueue q(true);
   Recorder rec;
-  constexpr int kTimers = 1000;
-  std::vector<TestTimer> ts(kTimers);
+  constexpr int kN = 1000;
+  std::vector<TestTimer> ts(kN);
   std::mt19937 rng(3);
-  for (int i = 0; i < kTimers; ++i) {
+  for (int i = 0; i < kN; ++i) {
     ts[i].Init(i, &rec);
-    ts[i].when = MonoNow() + static_cast<int64_t>(rng() % 20'000'000);
-    q.Arm(&ts[i].t, ts[i].when, 0);
-  }
-  absl::Time deadline = absl::Now() + kHang;
-  for (;;) {
-    {
-      absl::MutexLock l(&rec.mu);
-      if (rec.fired.size() == kTimers) break;
+    // Within 20 ms; some re-armed earlier or later once.
+    ts[i].Arm(q, MonoNow() + static_cast<int64_t>(rng() % 20'000'000), 0);
+    if (i % 3 == 0) {
+      ts[i].Arm(q, MonoNow() + static_cast<int64_t>(rng() % 20'000'000), 1);
     }
-    ASSERT_LT(absl::Now(), deadline);
-    absl::SleepFor(absl::Milliseconds(5));
   }
-  absl::MutexLock l(&rec.mu);
-  for (int64_t late : rec.late) EXPECT_GE(late, 0);
+  ASSERT_TRUE(
+      Eventually([&] { return rec.count() == static_cast<size_t>(kN); }));
+  for (const auto& f : rec.Take()) {
+    ASSERT_GE(f.at, f.when) << "timer " << f.id << " fired early";
+    ASSERT_EQ(f.seq, f.id % 3 == 0 ? 1u : 0u);
+  }
+  EXPECT_EQ(q.size(), 0u);
 }
 
-TEST(TimerQueue, CancelFromInsideOwnCallbackAndOfAnother) {
+TEST(TimerQueueThreaded, RearmEarlierWakesTheThread) {
+  TimerQueue q(true);
+  Recorder rec;
+  TestTimer a;
+  a.Init(1, &rec);
+  a.Arm(q, MonoNow() + kHour, 1);  // the thread sleeps for it
+  Flush(q);
+  a.Arm(q, MonoNow() + 1'000'000, 2);  // 1 ms: must not wait an hour
+  ASSERT_TRUE(Eventually([&] { return rec.count() == 1; }));
+  EXPECT_EQ(rec.Take()[0].seq, 2u);
+}
+
+TEST(TimerQueueThreaded, CancelBeforeFire) {
+  TimerQueue q(true);
+  Recorder rec;
+  TestTimer a, b;
+  a.Init(1, &rec);
+  b.Init(2, &rec);
+  const int64_t soon = MonoNow() + 5'000'000;
+  a.Arm(q, soon, 1);
+  b.Arm(q, soon, 2);
+  EXPECT_TRUE(q.Cancel(&a.t));
+  // b fires at the same instant; once it did, a's time has passed too.
+  ASSERT_TRUE(Eventually([&] { return rec.count() == 1; }));
+  Flush(q);
+  const auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].id, 2);
+  EXPECT_FALSE(q.Cancel(&b.t));  // after firing
+}
+
+TEST(TimerQueueThreaded, CancelReturnsFalseAfterFire) {
+  TimerQueue q(true);
+  absl::Notification fired;
+  Timer t;
+  t.arg = &fired;
+  t.fn = [](void* arg, uint64_t) {
+    static_cast<absl::Notification*>(arg)->Notify();
+  };
+  q.Arm(&t, MonoNow(), 0);
+  ASSERT_TRUE(fired.WaitForNotificationWithTimeout(kHang));
+  EXPECT_FALSE(q.Cancel(&t));
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST(TimerQueueThreaded, CancelFromInsideOwnCallbackAndOfAnother) {
   TimerQueue q(true);
   struct Ctx {
     TimerQueue* q;
     Timer self, other;
     absl::Notification done;
-    bool cancel_self = true, cancel_other = true;
+    bool cancel_self = true, cancel_other = false;
   } ctx;
   ctx.q = &q;
   ctx.self.arg = &ctx;
   ctx.self.fn = [](void* arg, uint64_t) {
     auto* c = static_cast<Ctx*>(arg);
-    c->cancel_self = c->q->Cancel(&c->self);    // not armed: false, no wait
+    c->cancel_self = c->q->Cancel(&c->self);    // fired: false, no wait
     c->cancel_other = c->q->Cancel(&c->other);  // armed: true
     c->done.Notify();
   };
@@ -184,15 +562,38 @@ TEST(TimerQueue, CancelFromInsideOwnCallbackAndOfAnother) {
   ctx.other.fn = [](void*, uint64_t) {
     ADD_FAILURE() << "cancelled timer ran";
   };
-  q.Arm(&ctx.other, MonoNow() + 3'600'000'000'000, 0);
+  q.Arm(&ctx.other, MonoNow() + kHour, 0);
   q.Arm(&ctx.self, MonoNow(), 0);
   ASSERT_TRUE(ctx.done.WaitForNotificationWithTimeout(kHang));
   EXPECT_FALSE(ctx.cancel_self);
   EXPECT_TRUE(ctx.cancel_other);
+  Flush(q);
   EXPECT_EQ(q.size(), 0u);
 }
 
-TEST(TimerQueue, CancelWaitsForRunningCallback) {
+// A callback that frees its own owner (and Timer) is fine: the queue does
+// not touch the timer after the callback returns.
+TEST(TimerQueueThreaded, CallbackMayFreeItsTimer) {
+  TimerQueue q(true);
+  struct Owner {
+    Timer t;
+    absl::Notification* done;
+  };
+  absl::Notification done;
+  auto* owner = new Owner;
+  owner->done = &done;
+  owner->t.arg = owner;
+  owner->t.fn = [](void* arg, uint64_t) {
+    auto* o = static_cast<Owner*>(arg);
+    absl::Notification* d = o->done;
+    delete o;
+    d->Notify();
+  };
+  q.Arm(&owner->t, MonoNow(), 0);
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
+}
+
+TEST(TimerQueueThreaded, CancelWaitsForRunningCallback) {
   TimerQueue q(true);
   struct Ctx {
     absl::Notification entered, release;
@@ -204,58 +605,142 @@ TEST(TimerQueue, CancelWaitsForRunningCallback) {
     auto* c = static_cast<Ctx*>(arg);
     c->entered.Notify();
     c->release.WaitForNotification();
-    absl::SleepFor(absl::Milliseconds(10));
     c->finished = true;
   };
   q.Arm(&t, MonoNow(), 0);
   ASSERT_TRUE(ctx.entered.WaitForNotificationWithTimeout(kHang));
   std::atomic<bool> cancel_returned{false};
+  std::atomic<bool> finished_at_return{false};
   std::thread canceller([&] {
-    EXPECT_FALSE(q.Cancel(&t));  // already popped: not armed
+    EXPECT_FALSE(q.Cancel(&t));  // popped already: not armed
+    finished_at_return = ctx.finished.load();
     cancel_returned = true;
-    EXPECT_TRUE(ctx.finished.load());
   });
-  absl::SleepFor(absl::Milliseconds(10));
+  // Give Cancel time to (wrongly) return; this cannot fail on a slow
+  // machine, only miss the bug.
+  absl::SleepFor(absl::Milliseconds(20));
   EXPECT_FALSE(cancel_returned.load());
   ctx.release.Notify();
   canceller.join();
   EXPECT_TRUE(cancel_returned.load());
+  EXPECT_TRUE(finished_at_return.load());
 }
 
-TEST(TimerQueue, DestructorDropsArmedTimers) {
+// Cancel of a timer whose callback keeps re-arming it for "now": when
+// Cancel returns the timer is neither running nor armed.
+TEST(TimerQueueThreaded, CancelStopsSelfRearmingTimer) {
+  TimerQueue q(true);
+  struct Ctx {
+    TimerQueue* q;
+    Timer t;
+    std::atomic<int> runs{0};
+    std::atomic<bool> inside{false};
+  } ctx;
+  ctx.q = &q;
+  ctx.t.arg = &ctx;
+  ctx.t.fn = [](void* arg, uint64_t seq) {
+    auto* c = static_cast<Ctx*>(arg);
+    c->inside = true;
+    c->runs.fetch_add(1);
+    c->q->Arm(&c->t, MonoNow(), seq + 1);
+    c->inside = false;
+  };
+  q.Arm(&ctx.t, MonoNow(), 0);
+  ASSERT_TRUE(Eventually([&] { return ctx.runs.load() >= 100; }));
+  q.Cancel(&ctx.t);
+  EXPECT_FALSE(ctx.inside.load());
+  const int runs = ctx.runs.load();
+  Flush(q);
+  EXPECT_EQ(ctx.runs.load(), runs);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST(TimerQueueThreaded, DestructorDropsArmedTimers) {
   Recorder rec;
-  TestTimer a;
+  TestTimer a, b;
   a.Init(1, &rec);
+  b.Init(2, &rec);
   {
     TimerQueue q(true);
-    q.Arm(&a.t, MonoNow() + 3'600'000'000'000, 0);
+    a.Arm(q, MonoNow() + kHour, 0);
+    b.Arm(q, MonoNow() + kHour, 0);
+    Flush(q);  // the thread is up and sleeping for them
   }
-  EXPECT_TRUE(rec.fired.empty());
+  EXPECT_EQ(rec.count(), 0u);
+  {
+    TimerQueue q(true);  // destroyed at once, never used
+  }
 }
 
-TEST(TimerQueue, ConcurrentArmAndCancel) {
+TEST(TimerQueueThreaded, DestructorWaitsForRunningCallback) {
+  absl::Notification entered;
+  std::atomic<bool> finished{false};
+  struct Ctx {
+    absl::Notification* entered;
+    std::atomic<bool>* finished;
+  } ctx{&entered, &finished};
+  Timer t;
+  t.arg = &ctx;
+  t.fn = [](void* arg, uint64_t) {
+    auto* c = static_cast<Ctx*>(arg);
+    c->entered->Notify();
+    absl::SleepFor(absl::Milliseconds(20));
+    *c->finished = true;
+  };
+  {
+    TimerQueue q(true);
+    q.Arm(&t, MonoNow(), 0);
+    ASSERT_TRUE(entered.WaitForNotificationWithTimeout(kHang));
+  }
+  EXPECT_TRUE(finished.load());
+}
+
+TEST(TimerQueueThreaded, DefaultIsOneRunningQueue) {
+  TimerQueue& q = TimerQueue::Default();
+  EXPECT_EQ(&q, &TimerQueue::Default());
+  Flush(q);
+}
+
+// Four threads Arm and Cancel a shared set of timers (the same timer from
+// several threads at once) while the queue fires them. TSan checks the
+// locking; afterwards nothing is armed and nothing fires.
+TEST(TimerQueueThreaded, ConcurrentArmAndCancel) {
   TimerQueue q(true);
-  Recorder rec;
-  constexpr int kPerThread = 64;
-  std::vector<TestTimer> ts(4 * kPerThread);
-  for (size_t i = 0; i < ts.size(); ++i) ts[i].Init(static_cast<int>(i), &rec);
+  constexpr int kTimers = 64;
+  struct Counted {
+    Timer t;
+    std::atomic<int> runs{0};
+  };
+  std::vector<Counted> ts(kTimers);
+  for (auto& c : ts) {
+    c.t.arg = &c;
+    c.t.fn = [](void* arg, uint64_t) {
+      static_cast<Counted*>(arg)->runs.fetch_add(1);
+    };
+  }
   std::vector<std::thread> threads;
   for (int p = 0; p < 4; ++p) {
     threads.emplace_back([&, p] {
       std::mt19937 rng(p);
-      for (int i = 0; i < 20000; ++i) {
-        TestTimer& t = ts[p * kPerThread + rng() % kPerThread];
+      for (int i = 0; i < 5000; ++i) {
+        Counted& c = ts[rng() % kTimers];
         if (rng() % 3 == 0) {
-          q.Cancel(&t.t);
+          q.Cancel(&c.t);
         } else {
-          q.Arm(&t.t, MonoNow() + static_cast<int64_t>(rng() % 200'000), i);
+          q.Arm(&c.t, MonoNow() + static_cast<int64_t>(rng() % 100'000), i);
         }
       }
-      for (int i = 0; i < kPerThread; ++i) q.Cancel(&ts[p * kPerThread + i].t);
     });
   }
   for (auto& t : threads) t.join();
+  for (auto& c : ts) q.Cancel(&c.t);
   EXPECT_EQ(q.size(), 0u);
+  int total = 0;
+  for (auto& c : ts) total += c.runs.load();
+  Flush(q);
+  int after = 0;
+  for (auto& c : ts) after += c.runs.load();
+  EXPECT_EQ(after, total);
 }
 
 }  // namespace
