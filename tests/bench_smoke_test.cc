@@ -1,47 +1,85 @@
-// Keeps the benchmark bodies compiling and correct: each runs a few rounds
-// and its bytes are checked. No durations are asserted.
+// Keeps the benchmark bodies of //bench:fd_vs_raw compiling and correct:
+// each runs a few rounds and its bytes are checked. No duration is asserted.
+#include <cstdint>
+
 #include "bench/bodies.h"
 #include "gtest/gtest.h"
 #include "poll/fd.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define BENCH_SMOKE_CLANG_SANITIZER 1
+#endif
+#endif
+
 namespace gopoll::bench {
 namespace {
 
-TEST(BenchSmoke, FileReadsSeeTheSameBytes) {
-  FileReader r(1 << 16);
+TEST(BenchSmoke, FileReadsSeeThePattern) {
+  // 16 blocks: 40 reads rewind twice.
+  FileReader r(16 * FileReader::kBlock);
   EXPECT_EQ(r.ReadRaw(40), 40 * 4096);
-  uint64_t raw = r.last_sum();
   EXPECT_EQ(r.ReadFd(40), 40 * 4096);
-  EXPECT_EQ(r.last_sum(), raw);
+  EXPECT_EQ(r.PreadRaw(40), 40 * 4096);
+  EXPECT_EQ(r.PreadFd(40), 40 * 4096);
+  EXPECT_EQ(r.mismatches(), 0);
 }
 
 TEST(BenchSmoke, PingPongsEchoEveryByte) {
-  for (bool fd : {false, true}) {
-    for (bool deadline : {false, true}) {
-      if (deadline && !fd) continue;
-      for (bool pinned : {false, true}) {
-        for (bool busy : {false, true}) {
-          PingPongOptions o{fd, deadline, pinned, busy, fd ? 100 : 0};
-          PingPongResult r = PingPong(o, 300);
-          EXPECT_EQ(r.rounds, 300);
-          EXPECT_EQ(r.bad_bytes, 0);
-        }
-      }
+  struct Case {
+    const char* name;
+    PingPongOptions o;
+  };
+  //                                fd     deadline pinned busy  idle
+  const Case cases[] = {
+      {"raw", {false, false, false, false, 0}},
+      {"fd", {true, false, false, false, 0}},
+      {"fd_deadline", {true, true, false, false, 0}},
+      {"fd_idle", {true, false, false, false, 100}},
+      {"pinned_raw", {false, false, true, false, 0}},
+      {"pinned_fd", {true, false, true, false, 0}},
+  };
+  for (bool busy : {false, true}) {
+    for (Case c : cases) {
+      c.o.busy_other = busy;
+      SCOPED_TRACE(testing::Message() << c.name << (busy ? " busy" : " quiet"));
+      PingPongStats s = PingPong::Run(c.o, 300);
+      EXPECT_EQ(s.rounds, 300);
+      EXPECT_EQ(s.bad_bytes, 0);
+      EXPECT_GE(s.cpu_seconds, 0);
     }
   }
+  SetIdleFds(0);
 }
 
-TEST(BenchSmoke, DeadlinesRearmAndMemoryIsMeasured) {
-  ArmedDeadlines d(100);
-  EXPECT_EQ(d.size(), 100);
-  for (int i = 0; i < 1000; ++i) d.Rearm(i);
-  double bytes = BytesPerIdleFd(100);
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+TEST(BenchSmoke, RoundTripsOneByOne) {
+  PingPong p(PingPongOptions{});
+  p.Begin();
+  for (int i = 0; i < 256; ++i) EXPECT_TRUE(p.RoundTrip(static_cast<char>(i)));
+  PingPongStats s = p.End();
+  EXPECT_EQ(s.rounds, 256);
+  EXPECT_EQ(s.bad_bytes, 0);
+}
+
+TEST(BenchSmoke, DeadlinesRearm) {
+  ArmedDeadlines d(101);
+  EXPECT_EQ(d.size(), 101);
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(d.Rearm(i));
+}
+
+TEST(BenchSmoke, MemoryIsMeasured) {
+  double bytes = HeapBytesPerIdleFd(100);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    defined(BENCH_SMOKE_CLANG_SANITIZER)
   // Sanitizer allocators do not report to mallinfo2(): nothing to check.
   (void)bytes;
 #else
-  EXPECT_GE(bytes,
-            static_cast<double>(sizeof(gopoll::FD)));  // the FD object at least
+  // The FD objects are on the heap, so the figure is of the order of
+  // sizeof(FD); frees by other threads in the same arena meanwhile (earlier
+  // tests' helpers) can pull it a few percent below, so only the order is
+  // checked.
+  EXPECT_GT(bytes, 0.5 * static_cast<double>(sizeof(FD)));
+  EXPECT_LT(bytes, 16.0 * static_cast<double>(sizeof(FD)));
 #endif
 }
 
