@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "poll/poller.h"
 
 namespace gopoll {
 namespace {
@@ -18,6 +19,8 @@ absl::Status LockStatus(FdLockResult r, FdKind kind) {
       return ErrClosing(kind);
     case FdLockResult::kTooManyRefs:
       return ErrTooManyRefs();
+    case FdLockResult::kBusy:
+      break;  // only TryRWLock, which FD does not use
   }
   return absl::InternalError("poll: bad lock result");
 }
@@ -107,7 +110,15 @@ absl::Status FD::Init(FdKind kind, bool pollable) {
     return absl::InvalidArgumentError("poll: Init of an invalid handle");
   }
   kind_ = kind;
-  return InitBackend(pollable);
+  return InitBackend(pollable, nullptr);
+}
+
+absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
+  if (sysfd_ == kInvalidSysfd) {
+    return absl::InvalidArgumentError("poll: Init of an invalid handle");
+  }
+  kind_ = kind;
+  return InitBackend(true, loop_poller);
 }
 
 void FD::Unref() {
@@ -131,11 +142,15 @@ absl::Status FD::Close() {
   pd_.Evict();
   EvictBackend();
   bool blocking = blocking_.load();
+  // On an event loop's thread, pending asynchronous operations of this FD
+  // finish only when that thread runs them: do not wait for them there.
+  Poller* poller = pd_.poller();
+  bool loop_thread = poller != nullptr && poller->IsPollingThread();
   Unref();
   // A pollable FD's operations all return promptly now: wait for the last
   // one so that the handle is really closed when Close returns. Blocking
   // operations cannot be interrupted, so Close does not wait for them.
-  if (!blocking) destroyed_.WaitForNotification();
+  if (!blocking && !loop_thread) destroyed_.WaitForNotification();
   if (destroyed_.HasBeenNotified()) return close_status_;
   return absl::OkStatus();
 }

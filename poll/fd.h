@@ -77,6 +77,10 @@ class FD {
   // On Windows only sockets (kNet) are bound to the IOCP here; other handles
   // are bound lazily by the first operation or deadline call.
   absl::Status Init(FdKind kind, bool pollable);
+  // As Init(kind, true), on the poller of an event loop instead of the
+  // process-wide one (Loop::Adopt calls it; see poll/loop/loop.h). Backends
+  // without a readiness poller ignore `loop_poller`.
+  absl::Status Init(FdKind kind, Poller* loop_poller);
 
   Sysfd sysfd() const { return sysfd_; }
   FdKind kind() const { return kind_; }
@@ -175,12 +179,15 @@ class FD {
  private:
   friend class FdRef;
   friend class FdLock;
+  // The event loop runs one attempt of an operation at a time through the
+  // *Impl hooks (poll/loop/async_op.cc).
+  friend class AsyncOp;
 
   // Backend hooks (poll/<backend>/fd_*.cc). The public methods above lock,
   // validate arguments and apply the shared rules (EOF, write loops,
   // chunking); the *Impl hooks make one attempt at the OS operation, through
   // ExecIO where it can block.
-  absl::Status InitBackend(bool pollable);
+  absl::Status InitBackend(bool pollable, Poller* loop_poller);
   absl::Status initIO();
   void EvictBackend();
   absl::Status CloseSysfd();

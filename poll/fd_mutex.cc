@@ -91,6 +91,18 @@ FdLockResult FdMutex::RWLock(bool read) {
   }
 }
 
+FdLockResult FdMutex::TryRWLock(bool read) {
+  const uint64_t bit = read ? kRLock : kWLock;
+  uint64_t old = state_.load();
+  for (;;) {
+    if (old & kClosed) return FdLockResult::kClosing;
+    if (old & bit) return FdLockResult::kBusy;
+    uint64_t next = (old | bit) + kRef;
+    if ((next & kRefMask) == 0) return FdLockResult::kTooManyRefs;
+    if (state_.compare_exchange_weak(old, next)) return FdLockResult::kOk;
+  }
+}
+
 bool FdMutex::RWUnlock(bool read) {
   const uint64_t bit = read ? kRLock : kWLock;
   const uint64_t wait = read ? kRWait : kWWait;

@@ -27,7 +27,8 @@
 
 namespace gopoll {
 
-enum class FdLockResult { kOk, kClosing, kTooManyRefs };
+// kBusy: only from TryRWLock, the lock is held by another operation.
+enum class FdLockResult { kOk, kClosing, kTooManyRefs, kBusy };
 
 class FdMutex {
  public:
@@ -47,6 +48,8 @@ class FdMutex {
   // Takes a reference and the read (read=true) or write lock, blocking while
   // another reader (writer) holds it.
   [[nodiscard]] FdLockResult RWLock(bool read);
+  // As RWLock, but never blocks: kBusy if the lock is held (event loops).
+  [[nodiscard]] FdLockResult TryRWLock(bool read);
   // Releases the lock and its reference; the result is as for Decref.
   // Releasing a lock that is not held is a fatal bug.
   [[nodiscard]] bool RWUnlock(bool read);

@@ -15,7 +15,15 @@ int64_t EncodeDeadline(absl::Time t) {
   return MonoFromAbsl(t);
 }
 
+thread_local NonBlockingScope* t_nonblocking = nullptr;
+
 }  // namespace
+
+NonBlockingScope::NonBlockingScope() : outer_(t_nonblocking) {
+  t_nonblocking = this;
+}
+NonBlockingScope::~NonBlockingScope() { t_nonblocking = outer_; }
+NonBlockingScope* NonBlockingScope::Current() { return t_nonblocking; }
 
 PollDesc::PollDesc() {
   rt_.fn = &PollDesc::OnReadTimer;
@@ -98,6 +106,10 @@ bool PollDesc::ConsumeReady(Dir d) {
 
 absl::Status PollDesc::Wait(Dir d, FdKind kind) {
   if (!pollable_) return ErrNotPollable();
+  if (NonBlockingScope* nb = t_nonblocking) {
+    nb->would_block_ = true;
+    return absl::Status(absl::StatusCode::kUnavailable, "");
+  }
   ThreadWaiter& w = ThreadWaiter::Current();
   for (;;) {
     absl::StatusOr<bool> ready = Arm(d, kind, &w);

@@ -32,6 +32,28 @@ class Poller;
 
 enum class Dir { kRead = 0, kWrite = 1 };
 
+// While a NonBlockingScope lives on a thread, PollDesc::Wait on that thread
+// never blocks: it sets would_block() and returns a code-only kUnavailable
+// status at once, which the FD operation returns. An event loop runs one
+// attempt of an operation this way and then waits for readiness itself.
+class NonBlockingScope {
+ public:
+  NonBlockingScope();
+  ~NonBlockingScope();
+  NonBlockingScope(const NonBlockingScope&) = delete;
+  NonBlockingScope& operator=(const NonBlockingScope&) = delete;
+
+  // True if the operation stopped because it would have to wait.
+  bool would_block() const { return would_block_; }
+  // The innermost scope of the calling thread, or null.
+  static NonBlockingScope* Current();
+
+ private:
+  friend class PollDesc;
+  bool would_block_ = false;
+  NonBlockingScope* outer_;
+};
+
 class PollDesc {
  public:
   PollDesc();

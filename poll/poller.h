@@ -9,6 +9,7 @@
 #define POLL_POLLER_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "poll/waiter.h"
@@ -34,7 +35,23 @@ class Poller {
   // Interrupts the OS wait of the thread currently leading it (called by
   // ThreadWaiter::Wake when its thread leads this poller).
   virtual void Interrupt() = 0;
+
+  // --- Event loops (pollers made by NewLoopPoller) ---------------------
+  // Runs one OS wait on the calling thread, at most `timeout_ms` (-1: until
+  // an event or Interrupt()), and delivers the readiness it finds. Only the
+  // loop's thread calls it; Park() of other threads never runs the OS wait
+  // of such a poller, it waits for the loop thread to wake it.
+  virtual void Poll(int timeout_ms) { (void)timeout_ms; }
+  // True on the thread that calls Poll(). FD::Close does not wait for
+  // pending operations there: only that thread can finish them.
+  virtual bool IsPollingThread() const { return false; }
 };
+
+// A poller owned by one event loop (see poll/loop/loop.h), or null on
+// backends without a readiness poller (plan9_stub, Windows IOCP: loops run
+// blocking operations on helper threads there). The first thread to call
+// Poll() on it becomes its polling thread.
+std::unique_ptr<Poller> NewLoopPoller();
 
 }  // namespace gopoll
 

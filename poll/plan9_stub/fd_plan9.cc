@@ -10,13 +10,18 @@
 
 #include "poll/fd.h"
 #include "poll/plan9_stub/interrupter.h"
+#include "poll/poller.h"
 #include "poll/posix/posix_calls.h"
 
 namespace gopoll {
 
+// No readiness poller: event loops run blocking operations on helper
+// threads (poll/loop/offload.h).
+std::unique_ptr<Poller> NewLoopPoller() { return nullptr; }
+
 using plan9_stub::SyscallInterrupter;
 
-absl::Status FD::InitBackend(bool pollable) {
+absl::Status FD::InitBackend(bool pollable, Poller* /*loop_poller*/) {
   absl::Status s = posix::InitKind(sysfd_, kind_, &zero_read_is_eof_);
   if (!s.ok()) return s;
   if (pollable) {

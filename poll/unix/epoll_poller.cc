@@ -20,14 +20,31 @@ uint64_t Token(uint32_t index, uint32_t gen) {
   return (uint64_t{gen} << 32) | index;
 }
 
+// A per-thread address: identifies the calling thread cheaply.
+const void* ThisThreadTag() {
+  static thread_local char tag;
+  return &tag;
+}
+
 }  // namespace
+
+std::unique_ptr<Poller> NewLoopPoller() {
+  return std::make_unique<EpollPoller>(/*loop_owned=*/true);
+}
 
 EpollPoller& EpollPoller::Default() {
   static EpollPoller* p = new EpollPoller();
   return *p;
 }
 
-EpollPoller::EpollPoller() = default;
+EpollPoller::EpollPoller(bool loop_owned) : loop_owned_(loop_owned) {
+  if (loop_owned_) {
+    // Opened now, so that an Interrupt() that comes before the loop's first
+    // Poll() is not lost (Poll reports an error if this failed).
+    absl::MutexLock l(&mu_);
+    EnsureOpen().IgnoreError();
+  }
+}
 
 EpollPoller::~EpollPoller() {
   absl::MutexLock l(&mu_);
@@ -115,7 +132,37 @@ void EpollPoller::Interrupt() {
   (void)r;  // EAGAIN: the counter is already non-zero, the wake is pending.
 }
 
+void EpollPoller::Poll(int timeout_ms) {
+  const void* me = ThisThreadTag();
+  const void* expect = nullptr;
+  polling_thread_.compare_exchange_strong(expect, me);
+  if (epfd_fast_.load() < 0) {
+    absl::MutexLock l(&mu_);
+    absl::Status s = EnsureOpen();
+    if (!s.ok()) {
+      ABSL_RAW_LOG(FATAL, "poll: cannot create the loop's epoll instance: %s",
+                   s.ToString().c_str());
+    }
+  }
+  epoll_event events[kMaxEvents];
+  int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return;
+    ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
+  }
+  Dispatch(events, n, nullptr);
+}
+
+bool EpollPoller::IsPollingThread() const {
+  return loop_owned_ && polling_thread_.load() == ThisThreadTag();
+}
+
 void EpollPoller::Park(ThreadWaiter& w) {
+  if (loop_owned_) {
+    // The loop thread polls; it wakes us like any other waiter.
+    while (!w.Take(ThreadWaiter::kWoken)) w.WaitFor(ThreadWaiter::kWoken);
+    return;
+  }
   for (;;) {
     if (w.Take(ThreadWaiter::kWoken)) return;
     bool lead = false;
@@ -175,7 +222,7 @@ void EpollPoller::Lead(ThreadWaiter& w) {
       if (errno == EINTR) continue;
       ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
     }
-    Dispatch(events, n, w);
+    Dispatch(events, n, &w);
   }
   w.SetLeading(nullptr);
   absl::MutexLock l(&mu_);
@@ -190,7 +237,7 @@ void EpollPoller::Lead(ThreadWaiter& w) {
   }
 }
 
-void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter& self) {
+void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter* self) {
   const auto* events = static_cast<const epoll_event*>(evs);
   absl::ReaderMutexLock l(&reg_mu_);
   for (int i = 0; i < n; ++i) {
@@ -211,8 +258,8 @@ void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter& self) {
     PollDesc::Woken woken = slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
     for (Waiter* wt : {woken.r, woken.w}) {
       if (wt == nullptr) continue;
-      if (wt == &self) {
-        self.MarkWoken();
+      if (wt == self) {
+        self->MarkWoken();
       } else {
         wt->Wake();
       }

@@ -17,7 +17,9 @@
 #ifndef POLL_UNIX_EPOLL_POLLER_H_
 #define POLL_UNIX_EPOLL_POLLER_H_
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -31,13 +33,17 @@ class EpollPoller final : public Poller {
   // The process-wide poller used by blocking callers. Never destroyed.
   static EpollPoller& Default();
 
-  EpollPoller();
+  // `loop_owned`: the poller of an event loop, whose thread runs every
+  // epoll_wait through Poll(); blocked callers only park (no leaders).
+  explicit EpollPoller(bool loop_owned = false);
   ~EpollPoller() override;
 
   absl::Status Register(intptr_t sysfd, PollDesc* pd) override;
   void Unregister(intptr_t sysfd, PollDesc* pd) override;
   void Park(ThreadWaiter& w) override;
   void Interrupt() override;
+  void Poll(int timeout_ms) override;
+  bool IsPollingThread() const override;
 
   // Registered descriptors (tests).
   size_t registered() const;
@@ -50,8 +56,13 @@ class EpollPoller final : public Poller {
   absl::Status EnsureOpen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs epoll_wait until `w` is woken, then passes the leadership on.
   void Lead(ThreadWaiter& w);
-  // Delivers one batch of events; `self` is the leading thread's waiter.
-  void Dispatch(const void* events, int n, ThreadWaiter& self);
+  // Delivers one batch of events; `self` is the leading thread's waiter
+  // (null for a loop's Poll).
+  void Dispatch(const void* events, int n, ThreadWaiter* self);
+
+  const bool loop_owned_;
+  // The thread running Poll() (loop-owned pollers), set by its first call.
+  std::atomic<const void*> polling_thread_{nullptr};
 
   mutable absl::Mutex mu_;
   int epfd_ ABSL_GUARDED_BY(mu_) = -1;

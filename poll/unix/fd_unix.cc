@@ -16,14 +16,15 @@
 
 namespace gopoll {
 
-absl::Status FD::InitBackend(bool pollable) {
+absl::Status FD::InitBackend(bool pollable, Poller* loop_poller) {
   absl::Status s = posix::InitKind(sysfd_, kind_, &zero_read_is_eof_);
   if (!s.ok()) return s;
   if (!pollable) {
     blocking_.store(true);
     return absl::OkStatus();
   }
-  s = pd_.Open(&EpollPoller::Default(), sysfd_);
+  s = pd_.Open(loop_poller != nullptr ? loop_poller : &EpollPoller::Default(),
+               sysfd_);
   if (!s.ok()) {
     // epoll refuses regular files and directories (EPERM): they do plain
     // blocking I/O, like Go's "isBlocking" files.

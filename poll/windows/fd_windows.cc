@@ -114,7 +114,7 @@ IoResult Done(BOOL ok, DWORD n, const OVERLAPPED* ov = nullptr) {
 
 }  // namespace
 
-absl::Status FD::InitBackend(bool pollable) {
+absl::Status FD::InitBackend(bool pollable, Poller* /*loop_poller*/) {
   HANDLE h = H(sysfd_);
   if (GetFileType(h) == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR) {
     return WinError("GetFileType", GetLastError());

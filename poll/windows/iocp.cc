@@ -5,9 +5,14 @@
 #include "absl/base/call_once.h"
 #include "absl/base/const_init.h"
 #include "absl/synchronization/mutex.h"
+#include "poll/poller.h"
 #include "poll/windows/win_error.h"
 
 namespace gopoll {
+
+// Event loops do not drive the IOCP yet: they run blocking operations on
+// helper threads (poll/loop/offload.h).
+std::unique_ptr<Poller> NewLoopPoller() { return nullptr; }
 namespace {
 
 absl::once_flag port_once;

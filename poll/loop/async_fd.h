@@ -1,0 +1,179 @@
+// poll/loop/async_fd.h
+//
+// AsyncFd: an FD attached to an event loop (Loop::Adopt, or AsyncAccept),
+// with callback and coroutine forms of its operations. It is a cheap,
+// copyable handle: copies share one FD, and a pending operation keeps the FD
+// and the loop alive, so callbacks may safely drop the last copy.
+//
+// Semantics are the FD's (poll/fd.h): the same fdMutex, deadlines and
+// Close. Every operation completes exactly once, on the loop thread: with
+// its result, IsEof, IsClosing (the FD was closed, also while pending),
+// IsDeadlineExceeded, IsBusy (another operation of the same direction is
+// pending on this FD), or CancelledError (the loop was destroyed first).
+//
+//   Callback form: the callback runs on the loop thread, never inside the
+//   call that started the operation. Buffers must stay valid until then.
+//     conn.AsyncRead(absl::MakeSpan(buf), [](absl::StatusOr<size_t> n) {...});
+//
+//   Coroutine form (inside a gopoll::Task run by the loop):
+//     absl::StatusOr<size_t> n = co_await conn.Read(absl::MakeSpan(buf));
+//   A coroutine destroyed while suspended in such a co_await abandons the
+//   operation: it is never resumed, and the FD's lock is released.
+//
+// Writes write the whole buffer (or fail). Operations may be started from
+// any thread; coroutine forms only from a task on the loop thread.
+//
+// Blocking FD calls (fd()) may be mixed with async ones on one FD from
+// other threads; they wait for the loop thread to report readiness, so
+// never make a blocking call that must wait from the loop thread itself.
+#ifndef POLL_LOOP_ASYNC_FD_H_
+#define POLL_LOOP_ASYNC_FD_H_
+
+#include <coroutine>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "poll/fd.h"
+#include "poll/loop/async_op.h"
+#include "poll/loop/loop_core.h"
+
+namespace gopoll {
+
+class AsyncFd;
+
+namespace internal_async {
+
+// An AsyncOp with a result of type R, delivered to a callback or to a
+// suspended coroutine.
+template <typename R>
+class OpBase : public AsyncOp {
+ public:
+  using AsyncOp::AsyncOp;
+
+  void SetCallback(absl::AnyInvocable<void(R) &&> cb) { cb_ = std::move(cb); }
+  void SetCoroutine(std::optional<R>* out, std::coroutine_handle<> h,
+                    OpBase** self) {
+    out_ = out;
+    h_ = h;
+    self_ = self;
+  }
+  R TakeResult() { return std::move(*result_); }
+
+ protected:
+  void Fail(absl::Status s) final { result_.emplace(std::move(s)); }
+  void Deliver() final {
+    BeforeDeliver();
+    if (cb_) {
+      std::move(cb_)(std::move(*result_));
+      return;
+    }
+    out_->emplace(std::move(*result_));
+    *self_ = nullptr;  // the awaiter must not touch this op any more
+    h_.resume();
+  }
+  // Offloaded reads copy their data into the caller's buffer here.
+  virtual void BeforeDeliver() {}
+
+  std::optional<R> result_;
+
+ private:
+  absl::AnyInvocable<void(R) &&> cb_;
+  std::optional<R>* out_ = nullptr;
+  std::coroutine_handle<> h_;
+  OpBase** self_ = nullptr;
+};
+
+}  // namespace internal_async
+
+// What `co_await fd.Read(...)` and the other coroutine forms return.
+template <typename R>
+class [[nodiscard]] Awaitable {
+ public:
+  explicit Awaitable(internal_async::OpBase<R>* op) : op_(op) {}
+  Awaitable(Awaitable&& o) noexcept
+      : op_(std::exchange(o.op_, nullptr)), started_(o.started_) {}
+  Awaitable& operator=(Awaitable&&) = delete;
+  ~Awaitable() {
+    if (op_ == nullptr) return;
+    if (started_) {
+      op_->Abandon();  // the coroutine is being destroyed while suspended
+    } else {
+      delete op_;
+    }
+  }
+
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    started_ = true;
+    op_->SetCoroutine(&result_, h, &op_);
+    if (op_->StartInline()) {
+      result_.emplace(op_->TakeResult());
+      delete op_;
+      op_ = nullptr;
+      return false;  // finished at once: no suspension
+    }
+    return true;
+  }
+  R await_resume() { return std::move(*result_); }
+
+ private:
+  internal_async::OpBase<R>* op_;
+  bool started_ = false;
+  std::optional<R> result_;
+};
+
+class AsyncFd {
+ public:
+  using SizeCallback = absl::AnyInvocable<void(absl::StatusOr<size_t>) &&>;
+  using AcceptCallback = absl::AnyInvocable<void(absl::StatusOr<AsyncFd>) &&>;
+  using StatusCallback = absl::AnyInvocable<void(absl::Status) &&>;
+
+  // An empty handle (valid() is false); use Loop::Adopt.
+  AsyncFd() = default;
+  // Wraps `sysfd` (taking ownership) in an FD initialised on `core`'s poller.
+  static absl::StatusOr<AsyncFd> Wrap(std::shared_ptr<LoopCore> core,
+                                      Sysfd sysfd, FdKind kind);
+
+  bool valid() const { return fd_ != nullptr; }
+  // The FD itself: deadlines, Close, and blocking calls from other threads.
+  FD& fd() const { return *fd_; }
+
+  void AsyncRead(absl::Span<char> buf, SizeCallback cb) const;
+  void AsyncWrite(absl::Span<const char> buf, SizeCallback cb) const;
+  void AsyncAccept(AcceptCallback cb) const;
+  // Connects the socket (created by the caller, e.g. with ::socket) to addr.
+  void AsyncConnect(const SockAddr& addr, StatusCallback cb) const;
+
+  Awaitable<absl::StatusOr<size_t>> Read(absl::Span<char> buf) const;
+  Awaitable<absl::StatusOr<size_t>> Write(absl::Span<const char> buf) const;
+  Awaitable<absl::StatusOr<AsyncFd>> Accept() const;
+  Awaitable<absl::Status> Connect(const SockAddr& addr) const;
+
+  absl::Status Close() const { return fd_->Close(); }
+  absl::Status SetDeadline(absl::Time t) const { return fd_->SetDeadline(t); }
+  absl::Status SetReadDeadline(absl::Time t) const {
+    return fd_->SetReadDeadline(t);
+  }
+  absl::Status SetWriteDeadline(absl::Time t) const {
+    return fd_->SetWriteDeadline(t);
+  }
+
+ private:
+  AsyncFd(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd)
+      : core_(std::move(core)), fd_(std::move(fd)) {}
+
+  // Member order matters: the FD (registered with the loop's poller) is
+  // destroyed before the loop core that owns the poller.
+  std::shared_ptr<LoopCore> core_;
+  std::shared_ptr<FD> fd_;
+};
+
+}  // namespace gopoll
+
+#endif  // POLL_LOOP_ASYNC_FD_H_

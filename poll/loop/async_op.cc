@@ -1,0 +1,174 @@
+#include "poll/loop/async_op.h"
+
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "poll/loop/offload.h"
+
+namespace gopoll {
+namespace {
+constexpr absl::string_view kBusyUrl = "poll.error/busy";
+}  // namespace
+
+absl::Status ErrBusy(Dir d) {
+  absl::Status s(absl::StatusCode::kFailedPrecondition,
+                 d == Dir::kRead
+                     ? "another read is already pending on this FD"
+                     : "another write is already pending on this FD");
+  s.SetPayload(kBusyUrl, absl::Cord("1"));
+  return s;
+}
+
+bool IsBusy(const absl::Status& s) {
+  return !s.ok() && s.GetPayload(kBusyUrl).has_value();
+}
+
+AsyncOp::AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd, Dir d)
+    : core_(std::move(core)), fd_(std::move(fd)), dir_(d) {}
+
+AsyncOp::~AsyncOp() = default;
+
+bool AsyncOp::Offloads() const {
+  // Not pollable on this loop's poller: the OS call would block the loop.
+  return core_->poller() == nullptr || !fd_->pollable() ||
+         fd_->poll_desc().poller() != core_->poller();
+}
+
+bool AsyncOp::StartInline() {
+  if (Offloads()) {
+    state_ = State::kOffloaded;
+    Offload([this] {
+      RunBlocking();
+      core_->Enqueue(this);
+    });
+    return false;
+  }
+  switch (fd_->mu_.TryRWLock(dir_ == Dir::kRead)) {
+    case FdLockResult::kOk:
+      locked_ = true;
+      break;
+    case FdLockResult::kBusy:
+      Fail(ErrBusy(dir_));
+      return true;
+    case FdLockResult::kClosing:
+      Fail(ErrClosing(fd_->kind()));
+      return true;
+    case FdLockResult::kTooManyRefs:
+      Fail(ErrTooManyRefs());
+      return true;
+  }
+  absl::Status s = fd_->poll_desc().Prepare(dir_, fd_->kind());
+  if (!s.ok()) {
+    Fail(s);
+    Release();
+    return true;
+  }
+  if (Step()) {
+    Release();
+    return true;
+  }
+  return false;
+}
+
+void AsyncOp::StartOnLoop() {
+  deliver_from_loop_ = true;
+  core_->Enqueue(this);
+}
+
+bool AsyncOp::Step() {
+  PollDesc& pd = fd_->poll_desc();
+  for (;;) {
+    bool done;
+    {
+      NonBlockingScope nb;
+      done = Attempt();
+    }
+    if (done) return true;
+    absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
+    if (!ready.ok()) {
+      Fail(ready.status());
+      return true;
+    }
+    if (*ready) continue;
+    state_ = State::kArmed;
+    core_->AddArmed(this);
+    return false;
+  }
+}
+
+void AsyncOp::Wake() { core_->Enqueue(this); }
+
+void AsyncOp::Resume() {
+  switch (state_) {
+    case State::kNew:  // StartOnLoop
+      if (StartInline()) FinishAndDelete();
+      return;
+    case State::kOffloaded:  // the helper thread is done
+    case State::kDone:
+      FinishAndDelete();
+      return;
+    case State::kQueued:
+    case State::kArmed:
+      break;
+  }
+  // Woken out of the PollDesc slot: readiness, a deadline or Close.
+  core_->RemoveArmed(this);
+  state_ = State::kQueued;
+  if (abandoned_) {
+    Release();
+    delete this;
+    return;
+  }
+  if (core_->shut_down()) {
+    Fail(absl::CancelledError("poll: the event loop was destroyed"));
+    FinishAndDelete();
+    return;
+  }
+  PollDesc& pd = fd_->poll_desc();
+  if (!pd.ConsumeReady(dir_)) {
+    absl::Status s = pd.CheckErr(dir_, fd_->kind());
+    if (!s.ok()) {
+      Fail(s);
+      FinishAndDelete();
+      return;
+    }
+    // The deadline was extended after it fired: just try again.
+  }
+  if (Step()) FinishAndDelete();
+}
+
+void AsyncOp::Abandon() {
+  abandoned_ = true;
+  if (state_ == State::kArmed && fd_->poll_desc().Disarm(dir_, this)) {
+    core_->RemoveArmed(this);
+    Release();
+    delete this;
+  }
+  // Otherwise a Wake is queued or on its way (or a helper thread runs the
+  // operation): Resume deletes the op without delivering.
+}
+
+bool AsyncOp::CancelArmed() {
+  if (state_ != State::kArmed || !fd_->poll_desc().Disarm(dir_, this)) {
+    return false;
+  }
+  core_->RemoveArmed(this);
+  Fail(absl::CancelledError("poll: the event loop was destroyed"));
+  FinishAndDelete();
+  return true;
+}
+
+void AsyncOp::Release() {
+  if (!locked_) return;
+  locked_ = false;
+  fd_->UnlockRW(dir_ == Dir::kRead);
+}
+
+void AsyncOp::FinishAndDelete() {
+  Release();
+  state_ = State::kDone;
+  if (!abandoned_) Deliver();
+  delete this;
+}
+
+}  // namespace gopoll

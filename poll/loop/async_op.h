@@ -1,0 +1,116 @@
+// poll/loop/async_op.h
+//
+// AsyncOp is one asynchronous FD operation of an event loop (internal; the
+// API is AsyncFd in poll/loop/async_fd.h). It is the Waiter the loop
+// publishes into the FD's PollDesc, so readiness, deadlines and Close reach
+// it exactly as they reach a blocked thread:
+//
+//   Start (loop thread): take the direction's lock with TryRWLock (a second
+//   operation in the same direction fails with IsBusy), then run one attempt
+//   of the FD's own operation in a NonBlockingScope; if it would block,
+//   publish the op (PollDesc::Arm) and return.
+//   Wake (any thread): queue the op on its loop.
+//   Resume (loop thread): consume readiness and attempt again, or finish
+//   with the error Close/the deadline left (IsClosing, IsDeadlineExceeded).
+//   Finish: release the lock, then deliver the result (callback or
+//   coroutine) exactly once.
+//
+// FDs that are not pollable on the loop's poller (regular files, and every
+// FD on backends without a readiness poller) run the blocking operation on
+// a helper thread instead (Offload) and deliver on the loop thread; their
+// buffers are copied, so an abandoned operation never writes into freed
+// memory.
+//
+// An op owns a reference to its FD and its loop, so neither goes away while
+// it is pending; it deletes itself after delivery.
+#ifndef POLL_LOOP_ASYNC_OP_H_
+#define POLL_LOOP_ASYNC_OP_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "poll/fd.h"
+#include "poll/loop/loop_core.h"
+#include "poll/waiter.h"
+
+namespace gopoll {
+
+// "another read (write) is already pending on this FD"; code
+// kFailedPrecondition. The loop allows one pending operation per direction
+// per FD, like Go's one reader and one writer.
+absl::Status ErrBusy(Dir d);
+bool IsBusy(const absl::Status& s);
+
+class AsyncOp : public Waiter {
+ public:
+  AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd, Dir d);
+  AsyncOp(const AsyncOp&) = delete;
+  AsyncOp& operator=(const AsyncOp&) = delete;
+
+  // Loop thread. Runs until the op finishes or waits. True if it finished
+  // at once: the result is recorded, the lock released, nothing delivered
+  // (the caller delivers, then deletes the op). False: the loop delivers
+  // later and deletes the op.
+  bool StartInline();
+  // Any thread: StartInline on the loop thread, delivering from there.
+  void StartOnLoop();
+
+  // Loop thread: the consumer is gone (a destroyed coroutine). The result
+  // is never delivered; the op cleans up as soon as it can.
+  void Abandon();
+
+  void Wake() final;
+  // Called by the loop for a queued op.
+  void Resume();
+  // Shutdown: if the op waits in a PollDesc slot, takes it out and
+  // delivers CancelledError. False if it was not there.
+  bool CancelArmed();
+
+  virtual ~AsyncOp();
+
+ protected:
+  // One attempt, inside a NonBlockingScope; true when finished (result or
+  // error recorded), false when it would block.
+  virtual bool Attempt() = 0;
+  // The whole operation through the blocking FD API (on a helper thread).
+  virtual void RunBlocking() = 0;
+  // Records an error result.
+  virtual void Fail(absl::Status s) = 0;
+  // Hands the result over (loop thread, lock already released).
+  virtual void Deliver() = 0;
+
+  FD& fd() { return *fd_; }
+  // Calls into FD's one-attempt hooks (AsyncOp is FD's friend).
+  absl::StatusOr<size_t> ReadOnce(absl::Span<char> p) {
+    return fd_->ReadImpl(p);
+  }
+  absl::StatusOr<size_t> WriteOnce(absl::Span<const char> p) {
+    return fd_->WriteImpl(p);
+  }
+  absl::StatusOr<Accepted> AcceptOnce() { return fd_->AcceptImpl(); }
+  absl::Status ConnectOnce(const SockAddr& a) { return fd_->ConnectImpl(a); }
+  bool zero_read_is_eof() const { return fd_->zero_read_is_eof(); }
+  LoopCore& core() { return *core_; }
+  std::shared_ptr<LoopCore> core_ref() const { return core_; }
+
+ private:
+  enum class State { kNew, kArmed, kQueued, kOffloaded, kDone };
+  bool Offloads() const;
+  // Attempts until finished (true) or armed (false).
+  bool Step();
+  void Release();
+  // Release + Deliver (unless abandoned) + delete.
+  void FinishAndDelete();
+
+  std::shared_ptr<LoopCore> core_;
+  std::shared_ptr<FD> fd_;
+  const Dir dir_;
+  State state_ = State::kNew;
+  bool locked_ = false;
+  bool abandoned_ = false;
+  bool deliver_from_loop_ = false;  // StartOnLoop: deliver when finished
+};
+
+}  // namespace gopoll
+
+#endif  // POLL_LOOP_ASYNC_OP_H_

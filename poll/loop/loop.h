@@ -1,0 +1,76 @@
+// poll/loop/loop.h
+//
+// Loop: an event loop for embedding poll's FDs in a networking stack. A loop
+// owns one poller instance (its own epoll on Linux) and uses the shared
+// deadline runtime; one thread runs it (Run/RunOnce), and every callback and
+// coroutine of its FDs runs on that thread. Several loops may run in one
+// process (one per core is the usual embedding).
+//
+//   gopoll::Loop loop;
+//   absl::StatusOr<gopoll::AsyncFd> conn = loop.Adopt(sock, FdKind::kNet);
+//   conn->AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
+//     ...; loop.Stop();
+//   });
+//   loop.Run();
+//
+// Backends: on epoll the loop thread runs epoll_wait itself. On plan9_stub
+// and on Windows (whose loops do not drive the IOCP yet) the loop thread
+// only runs callbacks: each operation runs as the FD's blocking call on a
+// helper thread (poll/loop/offload.h) and is delivered on the loop thread.
+// FDs the poller refuses (regular files) take that path on epoll too.
+//
+// Thread-safety: Stop, Post, Spawn and Adopt may be called from any thread.
+// Run/RunOnce from one thread at a time. Destroy the loop only when no
+// thread runs it: pending spawned tasks are destroyed, pending callback
+// operations complete with CancelledError on the destroying thread (an
+// operation still running on a helper thread completes on that thread when
+// it returns), and posted functions not yet run are dropped.
+#ifndef POLL_LOOP_LOOP_H_
+#define POLL_LOOP_LOOP_H_
+
+#include <memory>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "poll/loop/async_fd.h"
+#include "poll/loop/task.h"
+
+namespace gopoll {
+
+class Loop {
+ public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Runs until Stop() (a Stop before Run makes it return at once).
+  void Run();
+  // Runs the work that is ready, first waiting at most `timeout` for some
+  // if there is none (not while a Stop is pending). Returns the number of
+  // callbacks, resumptions and posted functions it ran.
+  int RunOnce(absl::Duration timeout = absl::InfiniteDuration());
+  // Makes Run return after the current round. Any thread.
+  void Stop();
+  // Runs `fn` on the loop thread. Any thread.
+  void Post(absl::AnyInvocable<void() &&> fn);
+  // Runs `task` on the loop thread; the loop owns it until it finishes.
+  void Spawn(Task<void> task);
+
+  // Takes ownership of `sysfd`, wraps it in an FD registered with this
+  // loop's poller (non-blocking mode, like FD::Init).
+  absl::StatusOr<AsyncFd> Adopt(Sysfd sysfd, FdKind kind);
+
+  // True on the thread running this loop.
+  bool InLoopThread() const { return core_->InLoop(); }
+  // False on backends where operations run on helper threads.
+  bool has_poller() const { return core_->poller() != nullptr; }
+
+ private:
+  std::shared_ptr<LoopCore> core_;
+};
+
+}  // namespace gopoll
+
+#endif  // POLL_LOOP_LOOP_H_

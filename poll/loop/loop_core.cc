@@ -1,0 +1,198 @@
+#include "poll/loop/loop_core.h"
+
+#include <utility>
+#include <vector>
+
+#include "poll/loop/async_op.h"
+
+namespace gopoll {
+namespace {
+thread_local const LoopCore* t_running = nullptr;
+
+int TimeoutMs(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return -1;
+  if (d <= absl::ZeroDuration()) return 0;
+  int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
+  return ms > 1 << 30 ? 1 << 30 : static_cast<int>(ms);
+}
+}  // namespace
+
+LoopCore::LoopCore() : poller_(NewLoopPoller()) {}
+
+LoopCore::~LoopCore() = default;
+
+bool LoopCore::InLoop() const { return t_running == this; }
+
+void LoopCore::Wake() {
+  if (poller_ != nullptr) {
+    poller_->Interrupt();
+  } else {
+    cv_.Signal();
+  }
+}
+
+void LoopCore::Enqueue(AsyncOp* op) {
+  if (InLoop()) {
+    local_.push_back(Item{op, nullptr});
+    return;
+  }
+  bool wake = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (!shut_down_) {
+      remote_.push_back(Item{op, nullptr});
+      wake = sleeping_;
+      sleeping_ = false;
+      op = nullptr;
+    }
+  }
+  if (op != nullptr) {
+    op->Resume();  // no loop any more: finish here
+    return;
+  }
+  if (wake) Wake();
+}
+
+void LoopCore::Post(absl::AnyInvocable<void() &&> fn) {
+  if (InLoop()) {
+    local_.push_back(Item{nullptr, std::move(fn)});
+    return;
+  }
+  bool wake = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (shut_down_) return;
+    remote_.push_back(Item{nullptr, std::move(fn)});
+    wake = sleeping_;
+    sleeping_ = false;
+  }
+  if (wake) Wake();
+}
+
+void LoopCore::Stop() {
+  stop_.store(true);
+  bool wake;
+  {
+    absl::MutexLock l(&mu_);
+    wake = sleeping_;
+    sleeping_ = false;
+  }
+  if (wake) Wake();
+}
+
+bool LoopCore::TakeStop() { return stop_.exchange(false); }
+
+void LoopCore::RunItem(Item& item) {
+  if (item.op != nullptr) {
+    item.op->Resume();
+  } else {
+    std::move(item.fn)();
+  }
+}
+
+int LoopCore::RunOnce(absl::Duration timeout) {
+  const LoopCore* outer = t_running;
+  t_running = this;
+  auto drain_remote = [this] {
+    absl::MutexLock l(&mu_);
+    while (!remote_.empty()) {
+      local_.push_back(std::move(remote_.front()));
+      remote_.pop_front();
+    }
+  };
+  drain_remote();
+  if (local_.empty() && !stop_.load()) {
+    const int ms = TimeoutMs(timeout);
+    if (poller_ != nullptr) {
+      bool sleep;
+      {
+        absl::MutexLock l(&mu_);
+        sleep = remote_.empty() && !stop_.load();
+        sleeping_ = sleep;
+      }
+      poller_->Poll(sleep ? ms : 0);
+      absl::MutexLock l(&mu_);
+      sleeping_ = false;
+    } else {
+      absl::MutexLock l(&mu_);
+      const absl::Time deadline = ms < 0 ? absl::InfiniteFuture()
+                                         : absl::Now() + absl::Milliseconds(ms);
+      sleeping_ = true;
+      while (remote_.empty() && !stop_.load()) {
+        if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+      }
+      sleeping_ = false;
+    }
+    drain_remote();
+  } else if (poller_ != nullptr) {
+    poller_->Poll(0);  // readiness that arrived meanwhile, without sleeping
+  }
+  int ran = 0;
+  for (size_t n = local_.size(); n > 0 && !local_.empty(); --n) {
+    Item item = std::move(local_.front());
+    local_.pop_front();
+    RunItem(item);
+    ++ran;
+  }
+  t_running = outer;
+  return ran;
+}
+
+void LoopCore::AddRoot(std::coroutine_handle<> h) {
+  absl::MutexLock l(&mu_);
+  roots_.insert(h.address());
+}
+
+void LoopCore::RootDone(std::coroutine_handle<> h) {
+  {
+    absl::MutexLock l(&mu_);
+    roots_.erase(h.address());
+  }
+  h.destroy();
+}
+
+void LoopCore::AddArmed(AsyncOp* op) { armed_.insert(op); }
+void LoopCore::RemoveArmed(AsyncOp* op) { armed_.erase(op); }
+
+void LoopCore::Shutdown() {
+  const LoopCore* outer = t_running;
+  t_running = this;
+  // Destroy the coroutines first: their pending operations are abandoned.
+  for (;;) {
+    void* addr;
+    {
+      absl::MutexLock l(&mu_);
+      if (roots_.empty()) break;
+      addr = *roots_.begin();
+      roots_.erase(roots_.begin());
+    }
+    std::coroutine_handle<>::from_address(addr).destroy();
+  }
+  // Then cancel callback operations and run what is queued, until nothing
+  // is left (a callback may start new operations; they are cancelled too).
+  for (;;) {
+    std::vector<AsyncOp*> armed(armed_.begin(), armed_.end());
+    for (AsyncOp* op : armed) op->CancelArmed();
+    {
+      absl::MutexLock l(&mu_);
+      while (!remote_.empty()) {
+        local_.push_back(std::move(remote_.front()));
+        remote_.pop_front();
+      }
+      if (local_.empty() && armed_.empty()) {
+        shut_down_ = true;
+        shut_down_fast_.store(true);
+        break;
+      }
+    }
+    shut_down_fast_.store(true);  // queued operations finish with Cancelled
+    while (!local_.empty()) {
+      Item item = std::move(local_.front());
+      local_.pop_front();
+      if (item.op != nullptr) item.op->Resume();  // functions are dropped
+    }
+  }
+  t_running = outer;
+}
+
+}  // namespace gopoll

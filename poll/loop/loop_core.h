@@ -1,0 +1,100 @@
+// poll/loop/loop_core.h
+//
+// LoopCore is the state of one event loop that operations and helper threads
+// share with it (internal; applications use poll/loop/loop.h). It owns the
+// loop's poller (null on backends without one) and its run queue:
+//   - items queued by the loop thread itself go to a local queue, no lock;
+//   - items queued by other threads (a Wake from the deadline runtime, a
+//     helper thread's finished operation, Post) go to a locked queue and
+//     wake the loop thread if it sleeps (one eventfd write / condvar signal
+//     per sleep, not per item).
+// LoopCore outlives its Loop while operations still reference it.
+#ifndef POLL_LOOP_LOOP_CORE_H_
+#define POLL_LOOP_LOOP_CORE_H_
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "poll/poller.h"
+
+namespace gopoll {
+
+class AsyncOp;
+
+class LoopCore {
+ public:
+  LoopCore();
+  ~LoopCore();
+  LoopCore(const LoopCore&) = delete;
+  LoopCore& operator=(const LoopCore&) = delete;
+
+  // The loop's readiness poller, or null (operations then run on helper
+  // threads).
+  Poller* poller() const { return poller_.get(); }
+
+  // True on the thread currently running this loop.
+  bool InLoop() const;
+
+  // Queues `op` to have Resume() called on the loop thread. Any thread. After
+  // the loop was shut down, runs it at once on the calling thread.
+  void Enqueue(AsyncOp* op);
+  // Queues `fn` to run on the loop thread. Any thread. After shutdown it is
+  // dropped (it never runs).
+  void Post(absl::AnyInvocable<void() &&> fn);
+
+  // Runs queued work, waiting at most `timeout` for some if there is none.
+  // Returns the number of items run.
+  int RunOnce(absl::Duration timeout);
+  void Stop();
+  // Clears the stop request; true if there was one.
+  bool TakeStop();
+
+  // Root coroutines (Loop::Spawn); any thread.
+  void AddRoot(std::coroutine_handle<> h);
+  void RootDone(std::coroutine_handle<> h);
+
+  // Operations waiting in a PollDesc slot (for cancellation at shutdown);
+  // loop thread only.
+  void AddArmed(AsyncOp* op);
+  void RemoveArmed(AsyncOp* op);
+
+  // Destroys pending root coroutines and cancels pending operations (their
+  // callbacks run with CancelledError on the calling thread), then makes
+  // Enqueue run operations inline. Called by ~Loop.
+  void Shutdown();
+  bool shut_down() const { return shut_down_fast_.load(); }
+
+ private:
+  struct Item {
+    AsyncOp* op = nullptr;
+    absl::AnyInvocable<void() &&> fn;
+  };
+  void Wake();
+  static void RunItem(Item& item);
+
+  std::unique_ptr<Poller> poller_;
+  std::deque<Item> local_;  // loop thread only
+
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // no-poller loops sleep here
+  std::deque<Item> remote_ ABSL_GUARDED_BY(mu_);
+  bool sleeping_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> shut_down_fast_{false};
+
+  absl::flat_hash_set<void*> roots_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<AsyncOp*> armed_;  // loop thread only
+};
+
+}  // namespace gopoll
+
+#endif  // POLL_LOOP_LOOP_CORE_H_
