@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_format.h"
 #include "bench/bodies.h"
+#include "bench/loop_bodies.h"
 #include "benchmark/benchmark.h"
 #include "poll/fd.h"
 
@@ -55,6 +56,15 @@ void BM_PingPong(benchmark::State& state, PingPongOptions o) {
   if (s.bad_bytes != 0) state.SkipWithError("echoed bytes differ");
   state.counters["cpu_us"] =
       s.rounds > 0 ? s.cpu_seconds * 1e6 / static_cast<double>(s.rounds) : 0;
+}
+
+// --- Event loop ping-pong on one thread: one iteration is one round trip.
+
+void BM_LoopPingPong(benchmark::State& state, LoopForm form) {
+  LoopPingPong p(form);
+  int64_t bad = 0;
+  while (state.KeepRunningBatch(1000)) bad += p.Run(1000);
+  if (bad != 0) state.SkipWithError("echoed bytes differ");
 }
 
 // --- SetReadDeadline re-arm with 10,000 armed deadlines.
@@ -118,6 +128,15 @@ void RegisterAll() {
           ->Unit(benchmark::kMicrosecond)
           ->MinTime(0.4);
     }
+  }
+  for (auto [name, form] :
+       {std::pair{"Loop/pingpong/raw_epoll", LoopForm::kRawEpoll},
+        std::pair{"Loop/pingpong/callback", LoopForm::kCallback},
+        std::pair{"Loop/pingpong/coroutine", LoopForm::kCoroutine}}) {
+    benchmark::RegisterBenchmark(name, BM_LoopPingPong, form)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond)
+        ->MinTime(0.3);
   }
   benchmark::RegisterBenchmark("SetReadDeadline/rearm/armed",
                                BM_SetReadDeadlineRearm)
@@ -229,6 +248,10 @@ void PrintTable(const Collector& c) {
     pairs.push_back({"ping-pong, 10k idle FDs vs 0" + l, p + "fd_10k_idle",
                      p + "fd", 1.05});
   }
+  pairs.push_back({"loop ping-pong, callbacks vs raw epoll loop",
+                   "Loop/pingpong/callback", "Loop/pingpong/raw_epoll", 1.3});
+  pairs.push_back({"loop ping-pong, coroutines vs raw epoll loop",
+                   "Loop/pingpong/coroutine", "Loop/pingpong/raw_epoll", 1.3});
 
   std::printf(
       "\n| FD vs reference (medians) | FD | reference | ratio | goal | "
@@ -251,7 +274,7 @@ void PrintTable(const Collector& c) {
                 met ? "met" : "**not met**", cpu.c_str());
   };
   for (const Pair& p : pairs) {
-    bool pp = p.fd.starts_with("PingPong/");
+    bool pp = p.fd.starts_with("PingPong/") || p.fd.starts_with("Loop/");
     double f = pp ? c.Ns(p.fd) : c.CpuNs(p.fd);
     double r = pp ? c.Ns(p.ref) : c.CpuNs(p.ref);
     if (f < 0 || r <= 0) continue;

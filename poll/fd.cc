@@ -145,7 +145,7 @@ absl::Status FD::Close() {
   // On an event loop's thread, pending asynchronous operations of this FD
   // finish only when that thread runs them: do not wait for them there.
   Poller* poller = pd_.poller();
-  bool loop_thread = poller != nullptr && poller->IsPollingThread();
+  bool loop_thread = poller != nullptr && poller == CurrentLoopPoller();
   Unref();
   // A pollable FD's operations all return promptly now: wait for the last
   // one so that the handle is really closed when Close returns. Blocking

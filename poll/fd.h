@@ -12,7 +12,9 @@
 //     with IsClosing), makes new operations fail at once, and releases the OS
 //     handle only when the last operation has returned, so a handle number is
 //     never reused while an operation might still use it. For pollable FDs
-//     Close() returns only after the handle is released.
+//     Close() returns only after the handle is released (except on the
+//     thread of the FD's event loop, poll/loop/loop.h: there the handle is
+//     released once the loop has finished the pending operations).
 //   - Read/write deadlines (SetDeadline & co.) bound blocked and future
 //     operations: an expired deadline fails them with IsDeadlineExceeded.
 //   - Pollable FDs wait for readiness (epoll) or completion (IOCP) without

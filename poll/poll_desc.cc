@@ -16,8 +16,16 @@ int64_t EncodeDeadline(absl::Time t) {
 }
 
 thread_local NonBlockingScope* t_nonblocking = nullptr;
+thread_local Poller* t_loop_poller = nullptr;
 
 }  // namespace
+
+Poller* CurrentLoopPoller() { return t_loop_poller; }
+Poller* SetCurrentLoopPoller(Poller* p) {
+  Poller* old = t_loop_poller;
+  t_loop_poller = p;
+  return old;
+}
 
 NonBlockingScope::NonBlockingScope() : outer_(t_nonblocking) {
   t_nonblocking = this;

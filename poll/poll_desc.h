@@ -96,6 +96,15 @@ class PollDesc {
   // from a deadline or Close (false; see CheckErr).
   bool ConsumeReady(Dir d);
 
+  // Edge-triggered hint, owned by whoever holds the direction's lock: the
+  // last operation of `d` ended short (a read got less than it asked for, a
+  // write wrote less), so the OS buffer was drained (full) at that moment
+  // and any later change brings a new readiness edge. The next operation
+  // may then wait for readiness (Arm) before its first attempt instead of
+  // spending a system call to learn that it would block.
+  bool drained(Dir d) const { return drained_[static_cast<int>(d)]; }
+  void set_drained(Dir d, bool v) { drained_[static_cast<int>(d)] = v; }
+
   // Called by the poller: readiness edges for either direction; `error_only`
   // means the event was a bare error (EPOLLERR alone). Returns the waiters
   // taken out of their slots; the caller must Wake() them.
@@ -136,6 +145,7 @@ class PollDesc {
   std::atomic<uint32_t> info_{0};
   Poller* poller_ = nullptr;
   bool pollable_ = false;
+  bool drained_[2] = {false, false};
 
   mutable absl::Mutex mu_;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;

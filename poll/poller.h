@@ -42,10 +42,14 @@ class Poller {
   // loop's thread calls it; Park() of other threads never runs the OS wait
   // of such a poller, it waits for the loop thread to wake it.
   virtual void Poll(int timeout_ms) { (void)timeout_ms; }
-  // True on the thread that calls Poll(). FD::Close does not wait for
-  // pending operations there: only that thread can finish them.
-  virtual bool IsPollingThread() const { return false; }
 };
+
+// The poller of the event loop the calling thread ran most recently (set by
+// the loop when it runs a round, kept afterwards), or null. FD::Close does
+// not wait for pending operations on that thread: only it can finish them.
+Poller* CurrentLoopPoller();
+// Sets it; returns the previous value.
+Poller* SetCurrentLoopPoller(Poller* p);
 
 // A poller owned by one event loop (see poll/loop/loop.h), or null on
 // backends without a readiness poller (plan9_stub, Windows IOCP: loops run

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "bench/bodies.h"
+#include "bench/loop_bodies.h"
 #include "gtest/gtest.h"
 #include "poll/fd.h"
 
@@ -81,6 +82,15 @@ TEST(BenchSmoke, MemoryIsMeasured) {
   EXPECT_GT(bytes, 0.5 * static_cast<double>(sizeof(FD)));
   EXPECT_LT(bytes, 16.0 * static_cast<double>(sizeof(FD)));
 #endif
+}
+
+TEST(BenchSmoke, LoopPingPongsEchoEveryByte) {
+  for (LoopForm f :
+       {LoopForm::kRawEpoll, LoopForm::kCallback, LoopForm::kCoroutine}) {
+    LoopPingPong p(f);
+    EXPECT_EQ(p.Run(200), 0);
+    EXPECT_EQ(p.Run(1), 0);  // the same pair again, one more round
+  }
 }
 
 }  // namespace

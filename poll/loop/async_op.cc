@@ -57,11 +57,28 @@ bool AsyncOp::StartInline() {
       Fail(ErrTooManyRefs());
       return true;
   }
-  absl::Status s = fd_->poll_desc().Prepare(dir_, fd_->kind());
-  if (!s.ok()) {
-    Fail(s);
-    Release();
-    return true;
+  PollDesc& pd = fd_->poll_desc();
+  if (pd.drained(dir_)) {
+    // The last operation drained the buffer: wait for the next edge (it may
+    // be here already) instead of an attempt that would only block.
+    absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
+    if (!ready.ok()) {
+      Fail(ready.status());
+      Release();
+      return true;
+    }
+    if (!*ready) {
+      state_ = State::kArmed;
+      core_->AddArmed(this);
+      return false;
+    }
+  } else {
+    absl::Status s = pd.Prepare(dir_, fd_->kind());
+    if (!s.ok()) {
+      Fail(s);
+      Release();
+      return true;
+    }
   }
   if (Step()) {
     Release();

@@ -90,6 +90,8 @@ class AsyncOp : public Waiter {
   absl::StatusOr<Accepted> AcceptOnce() { return fd_->AcceptImpl(); }
   absl::Status ConnectOnce(const SockAddr& a) { return fd_->ConnectImpl(a); }
   bool zero_read_is_eof() const { return fd_->zero_read_is_eof(); }
+  // Records whether this attempt drained the OS buffer (PollDesc::drained).
+  void SetDrained(bool v) { fd_->poll_desc().set_drained(dir_, v); }
   LoopCore& core() { return *core_; }
   std::shared_ptr<LoopCore> core_ref() const { return core_; }
 

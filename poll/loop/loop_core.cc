@@ -93,6 +93,9 @@ void LoopCore::RunItem(Item& item) {
 int LoopCore::RunOnce(absl::Duration timeout) {
   const LoopCore* outer = t_running;
   t_running = this;
+  // Stays set after the round: this thread is the loop's thread until it
+  // runs another loop (FD::Close must not wait here between rounds either).
+  SetCurrentLoopPoller(poller_.get());
   auto drain_remote = [this] {
     absl::MutexLock l(&mu_);
     while (!remote_.empty()) {
@@ -110,6 +113,7 @@ int LoopCore::RunOnce(absl::Duration timeout) {
         sleep = remote_.empty() && !stop_.load();
         sleeping_ = sleep;
       }
+      busy_rounds_ = 0;
       poller_->Poll(sleep ? ms : 0);
       absl::MutexLock l(&mu_);
       sleeping_ = false;
@@ -124,8 +128,11 @@ int LoopCore::RunOnce(absl::Duration timeout) {
       sleeping_ = false;
     }
     drain_remote();
-  } else if (poller_ != nullptr) {
-    poller_->Poll(0);  // readiness that arrived meanwhile, without sleeping
+  } else if (poller_ != nullptr && ++busy_rounds_ >= kBusyRoundsPerPoll) {
+    // Work keeps coming without the loop ever running dry: look at the OS
+    // readiness now and then anyway, without sleeping.
+    busy_rounds_ = 0;
+    poller_->Poll(0);
   }
   int ran = 0;
   for (size_t n = local_.size(); n > 0 && !local_.empty(); --n) {
@@ -157,6 +164,9 @@ void LoopCore::RemoveArmed(AsyncOp* op) { armed_.erase(op); }
 void LoopCore::Shutdown() {
   const LoopCore* outer = t_running;
   t_running = this;
+  // Stays set after the round: this thread is the loop's thread until it
+  // runs another loop (FD::Close must not wait here between rounds either).
+  SetCurrentLoopPoller(poller_.get());
   // Destroy the coroutines first: their pending operations are abandoned.
   for (;;) {
     void* addr;

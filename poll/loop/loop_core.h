@@ -82,6 +82,9 @@ class LoopCore {
 
   std::unique_ptr<Poller> poller_;
   std::deque<Item> local_;  // loop thread only
+  // Rounds run since the last OS poll (loop thread only).
+  static constexpr int kBusyRoundsPerPoll = 16;
+  int busy_rounds_ = 0;
 
   absl::Mutex mu_;
   absl::CondVar cv_;  // no-poller loops sleep here

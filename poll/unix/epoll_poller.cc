@@ -20,12 +20,6 @@ uint64_t Token(uint32_t index, uint32_t gen) {
   return (uint64_t{gen} << 32) | index;
 }
 
-// A per-thread address: identifies the calling thread cheaply.
-const void* ThisThreadTag() {
-  static thread_local char tag;
-  return &tag;
-}
-
 }  // namespace
 
 std::unique_ptr<Poller> NewLoopPoller() {
@@ -133,9 +127,6 @@ void EpollPoller::Interrupt() {
 }
 
 void EpollPoller::Poll(int timeout_ms) {
-  const void* me = ThisThreadTag();
-  const void* expect = nullptr;
-  polling_thread_.compare_exchange_strong(expect, me);
   if (epfd_fast_.load() < 0) {
     absl::MutexLock l(&mu_);
     absl::Status s = EnsureOpen();
@@ -151,10 +142,6 @@ void EpollPoller::Poll(int timeout_ms) {
     ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
   }
   Dispatch(events, n, nullptr);
-}
-
-bool EpollPoller::IsPollingThread() const {
-  return loop_owned_ && polling_thread_.load() == ThisThreadTag();
 }
 
 void EpollPoller::Park(ThreadWaiter& w) {

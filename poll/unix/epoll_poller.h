@@ -43,7 +43,6 @@ class EpollPoller final : public Poller {
   void Park(ThreadWaiter& w) override;
   void Interrupt() override;
   void Poll(int timeout_ms) override;
-  bool IsPollingThread() const override;
 
   // Registered descriptors (tests).
   size_t registered() const;
@@ -61,8 +60,6 @@ class EpollPoller final : public Poller {
   void Dispatch(const void* events, int n, ThreadWaiter* self);
 
   const bool loop_owned_;
-  // The thread running Poll() (loop-owned pollers), set by its first call.
-  std::atomic<const void*> polling_thread_{nullptr};
 
   mutable absl::Mutex mu_;
   int epfd_ ABSL_GUARDED_BY(mu_) = -1;

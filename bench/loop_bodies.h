@@ -1,0 +1,38 @@
+// bench/loop_bodies.h
+//
+// Single-thread event-loop ping-pong over two pipes (issue 8): one round
+// trip is a byte written to pipe 1, read by side B, written back on pipe 2
+// and read by side A (each read asks for up to 64 bytes and gets the one
+// byte). Three forms do the same work: a raw epoll_wait +
+// read/write loop written here, gopoll::Loop with callbacks, and
+// gopoll::Loop with coroutines. Shared by the benchmark binary and the
+// bench_smoke test, which checks the bytes.
+#ifndef BENCH_LOOP_BODIES_H_
+#define BENCH_LOOP_BODIES_H_
+
+#include <cstdint>
+#include <memory>
+
+namespace gopoll::bench {
+
+enum class LoopForm { kRawEpoll, kCallback, kCoroutine };
+
+class LoopPingPong {
+ public:
+  explicit LoopPingPong(LoopForm form);
+  ~LoopPingPong();
+  LoopPingPong(const LoopPingPong&) = delete;
+  LoopPingPong& operator=(const LoopPingPong&) = delete;
+
+  // Runs `rounds` round trips on the calling thread. Returns the number of
+  // echoed bytes that differed from what was sent (must be 0).
+  int64_t Run(int64_t rounds);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gopoll::bench
+
+#endif  // BENCH_LOOP_BODIES_H_
