@@ -1,5 +1,7 @@
 #include "poll/waiter.h"
 
+#include <pthread.h>
+
 #include "absl/synchronization/mutex.h"
 #include "poll/poller.h"
 #include "poll/recycled.h"
@@ -7,21 +9,38 @@
 namespace gopoll {
 
 namespace {
-// The thread's waiter; back to the pool (reset) when the thread exits. A
-// waker still inside Wake() for the old thread then causes at most one
+// Gives the thread's waiter back to the pool (reset) when the thread exits.
+// A waker still inside Wake() for the old thread then causes at most one
 // spurious wake-up, which every waiter tolerates.
-struct ThreadWaiterHolder {
-  ThreadWaiter* w = RecycledPool<ThreadWaiter>::Get();
-  ~ThreadWaiterHolder() {
-    w->Reset();
-    RecycledPool<ThreadWaiter>::Put(w);
-  }
-};
+//
+// A pthread key, not a thread_local object with a destructor: with
+// mingw-w64's emulated TLS (GCC 12, winpthreads) a thread_local's destructor
+// runs after its storage was freed, so it read a heap free-list pointer
+// instead of the waiter; the pool then handed that freed memory out as the
+// next thread's ThreadWaiter (seen under Wine: the IOCP thread's Wake()
+// jumped into the heap, absl reported "Mutex corrupt"). A key's destructor
+// is given the value itself.
+pthread_key_t ExitKey() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    pthread_key_create(&k, [](void* p) {
+      auto* w = static_cast<ThreadWaiter*>(p);
+      w->Reset();
+      RecycledPool<ThreadWaiter>::Put(w);
+    });
+    return k;
+  }();
+  return key;
+}
 }  // namespace
 
 ThreadWaiter& ThreadWaiter::Current() {
-  thread_local ThreadWaiterHolder holder;
-  return *holder.w;
+  thread_local ThreadWaiter* w = nullptr;  // trivially destructible
+  if (w == nullptr) {
+    w = RecycledPool<ThreadWaiter>::Get();
+    pthread_setspecific(ExitKey(), w);
+  }
+  return *w;
 }
 
 void ThreadWaiter::Reset() {

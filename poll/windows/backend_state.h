@@ -1,8 +1,9 @@
 // poll/windows/backend_state.h (included as "poll/backend_state.h")
 //
 // Per-FD state of the IOCP backend: how the handle does I/O, decided once
-// by initIO() (lazy IOCP binding), and the FD's own file offset for
-// overlapped file handles (overlapped I/O does not use the OS file pointer).
+// by initIO() (lazy IOCP binding), the FD's own file offset for overlapped
+// file handles (overlapped I/O does not use the OS file pointer), and a
+// socket's family, type and protocol.
 #ifndef POLL_WINDOWS_BACKEND_STATE_H_
 #define POLL_WINDOWS_BACKEND_STATE_H_
 
@@ -35,6 +36,15 @@ struct BackendState {
   absl::Mutex offset_mu;
   // Offset of the next Read/Write on overlapped file handles.
   int64_t offset = 0;
+  // Sockets (kNet): the protocol triple from SO_PROTOCOL_INFOW at Init.
+  // Accept creates its socket with it; Connect uses ConnectEx for streams.
+  int sock_family = 0;
+  int sock_type = 0;
+  int sock_protocol = 0;
+  // The last read (under the read lock) returned a truncated message or
+  // datagram (ERROR_MORE_DATA / WSAEMSGSIZE). ReadMsg reports it as
+  // MSG_TRUNC, which Wine's WSARecvMsg does not set itself.
+  bool read_truncated = false;
 };
 
 }  // namespace gopoll

@@ -11,25 +11,28 @@
 // ExecIO submits one overlapped call and, if it is pending, waits for its
 // completion, cancelling it (CancelIoEx) when the deadline passes or the FD
 // closes, and never returns while the kernel still owns the OVERLAPPED.
-// winsock2.h must come before windows.h.
+// Sockets read and write with WSARecv/WSASend; their other calls are in
+// fd_socket_windows.cc.
+// clang-format off
 #include <winsock2.h>
-//
 #include <windows.h>
+// clang-format on
 
 #include <memory>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "poll/fd.h"
 #include "poll/windows/iocp.h"
 #include "poll/windows/win_error.h"
+#include "poll/windows/wsa.h"
 
 namespace gopoll {
 namespace {
 
 HANDLE H(Sysfd s) { return reinterpret_cast<HANDLE>(s); }
+SOCKET Sock(Sysfd s) { return static_cast<SOCKET>(s); }
 
 // --- Is the handle opened for synchronous I/O? ---------------------------
 //
@@ -121,13 +124,17 @@ absl::Status FD::InitBackend(bool pollable, Poller* /*loop_poller*/) {
   }
   backend_.want_poller = pollable;
   if (kind_ == FdKind::kNet) {
-    int type = 0;
-    int len = sizeof(type);
-    if (getsockopt(reinterpret_cast<SOCKET>(h), SOL_SOCKET, SO_TYPE,
-                   reinterpret_cast<char*>(&type), &len) != 0) {
-      return WinError("getsockopt", WSAGetLastError());
+    WSAPROTOCOL_INFOW info{};
+    int len = sizeof(info);
+    if (getsockopt(Sock(sysfd_), SOL_SOCKET, SO_PROTOCOL_INFOW,
+                   reinterpret_cast<char*>(&info), &len) != 0) {
+      return WinError("getsockopt(SO_PROTOCOL_INFOW)", WSAGetLastError());
     }
-    zero_read_is_eof_ = type != SOCK_DGRAM && type != SOCK_RAW;
+    backend_.sock_family = info.iAddressFamily;
+    backend_.sock_type = info.iSocketType;
+    backend_.sock_protocol = info.iProtocol;
+    zero_read_is_eof_ =
+        info.iSocketType != SOCK_DGRAM && info.iSocketType != SOCK_RAW;
     // Sockets need the port from the start (Go does the same).
     return initIO();
   }
@@ -152,10 +159,15 @@ absl::Status FD::initIO() {
         bind = Iocp::PortStatus();
       } else if (CreateIoCompletionPort(h, port, 0, 0) == port) {
         mode = IoMode::kPort;
-        if (kind_ != FdKind::kNet && MayChangeCompletionModes(h) &&
-            SetFileCompletionNotificationModes(
-                h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
-                       FILE_SKIP_SET_EVENT_ON_HANDLE)) {
+        // Sockets: only if every provider hands out IFS handles (Go's
+        // socketCanUseSetFileCompletionNotificationModes). Other handles:
+        // only if no other process may share the file object.
+        const bool may_skip = kind_ == FdKind::kNet
+                                  ? SocketsCanSkipCompletionPort()
+                                  : MayChangeCompletionModes(h);
+        if (may_skip && SetFileCompletionNotificationModes(
+                            h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                                   FILE_SKIP_SET_EVENT_ON_HANDLE)) {
           backend_.skip_sync_notify = true;
         }
       } else {
@@ -165,10 +177,12 @@ absl::Status FD::initIO() {
       }
     }
     if (mode == IoMode::kUndecided) {
-      mode =
-          pd_.closing() || kind_ == FdKind::kConsole || IsSynchronousHandle(h)
-              ? IoMode::kSync
-              : IoMode::kEvent;
+      // Sockets are overlapped (socket() and WSASocket with
+      // WSA_FLAG_OVERLAPPED create them so).
+      mode = pd_.closing() || kind_ == FdKind::kConsole ||
+                     (kind_ != FdKind::kNet && IsSynchronousHandle(h))
+                 ? IoMode::kSync
+                 : IoMode::kEvent;
     }
     if (mode != IoMode::kSync) {
       pd_.OpenWithoutPoller();  // deadlines and Close can cancel operations
@@ -221,9 +235,17 @@ absl::StatusOr<size_t> FD::ExecIO(
           reinterpret_cast<HANDLE>(reinterpret_cast<uintptr_t>(event) | 1);
     }
     r = attempt(&op.ov);
+    // A longer message or datagram than the buffer is a warning status
+    // (STATUS_BUFFER_OVERFLOW), not an error: like a success it queues a
+    // packet unless skip-on-success is set (seen under Wine for WSARecv and
+    // WSARecvMsg: a packet without skip mode, none with it), and its byte
+    // count is only in the OVERLAPPED.
+    const bool warning = r.err == ERROR_MORE_DATA || r.err == WSAEMSGSIZE;
+    if (warning) r.n = static_cast<int64_t>(op.ov.InternalHigh);
     const bool packet_follows =
-        mode == IoMode::kPort && (r.err == ERROR_IO_PENDING ||
-                                  (r.err == 0 && !backend_.skip_sync_notify));
+        mode == IoMode::kPort &&
+        (r.err == ERROR_IO_PENDING ||
+         ((r.err == 0 || warning) && !backend_.skip_sync_notify));
     const bool pending = r.err == ERROR_IO_PENDING;
     if (packet_follows || (mode == IoMode::kEvent && pending)) {
       // Publish the waiter so a deadline or Close wakes us to cancel.
@@ -249,7 +271,21 @@ absl::StatusOr<size_t> FD::ExecIO(
       }
       // A wake still on its way only causes a spurious wake-up later.
       if (armed.ok()) pd_.Disarm(d, &tw);
-      if (mode == IoMode::kEvent) {
+      if (kind_ == FdKind::kNet &&
+          (mode == IoMode::kEvent || (pending && op.err != 0))) {
+        // The port reports the NTSTATUS mapped to a Win32 error
+        // (ERROR_NETNAME_DELETED, ERROR_CONNECTION_REFUSED, ...); Winsock's
+        // own code (WSAECONNRESET, WSAECONNREFUSED, ...) is what callers of
+        // socket calls expect.
+        DWORD n = 0;
+        DWORD flags = 0;
+        if (WSAGetOverlappedResult(Sock(sysfd_), &op.ov, &n, FALSE, &flags)) {
+          r = {static_cast<int64_t>(n), 0};
+        } else {
+          r = {static_cast<int64_t>(op.ov.InternalHigh),
+               static_cast<int64_t>(WSAGetLastError())};
+        }
+      } else if (mode == IoMode::kEvent) {
         DWORD n = 0;
         BOOL ok = GetOverlappedResult(h, &op.ov, &n, FALSE);
         r = Done(ok, n);
@@ -259,10 +295,13 @@ absl::StatusOr<size_t> FD::ExecIO(
     }
     if (event != nullptr) CloseHandle(event);
   }
+  if (d == Dir::kRead) backend_.read_truncated = false;
   switch (r.err) {
     case 0:
       return static_cast<size_t>(r.n);
     case ERROR_MORE_DATA:  // a longer message: the bytes read so far
+    case WSAEMSGSIZE:      // a longer datagram: truncated, as recv(2) does
+      if (d == Dir::kRead) backend_.read_truncated = true;
       return static_cast<size_t>(r.n);
     case ERROR_BROKEN_PIPE:  // the writer closed the pipe: end of stream
     case ERROR_HANDLE_EOF:
@@ -283,9 +322,12 @@ bool IsOverlappedFile(FdKind kind, void* ctx) {
 }  // namespace
 
 absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
+  if (kind_ == FdKind::kNet) return ReadVImpl(absl::MakeConstSpan(&p, 1));
   // Overlapped file handles use the FD's own offset; reads, writes and
-  // seeks of a file are serialised on it (Go's fd.l).
-  absl::MutexLock l(&backend_.offset_mu);
+  // seeks of a file are serialised on it (Go's fd.l). Only files: a pipe's
+  // pending read must not hold up its writes.
+  absl::MutexLockMaybe l(kind_ == FdKind::kFile ? &backend_.offset_mu
+                                                : nullptr);
   bool advance = false;
   absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "ReadFile", [&](void* ctx) {
     auto* ov = static_cast<OVERLAPPED*>(ctx);
@@ -303,7 +345,9 @@ absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
 }
 
 absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
-  absl::MutexLock l(&backend_.offset_mu);
+  if (kind_ == FdKind::kNet) return WriteVImpl(absl::MakeConstSpan(&p, 1));
+  absl::MutexLockMaybe l(kind_ == FdKind::kFile ? &backend_.offset_mu
+                                                : nullptr);
   bool advance = false;
   absl::StatusOr<size_t> n = ExecIO(Dir::kWrite, "WriteFile", [&](void* ctx) {
     auto* ov = static_cast<OVERLAPPED*>(ctx);
@@ -370,9 +414,17 @@ absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
   });
 }
 
-// Windows has no scatter/gather for these handles: one buffer per call
-// (a short read or write, which the shared layer handles).
+// Sockets scatter and gather with WSARecv/WSASend. Windows has no
+// scatter/gather for other handles: one buffer per call (a short read or
+// write, which the shared layer handles).
 absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
+  if (kind_ == FdKind::kNet) {
+    DWORD flags = 0;  // in/out: alive until the operation completes
+    return ExecIO(Dir::kRead, "WSARecv", [&](void* ctx) {
+      flags = 0;
+      return WsaRecv(Sock(sysfd_), bufs, &flags, static_cast<OVERLAPPED*>(ctx));
+    });
+  }
   for (const auto& b : bufs) {
     if (!b.empty()) return ReadImpl(b);
   }
@@ -381,6 +433,11 @@ absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
 
 absl::StatusOr<size_t> FD::WriteVImpl(
     absl::Span<const absl::Span<const char>> bufs) {
+  if (kind_ == FdKind::kNet) {
+    return ExecIO(Dir::kWrite, "WSASend", [&](void* ctx) {
+      return WsaSend(Sock(sysfd_), bufs, static_cast<OVERLAPPED*>(ctx));
+    });
+  }
   for (const auto& b : bufs) {
     if (!b.empty()) return WriteImpl(b);
   }
@@ -464,43 +521,6 @@ absl::Status FD::ShutdownImpl(int how) {
     return WinError("shutdown", WSAGetLastError());
   }
   return absl::OkStatus();
-}
-
-// Not yet on Windows (issue 5): AcceptEx, ConnectEx, WSARecvMsg/WSASendMsg,
-// WSARecvFrom/WSASendTo, and waiting for readiness in RawRead/RawWrite.
-// They fail with a clear error instead of pretending.
-namespace {
-absl::Status NoSocketOp(absl::string_view op) {
-  return absl::UnimplementedError(
-      absl::StrCat(op, ": not supported by the Windows backend yet"));
-}
-}  // namespace
-
-absl::StatusOr<Accepted> FD::AcceptImpl() { return NoSocketOp("AcceptEx"); }
-absl::Status FD::ConnectImpl(const SockAddr&) {
-  return NoSocketOp("ConnectEx");
-}
-absl::StatusOr<MsgResult> FD::ReadMsgImpl(absl::Span<char>, absl::Span<char>,
-                                          int) {
-  return NoSocketOp("WSARecvMsg");
-}
-absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char>,
-                                        absl::Span<const char>, const SockAddr*,
-                                        int) {
-  return NoSocketOp("WSASendMsg");
-}
-absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char>, int) {
-  return NoSocketOp("WSARecvFrom");
-}
-absl::StatusOr<size_t> FD::SendToImpl(absl::Span<const char>, const SockAddr&,
-                                      int) {
-  return NoSocketOp("WSASendTo");
-}
-absl::Status FD::RawIOImpl(Dir, absl::FunctionRef<bool(Sysfd)> f) {
-  absl::Status s = initIO();
-  if (!s.ok()) return s;
-  if (f(sysfd_)) return absl::OkStatus();
-  return NoSocketOp("RawRead/RawWrite waiting for readiness");
 }
 
 }  // namespace gopoll

@@ -6,7 +6,12 @@
 # ./bazelw, outside Bazel: one spawned here would be SIGKILLed by Bazel's
 # process-wrapper when this test ends, hanging every other test using it.
 export WINEDEBUG=-all
-export WINEDLLOVERRIDES="mscoree,mshtml="
+# winedbg disabled: with it, a crashed program (unhandled exception) exits
+# with status 0 after the backtrace, so Bazel reported a crashed test as
+# PASSED (seen with a page fault in a gtest binary; a 3-line null-pointer
+# write exits 0 with winedbg, 5 without). The crash line ("wine: Unhandled
+# page fault on ... at address ...") is still printed.
+export WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
 export WINEPREFIX="${WINEPREFIX:-$HOME/.cache/poll-wine}"
 # gtest on Windows treats /a/b as relative: give it Wine's Z:\a\b instead.
 if [ -n "${XML_OUTPUT_FILE:-}" ]; then
