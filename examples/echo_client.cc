@@ -59,18 +59,26 @@ Task<void> OneConnection(gopoll::Loop* loop, gopoll::SockAddr addr, int id,
     (void)c->SetDeadline(absl::Now() + absl::GetFlag(FLAGS_timeout));
     absl::Status cs = co_await c->Connect(addr);
     const std::string out = Payload(id, size);
-    if (cs.ok() && (co_await c->Write(out)).ok()) {
+    absl::Status ws;
+    if (cs.ok()) ws = (co_await c->Write(out)).status();
+    if (cs.ok() && ws.ok()) {
       std::string in;
       char buf[16 << 10];
       while (in.size() < out.size()) {
         absl::StatusOr<size_t> n = co_await c->Read(absl::MakeSpan(buf));
-        if (!n.ok()) break;
+        if (!n.ok()) {
+          std::fprintf(stderr, "connection %d: read after %zu bytes: %s\n", id,
+                       in.size(), n.status().ToString().c_str());
+          break;
+        }
         in.append(buf, *n);
       }
       good = in == out;
       if (good) st->bytes += static_cast<int64_t>(in.size());
-    } else if (!cs.ok()) {
-      std::fprintf(stderr, "connect: %s\n", cs.ToString().c_str());
+    } else {
+      std::fprintf(stderr, "connection %d: %s: %s\n", id,
+                   cs.ok() ? "write" : "connect",
+                   (cs.ok() ? ws : cs).ToString().c_str());
     }
     (void)c->Close();
   }
