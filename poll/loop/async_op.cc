@@ -89,6 +89,16 @@ bool AsyncOp::StartInline() {
 
 void AsyncOp::StartOnLoop() {
   deliver_from_loop_ = true;
+  if (core_->InLoop()) {
+    // On the loop thread: start now (no user code runs in StartInline);
+    // only the delivery is queued, so a callback never runs inside the call
+    // that started its operation.
+    if (StartInline()) {
+      state_ = State::kDone;
+      core_->Enqueue(this);
+    }
+    return;
+  }
   core_->Enqueue(this);
 }
 

@@ -52,7 +52,8 @@ class AsyncOp : public Waiter {
   // (the caller delivers, then deletes the op). False: the loop delivers
   // later and deletes the op.
   bool StartInline();
-  // Any thread: StartInline on the loop thread, delivering from there.
+  // Any thread: starts the op on the loop thread (at once when called
+  // there) and delivers from the loop's queue.
   void StartOnLoop();
 
   // Loop thread: the consumer is gone (a destroyed coroutine). The result
