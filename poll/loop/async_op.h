@@ -105,9 +105,15 @@ class AsyncOp : public Waiter {
   // Release + Deliver (unless abandoned) + delete.
   void FinishAndDelete();
 
+  friend class LoopCore;  // the intrusive list of armed ops below
+
   std::shared_ptr<LoopCore> core_;
   std::shared_ptr<FD> fd_;
   const Dir dir_;
+  // LoopCore's list of armed ops (loop thread only).
+  AsyncOp* armed_prev_ = nullptr;
+  AsyncOp* armed_next_ = nullptr;
+  bool in_armed_list_ = false;
   State state_ = State::kNew;
   bool locked_ = false;
   bool abandoned_ = false;

@@ -158,8 +158,27 @@ void LoopCore::RootDone(std::coroutine_handle<> h) {
   h.destroy();
 }
 
-void LoopCore::AddArmed(AsyncOp* op) { armed_.insert(op); }
-void LoopCore::RemoveArmed(AsyncOp* op) { armed_.erase(op); }
+void LoopCore::AddArmed(AsyncOp* op) {
+  if (op->in_armed_list_) return;
+  op->in_armed_list_ = true;
+  op->armed_prev_ = nullptr;
+  op->armed_next_ = armed_head_;
+  if (armed_head_ != nullptr) armed_head_->armed_prev_ = op;
+  armed_head_ = op;
+}
+
+void LoopCore::RemoveArmed(AsyncOp* op) {
+  if (!op->in_armed_list_) return;
+  op->in_armed_list_ = false;
+  if (op->armed_prev_ != nullptr) {
+    op->armed_prev_->armed_next_ = op->armed_next_;
+  } else {
+    armed_head_ = op->armed_next_;
+  }
+  if (op->armed_next_ != nullptr)
+    op->armed_next_->armed_prev_ = op->armed_prev_;
+  op->armed_prev_ = op->armed_next_ = nullptr;
+}
 
 void LoopCore::Shutdown() {
   const LoopCore* outer = t_running;
@@ -181,7 +200,10 @@ void LoopCore::Shutdown() {
   // Then cancel callback operations and run what is queued, until nothing
   // is left (a callback may start new operations; they are cancelled too).
   for (;;) {
-    std::vector<AsyncOp*> armed(armed_.begin(), armed_.end());
+    std::vector<AsyncOp*> armed;
+    for (AsyncOp* op = armed_head_; op != nullptr; op = op->armed_next_) {
+      armed.push_back(op);
+    }
     for (AsyncOp* op : armed) op->CancelArmed();
     {
       absl::MutexLock l(&mu_);
@@ -189,7 +211,7 @@ void LoopCore::Shutdown() {
         local_.push_back(std::move(remote_.front()));
         remote_.pop_front();
       }
-      if (local_.empty() && armed_.empty()) {
+      if (local_.empty() && armed_head_ == nullptr) {
         shut_down_ = true;
         shut_down_fast_.store(true);
         break;

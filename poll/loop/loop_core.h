@@ -95,7 +95,8 @@ class LoopCore {
   std::atomic<bool> shut_down_fast_{false};
 
   absl::flat_hash_set<void*> roots_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<AsyncOp*> armed_;  // loop thread only
+  // Armed operations, an intrusive list through AsyncOp (loop thread only).
+  AsyncOp* armed_head_ = nullptr;
 };
 
 }  // namespace gopoll
