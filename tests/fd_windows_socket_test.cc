@@ -23,36 +23,15 @@
 #include "gtest/gtest.h"
 #include "poll/fd.h"
 #include "poll/windows/iocp.h"
+#include "tests/windows_test_util.h"
 
 namespace gopoll {
 namespace {
 
 using std::string_view_literals::operator""sv;
-constexpr absl::Duration kHang = absl::Seconds(20);
-
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-absl::Status StatusOf(const absl::Status& s) { return s; }
-#define ASSERT_OK(e)               \
-  do {                             \
-    absl::Status _s = StatusOf(e); \
-    ASSERT_TRUE(_s.ok()) << _s;    \
-  } while (0)
-// Between starting a thread and joining it (an ASSERT would return past
-// the join and terminate the process).
-#define EXPECT_OK(e)               \
-  do {                             \
-    absl::Status _s = StatusOf(e); \
-    EXPECT_TRUE(_s.ok()) << _s;    \
-  } while (0)
-
-DWORD HandleCount() {
-  DWORD n = 0;
-  GetProcessHandleCount(GetCurrentProcess(), &n);
-  return n;
-}
+using testing::BindLog;
+using testing::HandleCount;
+using testing::kHang;
 
 Sysfd S(SOCKET s) { return static_cast<Sysfd>(s); }
 HANDLE H(SOCKET s) { return reinterpret_cast<HANDLE>(s); }
@@ -94,25 +73,6 @@ std::string Str(const SockAddr& a) {
          ")";
 }
 
-// Records initIO() decisions (as in fd_windows_test).
-struct BindLog {
-  absl::Mutex mu;
-  std::vector<std::pair<HANDLE, IoMode>> binds;
-  int Count(HANDLE h) {
-    absl::MutexLock l(&mu);
-    int n = 0;
-    for (auto& b : binds) n += b.first == h;
-    return n;
-  }
-  IoMode Mode(HANDLE h) {
-    absl::MutexLock l(&mu);
-    for (auto it = binds.rbegin(); it != binds.rend(); ++it) {
-      if (it->first == h) return it->second;
-    }
-    return IoMode::kUndecided;
-  }
-};
-
 class FdWindowsSocket : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -122,8 +82,7 @@ class FdWindowsSocket : public ::testing::Test {
   }
   void SetUp() override {
     SetInitIOHook([this](HANDLE h, IoMode m, const absl::Status&) {
-      absl::MutexLock l(&log_.mu);
-      log_.binds.push_back({h, m});
+      log_.Record(h, m, 0);
     });
     handles_ = HandleCount();
   }

@@ -16,23 +16,14 @@
 #include "gtest/gtest.h"
 #include "poll/loop/loop.h"
 #include "poll/windows/iocp.h"
+#include "tests/windows_test_util.h"
 
 namespace gopoll {
 namespace {
 
-constexpr absl::Duration kHang = absl::Seconds(20);
-
-DWORD HandleCount() {
-  DWORD n = 0;
-  GetProcessHandleCount(GetCurrentProcess(), &n);
-  return n;
-}
-
-std::string PipeName() {
-  static std::atomic<int> n{0};
-  return "\\\\.\\pipe\\gopoll_loop_test_" +
-         std::to_string(GetCurrentProcessId()) + "_" + std::to_string(n++);
-}
+using testing::HandleCount;
+using testing::kHang;
+using testing::PipeName;
 
 class LoopWindows : public ::testing::Test {
  protected:
@@ -71,7 +62,7 @@ class LoopWindows : public ::testing::Test {
 
   // An overlapped byte pipe: server end and client end, both adopted.
   std::pair<AsyncFd, AsyncFd> Pipe() {
-    std::string name = PipeName();
+    std::string name = PipeName("gopoll_loop_test");
     HANDLE server =
         CreateNamedPipeA(name.c_str(),
                          PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |

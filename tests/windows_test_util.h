@@ -1,0 +1,92 @@
+// tests/windows_test_util.h
+//
+// Helpers shared by the Windows test suites (run under Wine): status
+// assertions, the process handle count for leak checks, a recorder of the
+// IOCP backend's initIO() decisions, and unique pipe names.
+#ifndef TESTS_WINDOWS_TEST_UTIL_H_
+#define TESTS_WINDOWS_TEST_UTIL_H_
+
+// clang-format off
+#include <winsock2.h>
+#include <windows.h>
+// clang-format on
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "poll/windows/iocp.h"
+
+namespace gopoll::testing {
+
+// Generous bound used only to detect hangs, never to assert speed.
+inline constexpr absl::Duration kHang = absl::Seconds(20);
+
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+inline absl::Status StatusOf(const absl::Status& s) { return s; }
+
+#define ASSERT_OK(e)                                  \
+  do {                                                \
+    absl::Status _s = ::gopoll::testing::StatusOf(e); \
+    ASSERT_TRUE(_s.ok()) << _s;                       \
+  } while (0)
+// Between starting a thread and joining it (an ASSERT would return past
+// the join and terminate the process).
+#define EXPECT_OK(e)                                  \
+  do {                                                \
+    absl::Status _s = ::gopoll::testing::StatusOf(e); \
+    EXPECT_TRUE(_s.ok()) << _s;                       \
+  } while (0)
+
+inline DWORD HandleCount() {
+  DWORD n = 0;
+  GetProcessHandleCount(GetCurrentProcess(), &n);
+  return n;
+}
+
+// Records initIO() decisions (install with SetInitIOHook).
+struct BindLog {
+  absl::Mutex mu;
+  std::vector<std::pair<HANDLE, IoMode>> binds;
+  std::vector<int64_t> bind_errors;
+  void Record(HANDLE h, IoMode m, int64_t err) {
+    absl::MutexLock l(&mu);
+    binds.push_back({h, m});
+    bind_errors.push_back(err);
+  }
+  int Count(HANDLE h) {
+    absl::MutexLock l(&mu);
+    int n = 0;
+    for (auto& b : binds) n += b.first == h;
+    return n;
+  }
+  // The latest decision: handle values are reused after CloseHandle.
+  IoMode Mode(HANDLE h) {
+    absl::MutexLock l(&mu);
+    for (auto it = binds.rbegin(); it != binds.rend(); ++it) {
+      if (it->first == h) return it->second;
+    }
+    return IoMode::kUndecided;
+  }
+};
+
+// A pipe name no other test (or process) uses.
+inline std::string PipeName(const std::string& what = "gopoll_test") {
+  static std::atomic<int> n{0};
+  return "\\\\.\\pipe\\" + what + "_" + std::to_string(GetCurrentProcessId()) +
+         "_" + std::to_string(n++);
+}
+
+}  // namespace gopoll::testing
+
+#endif  // TESTS_WINDOWS_TEST_UTIL_H_
