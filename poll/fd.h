@@ -232,7 +232,7 @@ class FD {
   std::atomic<bool> blocking_{true};
   FdMutex mu_;
   PollDesc pd_;
-  BackendState backend_;
+  [[no_unique_address]] BackendState backend_;  // empty on epoll
   absl::Status close_status_;
   absl::Notification destroyed_;
 };

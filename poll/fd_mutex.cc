@@ -17,16 +17,16 @@ constexpr uint64_t kWMask = ((uint64_t{1} << 20) - 1) << 43;
 
 }  // namespace
 
-void FdMutex::Sema::Acquire() {
+void FdMutex::Semas::Acquire(int i) {
   absl::MutexLock l(&mu_);
   mu_.Await(absl::Condition(
-      +[](uint32_t* c) { return *c > 0; }, &count_));
-  --count_;
+      +[](uint32_t* c) { return *c > 0; }, &count_[i]));
+  --count_[i];
 }
 
-void FdMutex::Sema::Release() {
+void FdMutex::Semas::Release(int i) {
   absl::MutexLock l(&mu_);
-  ++count_;
+  ++count_[i];
 }
 
 FdLockResult FdMutex::Incref() {
@@ -49,8 +49,8 @@ FdLockResult FdMutex::IncrefAndClose() {
     next &= ~(kRMask | kWMask);
     if (state_.compare_exchange_weak(old, next)) break;
   }
-  for (uint64_t n = (old & kRMask) / kRWait; n > 0; --n) rsema_.Release();
-  for (uint64_t n = (old & kWMask) / kWWait; n > 0; --n) wsema_.Release();
+  for (uint64_t n = (old & kRMask) / kRWait; n > 0; --n) semas_.Release(0);
+  for (uint64_t n = (old & kWMask) / kWWait; n > 0; --n) semas_.Release(1);
   return FdLockResult::kOk;
 }
 
@@ -71,7 +71,7 @@ FdLockResult FdMutex::RWLock(bool read) {
   const uint64_t bit = read ? kRLock : kWLock;
   const uint64_t wait = read ? kRWait : kWWait;
   const uint64_t mask = read ? kRMask : kWMask;
-  Sema& sema = read ? rsema_ : wsema_;
+  const int sema = read ? 0 : 1;
   uint64_t old = state_.load();
   for (;;) {
     if (old & kClosed) return FdLockResult::kClosing;
@@ -86,7 +86,7 @@ FdLockResult FdMutex::RWLock(bool read) {
     if (!state_.compare_exchange_weak(old, next)) continue;
     if ((old & bit) == 0) return FdLockResult::kOk;
     // The waker subtracted our wait count; try again.
-    sema.Acquire();
+    semas_.Acquire(sema);
     old = state_.load();
   }
 }
@@ -107,7 +107,7 @@ bool FdMutex::RWUnlock(bool read) {
   const uint64_t bit = read ? kRLock : kWLock;
   const uint64_t wait = read ? kRWait : kWWait;
   const uint64_t mask = read ? kRMask : kWMask;
-  Sema& sema = read ? rsema_ : wsema_;
+  const int sema = read ? 0 : 1;
   uint64_t old = state_.load();
   for (;;) {
     if ((old & bit) == 0 || (old & kRefMask) == 0) {
@@ -116,7 +116,7 @@ bool FdMutex::RWUnlock(bool read) {
     uint64_t next = (old & ~bit) - kRef;
     if (old & mask) next -= wait;  // wake one waiter
     if (state_.compare_exchange_weak(old, next)) {
-      if (old & mask) sema.Release();
+      if (old & mask) semas_.Release(sema);
       return (next & (kClosed | kRefMask)) == kClosed;
     }
   }

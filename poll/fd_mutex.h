@@ -58,19 +58,20 @@ class FdMutex {
 
  private:
   // A counting semaphore (Go's runtime_Semacquire/Semrelease).
-  class Sema {
+  // Two counting semaphores (index 0: readers, 1: writers) sharing one
+  // mutex, so an FD pays for one absl::Mutex, not two.
+  class Semas {
    public:
-    void Acquire();
-    void Release();
+    void Acquire(int i);
+    void Release(int i);
 
    private:
     absl::Mutex mu_;
-    uint32_t count_ ABSL_GUARDED_BY(mu_) = 0;
+    uint32_t count_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   };
 
   std::atomic<uint64_t> state_{0};
-  Sema rsema_;
-  Sema wsema_;
+  Semas semas_;
 };
 
 }  // namespace gopoll

@@ -170,7 +170,9 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
   bool wake_r = false, wake_w = false;
   {
     absl::MutexLock l(&mu_);
-    if (closing_) return ErrClosing(kind);
+    if (info_.load(std::memory_order_relaxed) & kInfoClosing) {
+      return ErrClosing(kind);
+    }
     if (read) {
       rd_ = d;
       ++rseq_;
@@ -226,7 +228,7 @@ void PollDesc::OnTimer(void* arg, uint64_t seq, Dir d) {
   auto* pd = static_cast<PollDesc*>(arg);
   {
     absl::MutexLock l(&pd->mu_);
-    if (pd->closing_) return;
+    if (pd->info_.load(std::memory_order_relaxed) & kInfoClosing) return;
     if (d == Dir::kRead) {
       if (seq != pd->rseq_ || pd->rd_ <= 0) return;  // stale timer
       pd->rd_ = -1;
@@ -243,8 +245,9 @@ void PollDesc::OnTimer(void* arg, uint64_t seq, Dir d) {
 void PollDesc::Evict() {
   {
     absl::MutexLock l(&mu_);
-    if (closing_) return;
-    closing_ = true;
+    // The closing bit is only ever set here, under mu_: reading it under
+    // mu_ sees every earlier Evict.
+    if (info_.load(std::memory_order_relaxed) & kInfoClosing) return;
     ++rseq_;
     ++wseq_;
     info_.fetch_or(kInfoClosing, std::memory_order_release);

@@ -142,13 +142,14 @@ class PollDesc {
 
   std::atomic<uintptr_t> rg_{kNil};
   std::atomic<uintptr_t> wg_{kNil};
+  // kInfo* bits. kInfoClosing is set only by Evict, under mu_ (it replaces
+  // a guarded closing flag).
   std::atomic<uint32_t> info_{0};
-  Poller* poller_ = nullptr;
   bool pollable_ = false;
   bool drained_[2] = {false, false};
+  Poller* poller_ = nullptr;
 
   mutable absl::Mutex mu_;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;
   // Monotonic deadline in ns: 0 none, -1 expired, else armed.
   int64_t rd_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t wd_ ABSL_GUARDED_BY(mu_) = 0;
