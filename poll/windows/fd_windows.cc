@@ -108,9 +108,14 @@ void SetOffset(OVERLAPPED* ov, int64_t off) {
 // itself as an argument next to its byte count: argument evaluation order
 // is unspecified). With an OVERLAPPED, Windows documents the byte count
 // argument as unreliable: a synchronous completion's count is also in
-// InternalHigh.
+// InternalHigh. ERROR_MORE_DATA (a longer pipe message) keeps its count:
+// those bytes were read (ReadFile and GetOverlappedResult report it).
 IoResult Done(BOOL ok, DWORD n, const OVERLAPPED* ov = nullptr) {
-  if (!ok) return {0, static_cast<int64_t>(GetLastError())};
+  if (!ok) {
+    const DWORD err = GetLastError();
+    return {err == ERROR_MORE_DATA ? static_cast<int64_t>(n) : 0,
+            static_cast<int64_t>(err)};
+  }
   if (ov != nullptr && n == 0) n = static_cast<DWORD>(ov->InternalHigh);
   return {static_cast<int64_t>(n), 0};
 }
