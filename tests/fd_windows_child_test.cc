@@ -7,7 +7,8 @@
 // bytes both ways, that neither process hangs, that the parent's FD left the
 // shared file object alone (not bound to the FD's port, no skip-on-success
 // modes, so the child's completions reach no port and signal the handle),
-// and that the opt-in (AllowSharedHandleModes) does bind and set the modes.
+// that a standard handle is left alone too, and that the opt-in
+// (AllowSharedHandleModeChanges) does bind and set the modes.
 // clang-format off
 #include <winsock2.h>
 #include <windows.h>
