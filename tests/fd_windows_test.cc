@@ -250,6 +250,97 @@ TEST_F(FdWindows, BrokenPipeIsEof) {
   EXPECT_TRUE(IsEof(n.status())) << n.status();
 }
 
+// Writes one message to a message-mode pipe end (overlapped or not) and
+// waits until it is written.
+void WriteMessage(HANDLE h, std::string_view msg) {
+  OVERLAPPED ov{};
+  ov.hEvent = CreateEventA(nullptr, TRUE, FALSE, nullptr);
+  DWORD put = 0;
+  BOOL ok = WriteFile(h, msg.data(), static_cast<DWORD>(msg.size()), &put, &ov);
+  if (!ok && GetLastError() == ERROR_IO_PENDING) {
+    ok = GetOverlappedResult(h, &ov, &put, TRUE);
+  }
+  CloseHandle(ov.hEvent);
+  ASSERT_TRUE(ok) << GetLastError();
+}
+
+// Reads with a buffer of `cap` bytes; the bytes as a string.
+std::string ReadSome(FD& f, size_t cap) {
+  std::string buf(cap, '\0');
+  auto n = f.Read(absl::MakeSpan(buf));
+  EXPECT_TRUE(n.ok()) << n.status();
+  if (!n.ok()) return "<" + n.status().ToString() + ">";
+  buf.resize(*n);
+  return buf;
+}
+
+// A message longer than the read buffer: ReadFile fails with ERROR_MORE_DATA
+// after filling the buffer (a warning status, STATUS_BUFFER_OVERFLOW), and
+// the rest of that message is what the next ReadFile gets. Go's Read returns
+// the bytes read together with ERROR_MORE_DATA (execIO: "More data
+// available. Return back the size of received data."). A StatusOr cannot
+// carry both: FD::Read returns the bytes (nothing is lost) and records the
+// truncation in backend().read_truncated (ReadMsg's MSG_TRUNC). The next
+// message never merges with the rest of the previous one. Every IoMode:
+// kPort (completed at once, no packet; and pending, through the port),
+// kEvent (the caller's port) and kSync (a synchronous client handle).
+TEST_F(FdWindows, MessagePipeMoreData) {
+  for (IoMode want : {IoMode::kPort, IoMode::kEvent, IoMode::kSync}) {
+    SCOPED_TRACE(testing::Message() << "mode " << static_cast<int>(want));
+    Pipe p = MakePipe(/*message=*/true,
+                      /*client_overlapped=*/want != IoMode::kSync);
+    HANDLE reader = p.server, writer = p.client;
+    HANDLE theirs = nullptr;
+    if (want == IoMode::kEvent) {
+      theirs = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
+      ASSERT_EQ(CreateIoCompletionPort(reader, theirs, 7, 0), theirs);
+    }
+    if (want == IoMode::kSync) {
+      // The client end reads; CreateFile opens it in byte read mode.
+      std::swap(reader, writer);
+      DWORD mode = PIPE_READMODE_MESSAGE;
+      ASSERT_TRUE(SetNamedPipeHandleState(reader, &mode, nullptr, nullptr))
+          << GetLastError();
+    }
+    {
+      FD r(S(reader));
+      ASSERT_OK(r.Init(FdKind::kPipe, true));
+      WriteMessage(writer, "0123456789");
+      WriteMessage(writer, "ab");
+      EXPECT_EQ(ReadSome(r, 4), "0123");
+      EXPECT_EQ(log_.Mode(reader), want);
+      EXPECT_TRUE(r.backend().read_truncated);
+      EXPECT_EQ(ReadSome(r, 4), "4567");
+      EXPECT_TRUE(r.backend().read_truncated);
+      EXPECT_EQ(ReadSome(r, 16), "89");  // the end of the first message only
+      EXPECT_FALSE(r.backend().read_truncated);
+      EXPECT_EQ(ReadSome(r, 16), "ab");
+      // A read that waits for its message (kPort: completes through the
+      // port with the warning status; kEvent: through its event).
+      std::string got;
+      std::thread t([&] { got = ReadSome(r, 5); });
+      absl::SleepFor(absl::Milliseconds(50));
+      WriteMessage(writer, "hello world");
+      t.join();
+      EXPECT_EQ(got, "hello");
+      EXPECT_TRUE(r.backend().read_truncated);
+      EXPECT_EQ(ReadSome(r, 64), " world");
+      // The writer closes: end of stream.
+      CloseHandle(writer);
+      char c;
+      EXPECT_TRUE(IsEof(r.Read(absl::MakeSpan(&c, 1)).status()));
+    }
+    if (theirs != nullptr) {
+      DWORD bytes;
+      ULONG_PTR key;
+      OVERLAPPED* pov = nullptr;
+      EXPECT_FALSE(GetQueuedCompletionStatus(theirs, &bytes, &key, &pov, 0));
+      EXPECT_EQ(pov, nullptr) << "a packet reached the foreign port";
+      CloseHandle(theirs);
+    }
+  }
+}
+
 std::string TempPath() {
   char dir[MAX_PATH], path[MAX_PATH];
   GetTempPathA(MAX_PATH, dir);

@@ -27,6 +27,9 @@ enum class IoMode : int {
 
 struct BackendState {
   bool want_poller = false;  // Init(kind, pollable=true)
+  // AllowSharedHandleModeChanges: a standard or inheritable handle may be
+  // bound to the port and given skip-on-success modes like any other.
+  std::atomic<bool> allow_shared{false};
   absl::once_flag init_once;
   std::atomic<IoMode> mode{IoMode::kUndecided};
   // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a call that completes at

@@ -87,16 +87,23 @@ bool IsSynchronousHandle(HANDLE h) {
   return shared->sync;
 }
 
-// Completion modes belong to the file object, which other processes may
-// share (Go #80979): never change them for the standard handles or for
-// inheritable handles.
-bool MayChangeCompletionModes(HANDLE h) {
+// The completion port association and the completion modes belong to the
+// file object, which other processes may share (Go #80979): a standard
+// handle or an inheritable one may be in use by a parent or child process.
+// Such handles are not bound to our port unless the caller opts in
+// (AllowSharedHandleModeChanges): another process's overlapped I/O on a
+// bound file object queues its packets to our port, with OVERLAPPED
+// pointers into that process (the port thread crashed on one in the test),
+// it can no longer bind the handle to its own port, and
+// FILE_SKIP_SET_EVENT_ON_HANDLE would leave a process that waits on the
+// handle itself waiting forever.
+bool MayBeShared(HANDLE h) {
   for (DWORD std : {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE}) {
-    if (GetStdHandle(std) == h) return false;
+    if (GetStdHandle(std) == h) return true;
   }
   DWORD flags = 0;
-  if (!GetHandleInformation(h, &flags)) return false;
-  return (flags & HANDLE_FLAG_INHERIT) == 0;
+  if (!GetHandleInformation(h, &flags)) return true;
+  return (flags & HANDLE_FLAG_INHERIT) != 0;
 }
 
 void SetOffset(OVERLAPPED* ov, int64_t off) {
@@ -108,9 +115,14 @@ void SetOffset(OVERLAPPED* ov, int64_t off) {
 // itself as an argument next to its byte count: argument evaluation order
 // is unspecified). With an OVERLAPPED, Windows documents the byte count
 // argument as unreliable: a synchronous completion's count is also in
-// InternalHigh.
+// InternalHigh. ERROR_MORE_DATA (a longer pipe message) keeps its count:
+// those bytes were read (ReadFile and GetOverlappedResult report it).
 IoResult Done(BOOL ok, DWORD n, const OVERLAPPED* ov = nullptr) {
-  if (!ok) return {0, static_cast<int64_t>(GetLastError())};
+  if (!ok) {
+    const DWORD err = GetLastError();
+    return {err == ERROR_MORE_DATA ? static_cast<int64_t>(n) : 0,
+            static_cast<int64_t>(err)};
+  }
   if (ov != nullptr && n == 0) n = static_cast<DWORD>(ov->InternalHigh);
   return {static_cast<int64_t>(n), 0};
 }
@@ -153,18 +165,20 @@ absl::Status FD::initIO() {
     if (pd_.closing() || kind_ == FdKind::kConsole ||
         (kind_ != FdKind::kNet && IsSynchronousHandle(h))) {
       mode = IoMode::kSync;
-    } else if (backend_.want_poller) {
+    } else if (backend_.want_poller &&
+               (kind_ == FdKind::kNet || backend_.allow_shared.load() ||
+                !MayBeShared(h))) {
       HANDLE port = Iocp::Port();
       if (port == nullptr) {
         bind = Iocp::PortStatus();
       } else if (CreateIoCompletionPort(h, port, 0, 0) == port) {
         mode = IoMode::kPort;
         // Sockets: only if every provider hands out IFS handles (Go's
-        // socketCanUseSetFileCompletionNotificationModes). Other handles:
-        // only if no other process may share the file object.
-        const bool may_skip = kind_ == FdKind::kNet
-                                  ? SocketsCanSkipCompletionPort()
-                                  : MayChangeCompletionModes(h);
+        // socketCanUseSetFileCompletionNotificationModes). Other handles
+        // get here only if no other process may share the file object, or
+        // the caller said so.
+        const bool may_skip =
+            kind_ != FdKind::kNet || SocketsCanSkipCompletionPort();
         if (may_skip && SetFileCompletionNotificationModes(
                             h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
                                    FILE_SKIP_SET_EVENT_ON_HANDLE)) {
@@ -177,12 +191,12 @@ absl::Status FD::initIO() {
       }
     }
     if (mode == IoMode::kUndecided) {
-      // Sockets are overlapped (socket() and WSASocket with
-      // WSA_FLAG_OVERLAPPED create them so).
-      mode = pd_.closing() || kind_ == FdKind::kConsole ||
-                     (kind_ != FdKind::kNet && IsSynchronousHandle(h))
-                 ? IoMode::kSync
-                 : IoMode::kEvent;
+      // Not bound: the poller was not wanted, binding failed, or the handle
+      // may be shared with another process. The first branch found it
+      // overlapped (sockets are: socket() and WSASocket with
+      // WSA_FLAG_OVERLAPPED create them so); asking again would only run
+      // another mode query.
+      mode = IoMode::kEvent;
     }
     if (mode != IoMode::kSync) {
       pd_.OpenWithoutPoller();  // deadlines and Close can cancel operations

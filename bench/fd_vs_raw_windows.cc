@@ -1,0 +1,203 @@
+// What the FD layer costs on Windows: 4 KiB reads of a cached regular file
+// through an FD beside raw ReadFile doing the same work on an equivalent
+// handle, in the same run, then a table of ratios against the goals of
+// issue 7 (see BENCHMARKS.md, "Windows (under Wine)").
+//
+//   ./bazelw build -c opt --config=windows //bench:fd_vs_raw_windows
+//   tools/wine/wine.sh bazel-bin/bench/fd_vs_raw_windows
+//
+// BM_ReadSync: a handle opened without FILE_FLAG_OVERLAPPED (FD: plain
+// blocking ReadFile) vs ReadFile on such a handle. BM_ReadOverlapped: a
+// handle opened with it (FD: lazily bound to the IOCP, skip-on-success, its
+// own offset) vs ReadFile with an OVERLAPPED + event + GetOverlappedResult,
+// and vs a handle bound to a private port with skip-on-success (what the FD
+// does, without the FD). The table shows CPU time of the benchmark thread
+// (the goal applies to it; the VM is shared) and wall time per read.
+//
+// By default each benchmark runs 5 times, the repetitions of all benchmarks
+// shuffled (--benchmark_repetitions=5
+// --benchmark_enable_random_interleaving=true); the console and the table
+// show medians. Passing either flag yourself turns the defaults off.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "bench/windows_bodies.h"
+#include "benchmark/benchmark.h"
+
+namespace gopoll::bench {
+namespace {
+
+using Mode = WinFileReader::Mode;
+
+WinFileReader& Reader(Mode m) {
+  static WinFileReader* sync = new WinFileReader(1 << 20, Mode::kSync);
+  static WinFileReader* ov = new WinFileReader(1 << 20, Mode::kOverlapped);
+  return m == Mode::kSync ? *sync : *ov;
+}
+
+template <Mode kMode, int64_t (WinFileReader::*kRead)(int)>
+void BM_Read(benchmark::State& state) {
+  WinFileReader& r = Reader(kMode);
+  const int64_t pending = r.raw_pending();
+  for (auto _ : state) benchmark::DoNotOptimize((r.*kRead)(1));
+  state.SetBytesProcessed(state.iterations() * WinFileReader::kBlock);
+  // Raw overlapped reads that did not complete at once, per read.
+  state.counters["pending"] = static_cast<double>(r.raw_pending() - pending) /
+                              static_cast<double>(state.iterations());
+  if (r.mismatches() != 0) state.SkipWithError("read the wrong bytes");
+}
+
+void RegisterAll() {
+  auto reg = [](const char* name, void (*fn)(benchmark::State&)) {
+    benchmark::RegisterBenchmark(name, fn)->UseRealTime()->MinTime(0.3);
+  };
+  reg("BM_ReadSync/raw", BM_Read<Mode::kSync, &WinFileReader::ReadRaw>);
+  reg("BM_ReadSync/fd", BM_Read<Mode::kSync, &WinFileReader::ReadFd>);
+  reg("BM_ReadOverlapped/raw_event",
+      BM_Read<Mode::kOverlapped, &WinFileReader::ReadRaw>);
+  reg("BM_ReadOverlapped/raw_iocp",
+      BM_Read<Mode::kOverlapped, &WinFileReader::ReadRawIocp>);
+  reg("BM_ReadOverlapped/fd",
+      BM_Read<Mode::kOverlapped, &WinFileReader::ReadFd>);
+}
+
+// --- Collecting results and printing the ratio table.
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Prints like the console reporter, except that with repetitions only the
+// median and the coefficient of variation of each benchmark are shown;
+// keeps every repetition's wall time per iteration for the table.
+class Collector : public benchmark::ConsoleReporter {
+ public:
+  explicit Collector(bool show_each) : show_each_(show_each) {}
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    std::vector<Run> shown;
+    for (const Run& r : runs) {
+      if (r.run_type == Run::RT_Aggregate) {
+        if (r.aggregate_name == "median" || r.aggregate_name == "cv") {
+          shown.push_back(r);
+        }
+        continue;
+      }
+      if (show_each_) shown.push_back(r);
+      if (r.error_occurred || r.iterations == 0) continue;
+      const double it = static_cast<double>(r.iterations);
+      ns_[r.run_name.function_name].push_back(r.real_accumulated_time * 1e9 /
+                                              it);
+      cpu_ns_[r.run_name.function_name].push_back(r.cpu_accumulated_time * 1e9 /
+                                                  it);
+    }
+    if (!shown.empty()) ConsoleReporter::ReportRuns(shown);
+  }
+
+  // Median wall ns per iteration; -1 if the benchmark did not run.
+  double Ns(const std::string& name) const { return Med(ns_, name); }
+  // Median CPU ns of the benchmark thread per iteration.
+  double CpuNs(const std::string& name) const { return Med(cpu_ns_, name); }
+
+ private:
+  using Samples = std::map<std::string, std::vector<double>>;
+  static double Med(const Samples& m, const std::string& name) {
+    auto it = m.find(name);
+    return it == m.end() ? -1 : Median(it->second);
+  }
+  bool show_each_;
+  Samples ns_;
+  Samples cpu_ns_;
+};
+
+void PrintTable(const Collector& c) {
+  struct Pair {
+    const char* what;
+    const char* fd;
+    const char* ref;
+    double goal;  // 0: no goal, the ratio is information
+  };
+  const Pair pairs[] = {
+      {"4 KiB read, sync handle: FD / ReadFile", "BM_ReadSync/fd",
+       "BM_ReadSync/raw", 1.05},
+      {"4 KiB read, overlapped: FD / ReadFile+event+wait",
+       "BM_ReadOverlapped/fd", "BM_ReadOverlapped/raw_event", 0},
+      {"4 KiB read, overlapped: FD / ReadFile on own IOCP, skip-on-success",
+       "BM_ReadOverlapped/fd", "BM_ReadOverlapped/raw_iocp", 0},
+  };
+  std::printf(
+      "\n| FD vs raw (medians) | FD cpu | raw cpu | cpu ratio | goal | | FD "
+      "wall | raw wall | wall ratio |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (const Pair& p : pairs) {
+    double f = c.CpuNs(p.fd), r = c.CpuNs(p.ref);
+    double fw = c.Ns(p.fd), rw = c.Ns(p.ref);
+    if (f < 0 || r <= 0 || fw < 0 || rw <= 0) continue;
+    double ratio = f / r;
+    std::string goal =
+        p.goal > 0 ? absl::StrFormat("<=%.2fx", p.goal) : std::string("-");
+    const char* met = p.goal <= 0       ? ""
+                      : ratio <= p.goal ? "met"
+                                        : "**not met**";
+    std::printf(
+        "| %s | %.0f ns | %.0f ns | %.2fx | %s | %s | %.0f ns | %.0f "
+        "ns | %.2fx |\n",
+        p.what, f, r, ratio, goal.c_str(), met, fw, rw, fw / rw);
+  }
+  std::printf(
+      "\nPer 4 KiB read of a cached 1 MiB file. cpu: CPU time of the "
+      "benchmark thread (the goal applies to it, as for Linux's file rows); "
+      "wall: elapsed time, which for overlapped reads includes waiting for "
+      "the completion (and, for the FD, the hand-off from its port thread).\n"
+      "Under Wine these are Wine's costs (its wineserver does part of each "
+      "call), not Windows'.\n");
+}
+
+bool HasFlag(int argc, char** argv, const char* flag) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+}  // namespace gopoll::bench
+
+int main(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  std::string repeat = "--benchmark_repetitions=5";
+  std::string shuffle = "--benchmark_enable_random_interleaving=true";
+  if (!gopoll::bench::HasFlag(argc, argv, "--benchmark_repetitions") &&
+      !gopoll::bench::HasFlag(argc, argv,
+                              "--benchmark_enable_random_interleaving")) {
+    args.push_back(repeat.data());
+    args.push_back(shuffle.data());
+  }
+  int n = static_cast<int>(args.size());
+  int reps = 1;
+  for (int i = 1; i < n; ++i) {
+    std::string_view a = args[static_cast<size_t>(i)];
+    if (a.starts_with("--benchmark_repetitions=")) {
+      reps = std::atoi(a.substr(a.find('=') + 1).data());
+    }
+  }
+  args.push_back(nullptr);
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  gopoll::bench::RegisterAll();
+  gopoll::bench::Collector collector(/*show_each=*/reps <= 1);
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  gopoll::bench::PrintTable(collector);
+  benchmark::Shutdown();
+  return 0;
+}
