@@ -25,8 +25,13 @@ enum class IoMode : int {
   kSync,   // opened for synchronous I/O: plain blocking calls
 };
 
+class Poller;
+
 struct BackendState {
   bool want_poller = false;  // Init(kind, pollable=true)
+  // Init(kind, loop_poller): the event loop's IocpLoopPoller, whose port
+  // initIO() binds to instead of the process-wide one.
+  Poller* loop_poller = nullptr;
   absl::once_flag init_once;
   std::atomic<IoMode> mode{IoMode::kUndecided};
   // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a call that completes at
