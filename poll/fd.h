@@ -178,6 +178,18 @@ class FD {
   absl::StatusOr<size_t> ExecIO(Dir d, const char* syscall,
                                 absl::FunctionRef<IoResult(void* ctx)> attempt);
 
+  // Event loops (poll/loop/async_op.cc): whether an operation of this FD
+  // can run on `loop_poller` without blocking the loop thread (`resumable`:
+  // the caller can collect an in-flight completion, see NonBlockingScope);
+  // otherwise the loop runs the blocking call on a helper thread.
+  bool AsyncNative(Poller* loop_poller, bool resumable);
+  // Asks the OS to cancel an in-flight operation (NonBlockingScope's
+  // backend_op); its completion still comes.
+  void CancelAsync(void* backend_op);
+  // Frees an in-flight operation whose completion came, without looking at
+  // its result (its consumer is gone).
+  void FreeAsync(void* backend_op);
+
  private:
   friend class FdRef;
   friend class FdLock;

@@ -47,6 +47,19 @@ class NonBlockingScope {
   bool would_block() const { return would_block_; }
   // The innermost scope of the calling thread, or null.
   static NonBlockingScope* Current();
+  // Completion backends (IOCP): the operation was submitted and is still in
+  // the kernel's hands. The backend records its in-flight operation here
+  // and sets would_block; calling the same FD operation again in a scope
+  // whose backend_op is set collects the result (after `completion` was
+  // woken) instead of submitting anew. Only for callers that set
+  // `resumable` (they call the operation again with the same arguments).
+  void SetInFlight(void* op) {
+    backend_op = op;
+    would_block_ = true;
+  }
+  bool resumable = false;
+  void* backend_op = nullptr;
+  Waiter* completion = nullptr;
 
  private:
   friend class PollDesc;

@@ -31,6 +31,7 @@ class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
         buf_(buf.subspan(0, kMaxRW)) {}
 
  private:
+  bool Resumable() const override { return true; }
   bool Attempt() override {
     absl::Status bad = CheckSpan(buf_.data(), buf_.size(), "read");
     if (!bad.ok() || buf_.empty()) {
@@ -73,6 +74,7 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
       : OpBase(std::move(c), std::move(f), Dir::kWrite), buf_(buf) {}
 
  private:
+  bool Resumable() const override { return true; }
   bool Attempt() override {
     absl::Status bad = CheckSpan(buf_.data(), buf_.size(), "write");
     if (!bad.ok()) {

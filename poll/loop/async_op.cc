@@ -29,9 +29,15 @@ AsyncOp::AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd, Dir d)
 AsyncOp::~AsyncOp() = default;
 
 bool AsyncOp::Offloads() const {
-  // Not pollable on this loop's poller: the OS call would block the loop.
-  return core_->poller() == nullptr || !fd_->pollable() ||
-         fd_->poll_desc().poller() != core_->poller();
+  // E.g. not pollable on this loop's poller: the OS call would block the
+  // loop thread.
+  return core_->poller() == nullptr ||
+         !fd_->AsyncNative(core_->poller(), Resumable());
+}
+
+void AsyncOp::Completion::Wake() {
+  fired = true;
+  op->core_->Enqueue(op, /*completion=*/true);
 }
 
 bool AsyncOp::StartInline() {
@@ -106,9 +112,30 @@ bool AsyncOp::Step() {
   PollDesc& pd = fd_->poll_desc();
   for (;;) {
     bool done;
+    void* in_flight;
     {
       NonBlockingScope nb;
+      nb.resumable = Resumable();
+      nb.completion = &completion_;
+      nb.backend_op = std::exchange(backend_op_, nullptr);  // to collect
       done = Attempt();
+      in_flight = nb.backend_op;
+    }
+    if (in_flight != nullptr) {
+      // A completion backend took the operation: its completion wakes us;
+      // the PollDesc slot still brings deadlines and Close (to cancel it).
+      backend_op_ = in_flight;
+      completion_.fired = false;
+      cancelled_ = false;
+      state_ = State::kInFlight;
+      core_->AddArmed(this);
+      absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
+      pd_armed_ = ready.ok() && !*ready;
+      if (!ready.ok()) {
+        fd_->CancelAsync(backend_op_);
+        cancelled_ = true;
+      }
+      return false;
     }
     if (done) return true;
     absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
@@ -125,7 +152,11 @@ bool AsyncOp::Step() {
 
 void AsyncOp::Wake() { core_->Enqueue(this); }
 
-void AsyncOp::Resume() {
+void AsyncOp::Resume(bool completion) {
+  if (state_ == State::kInFlight) {
+    ResumeInFlight(completion);
+    return;
+  }
   switch (state_) {
     case State::kNew:  // StartOnLoop
       if (StartInline()) FinishAndDelete();
@@ -136,6 +167,7 @@ void AsyncOp::Resume() {
       return;
     case State::kQueued:
     case State::kArmed:
+    case State::kInFlight:
       break;
   }
   // Woken out of the PollDesc slot: readiness, a deadline or Close.
@@ -164,8 +196,59 @@ void AsyncOp::Resume() {
   if (Step()) FinishAndDelete();
 }
 
+void AsyncOp::ResumeInFlight(bool completion) {
+  PollDesc& pd = fd_->poll_desc();
+  if (!completion) {
+    // Out of the PollDesc slot: a deadline or Close (cancel the operation),
+    // or the deadline was extended meanwhile (watch the slot again).
+    pd_armed_ = false;
+    if (!completion_.fired) {
+      absl::Status s = pd.CheckErr(dir_, fd_->kind());
+      if (s.ok() && !abandoned_ && !core_->shut_down()) {
+        absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
+        pd_armed_ = ready.ok() && !*ready;
+        if (ready.ok()) return;
+      }
+      if (!cancelled_) {
+        fd_->CancelAsync(backend_op_);
+        cancelled_ = true;
+      }
+      return;  // the (aborted) completion comes next
+    }
+  } else if (pd_armed_) {
+    if (!pd.Disarm(dir_, this)) return;  // its wake is on the way: wait
+    pd_armed_ = false;
+  }
+  if (!completion_.fired) return;
+  // Completed, and nothing else will wake the op: collect.
+  core_->RemoveArmed(this);
+  state_ = State::kQueued;
+  if (abandoned_ || core_->shut_down()) {
+    fd_->FreeAsync(std::exchange(backend_op_, nullptr));
+    if (abandoned_) {
+      Release();
+      delete this;
+      return;
+    }
+    Fail(absl::CancelledError("poll: the event loop was destroyed"));
+    FinishAndDelete();
+    return;
+  }
+  if (Step()) FinishAndDelete();
+}
+
 void AsyncOp::Abandon() {
   abandoned_ = true;
+  if (state_ == State::kInFlight) {
+    // The kernel may still write into the (dying) caller's buffer: cancel
+    // and wait here, on the loop thread, until the completion came.
+    if (!cancelled_) {
+      fd_->CancelAsync(backend_op_);
+      cancelled_ = true;
+    }
+    while (!completion_.fired) core_->poller()->Poll(10);
+    return;  // the queued completion (and any slot wake) delete the op
+  }
   if (state_ == State::kArmed && fd_->poll_desc().Disarm(dir_, this)) {
     core_->RemoveArmed(this);
     Release();
@@ -176,6 +259,15 @@ void AsyncOp::Abandon() {
 }
 
 bool AsyncOp::CancelArmed() {
+  if (state_ == State::kInFlight) {
+    // Shutdown: the completion comes (the loop keeps polling) and is
+    // delivered as CancelledError.
+    if (!cancelled_) {
+      fd_->CancelAsync(backend_op_);
+      cancelled_ = true;
+    }
+    return false;
+  }
   if (state_ != State::kArmed || !fd_->poll_desc().Disarm(dir_, this)) {
     return false;
   }

@@ -61,8 +61,10 @@ class AsyncOp : public Waiter {
   void Abandon();
 
   void Wake() final;
-  // Called by the loop for a queued op.
-  void Resume();
+  // Called by the loop for a queued op; `completion`: queued by the
+  // completion of an in-flight backend operation (IOCP), not by the
+  // PollDesc slot.
+  void Resume(bool completion = false);
   // Shutdown: if the op waits in a PollDesc slot, takes it out and
   // delivers CancelledError. False if it was not there.
   bool CancelArmed();
@@ -73,6 +75,9 @@ class AsyncOp : public Waiter {
   // One attempt, inside a NonBlockingScope; true when finished (result or
   // error recorded), false when it would block.
   virtual bool Attempt() = 0;
+  // True if Attempt() may be called again to collect an in-flight
+  // completion (completion backends run such ops without helper threads).
+  virtual bool Resumable() const { return false; }
   // The whole operation through the blocking FD API (on a helper thread).
   virtual void RunBlocking() = 0;
   // Records an error result.
@@ -97,7 +102,15 @@ class AsyncOp : public Waiter {
   std::shared_ptr<LoopCore> core_ref() const { return core_; }
 
  private:
-  enum class State { kNew, kArmed, kQueued, kOffloaded, kDone };
+  enum class State { kNew, kArmed, kQueued, kOffloaded, kInFlight, kDone };
+  // Wakes the op when its in-flight backend operation completes.
+  struct Completion final : Waiter {
+    explicit Completion(AsyncOp* o) : op(o) {}
+    void Wake() override;
+    AsyncOp* op;
+    bool fired = false;  // loop thread only (completions come there)
+  };
+  void ResumeInFlight(bool completion);
   bool Offloads() const;
   // Attempts until finished (true) or armed (false).
   bool Step();
@@ -118,6 +131,13 @@ class AsyncOp : public Waiter {
   bool locked_ = false;
   bool abandoned_ = false;
   bool deliver_from_loop_ = false;  // StartOnLoop: deliver when finished
+  // In flight (completion backends): the backend's operation, whether the
+  // op also waits in the PollDesc slot (deadline/Close), and whether it was
+  // cancelled.
+  void* backend_op_ = nullptr;
+  bool pd_armed_ = false;
+  bool cancelled_ = false;
+  Completion completion_{this};
 };
 
 }  // namespace gopoll

@@ -31,23 +31,23 @@ void LoopCore::Wake() {
   }
 }
 
-void LoopCore::Enqueue(AsyncOp* op) {
+void LoopCore::Enqueue(AsyncOp* op, bool completion) {
   if (InLoop()) {
-    local_.push_back(Item{op, nullptr});
+    local_.push_back(Item{op, nullptr, completion});
     return;
   }
   bool wake = false;
   {
     absl::MutexLock l(&mu_);
     if (!shut_down_) {
-      remote_.push_back(Item{op, nullptr});
+      remote_.push_back(Item{op, nullptr, completion});
       wake = sleeping_;
       sleeping_ = false;
       op = nullptr;
     }
   }
   if (op != nullptr) {
-    op->Resume();  // no loop any more: finish here
+    op->Resume(completion);  // no loop any more: finish here
     return;
   }
   if (wake) Wake();
@@ -84,7 +84,7 @@ bool LoopCore::TakeStop() { return stop_.exchange(false); }
 
 void LoopCore::RunItem(Item& item) {
   if (item.op != nullptr) {
-    item.op->Resume();
+    item.op->Resume(item.completion);
   } else {
     std::move(item.fn)();
   }
@@ -221,8 +221,13 @@ void LoopCore::Shutdown() {
     while (!local_.empty()) {
       Item item = std::move(local_.front());
       local_.pop_front();
-      if (item.op != nullptr) item.op->Resume();  // functions are dropped
+      if (item.op != nullptr) {
+        item.op->Resume(item.completion);  // functions are dropped
+      }
     }
+    // Completions of cancelled in-flight operations arrive through the
+    // poller (IOCP).
+    if (poller_ != nullptr && armed_head_ != nullptr) poller_->Poll(10);
   }
   t_running = outer;
 }

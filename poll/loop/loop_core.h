@@ -45,7 +45,7 @@ class LoopCore {
 
   // Queues `op` to have Resume() called on the loop thread. Any thread. After
   // the loop was shut down, runs it at once on the calling thread.
-  void Enqueue(AsyncOp* op);
+  void Enqueue(AsyncOp* op, bool completion = false);
   // Queues `fn` to run on the loop thread. Any thread. After shutdown it is
   // dropped (it never runs).
   void Post(absl::AnyInvocable<void() &&> fn);
@@ -76,6 +76,7 @@ class LoopCore {
   struct Item {
     AsyncOp* op = nullptr;
     absl::AnyInvocable<void() &&> fn;
+    bool completion = false;  // AsyncOp::Resume's argument
   };
   void Wake();
   static void RunItem(Item& item);

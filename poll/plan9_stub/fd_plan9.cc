@@ -118,4 +118,12 @@ absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   }
 }
 
+// No readiness poller: loops run every operation on a helper thread.
+bool FD::AsyncNative(Poller* /*loop_poller*/, bool /*resumable*/) {
+  return false;
+}
+
+void FD::CancelAsync(void* /*backend_op*/) {}
+void FD::FreeAsync(void* /*backend_op*/) {}
+
 }  // namespace gopoll

@@ -112,4 +112,12 @@ absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   }
 }
 
+bool FD::AsyncNative(Poller* loop_poller, bool /*resumable*/) {
+  return pd_.pollable() && loop_poller != nullptr &&
+         pd_.poller() == loop_poller;
+}
+
+void FD::CancelAsync(void* /*backend_op*/) {}
+void FD::FreeAsync(void* /*backend_op*/) {}  // readiness ops never fly
+
 }  // namespace gopoll

@@ -25,11 +25,16 @@ enum class IoMode : int {
   kSync,   // opened for synchronous I/O: plain blocking calls
 };
 
+class Poller;
+
 struct BackendState {
   bool want_poller = false;  // Init(kind, pollable=true)
   // AllowSharedHandleModeChanges: a standard or inheritable handle may be
   // bound to the port and given skip-on-success modes like any other.
   std::atomic<bool> allow_shared{false};
+  // Init(kind, loop_poller): the event loop's IocpLoopPoller, whose port
+  // initIO() binds to instead of the process-wide one.
+  Poller* loop_poller = nullptr;
   absl::once_flag init_once;
   std::atomic<IoMode> mode{IoMode::kUndecided};
   // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a call that completes at

@@ -129,8 +129,9 @@ IoResult Done(BOOL ok, DWORD n, const OVERLAPPED* ov = nullptr) {
 
 }  // namespace
 
-absl::Status FD::InitBackend(bool pollable, Poller* /*loop_poller*/) {
+absl::Status FD::InitBackend(bool pollable, Poller* loop_poller) {
   HANDLE h = H(sysfd_);
+  backend_.loop_poller = loop_poller;
   if (GetFileType(h) == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR) {
     return WinError("GetFileType", GetLastError());
   }
@@ -168,9 +169,13 @@ absl::Status FD::initIO() {
     } else if (backend_.want_poller &&
                (kind_ == FdKind::kNet || backend_.allow_shared.load() ||
                 !MayBeShared(h))) {
-      HANDLE port = Iocp::Port();
+      auto* loop = static_cast<IocpLoopPoller*>(backend_.loop_poller);
+      HANDLE port = loop != nullptr ? loop->port() : Iocp::Port();
       if (port == nullptr) {
-        bind = Iocp::PortStatus();
+        bind =
+            loop != nullptr
+                ? absl::InternalError("the loop's completion port is missing")
+                : Iocp::PortStatus();
       } else if (CreateIoCompletionPort(h, port, 0, 0) == port) {
         mode = IoMode::kPort;
         // Sockets: only if every provider hands out IFS handles (Go's
@@ -199,7 +204,13 @@ absl::Status FD::initIO() {
       mode = IoMode::kEvent;
     }
     if (mode != IoMode::kSync) {
-      pd_.OpenWithoutPoller();  // deadlines and Close can cancel operations
+      // Deadlines and Close can cancel operations. Bound to a loop's port,
+      // the PollDesc names that loop's poller (Close does not wait on the
+      // loop thread, blocked callers park until the loop wakes them).
+      if (mode != IoMode::kPort || backend_.loop_poller == nullptr ||
+          !pd_.Open(backend_.loop_poller, sysfd_).ok()) {
+        pd_.OpenWithoutPoller();
+      }
       blocking_.store(false);
     }
     backend_.mode.store(mode);
@@ -224,17 +235,73 @@ absl::Status FD::CloseSysfd() {
   return absl::OkStatus();
 }
 
+bool FD::AsyncNative(Poller* loop_poller, bool resumable) {
+  // Reads and writes of pipes and sockets bound to the loop's port run on
+  // the loop thread; the rest (files, Accept, Connect, foreign ports,
+  // synchronous handles) on helper threads.
+  if (loop_poller == nullptr || !resumable ||
+      (kind_ != FdKind::kPipe && kind_ != FdKind::kNet)) {
+    return false;
+  }
+  initIO().IgnoreError();
+  return backend_.mode.load() == IoMode::kPort && pd_.poller() == loop_poller;
+}
+
+void FD::CancelAsync(void* backend_op) {
+  CancelIoEx(H(sysfd_), &static_cast<Op*>(backend_op)->ov);
+}
+
+void FD::FreeAsync(void* backend_op) { delete static_cast<Op*>(backend_op); }
+
 absl::StatusOr<size_t> FD::ExecIO(
     Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
   absl::Status s = initIO();
   if (!s.ok()) return s;
-  s = pd_.Prepare(d, kind_);
-  if (!s.ok()) return s;
+  NonBlockingScope* nb = NonBlockingScope::Current();
+  // Collecting a completed in-flight operation: its result decides, even
+  // when a deadline or Close cancelled it (then CheckErr reports that).
+  const bool collecting = nb != nullptr && nb->backend_op != nullptr;
+  if (!collecting) {
+    s = pd_.Prepare(d, kind_);
+    if (!s.ok()) return s;
+  }
   const IoMode mode = backend_.mode.load();
   HANDLE h = H(sysfd_);
   IoResult r;
-  if (mode == IoMode::kSync) {
+  if (mode == IoMode::kPort && nb != nullptr && nb->resumable) {
+    // An event loop's operation: never wait here. Submit and leave the Op
+    // in flight (its completion wakes nb->completion on the loop thread),
+    // or collect the Op the loop hands back after that completion.
+    Op* op = static_cast<Op*>(nb->backend_op);
+    nb->backend_op = nullptr;
+    if (op == nullptr) {
+      op = new Op;
+      op->waiter = nb->completion;
+      r = attempt(&op->ov);
+      const bool warning = r.err == ERROR_MORE_DATA || r.err == WSAEMSGSIZE;
+      if (warning) r.n = static_cast<int64_t>(op->ov.InternalHigh);
+      if (r.err == ERROR_IO_PENDING ||
+          ((r.err == 0 || warning) && !backend_.skip_sync_notify)) {
+        nb->SetInFlight(op);  // a packet follows
+        return absl::Status(absl::StatusCode::kUnavailable, "");
+      }
+      delete op;
+    } else {
+      r = {static_cast<int64_t>(op->bytes), static_cast<int64_t>(op->err)};
+      if (kind_ == FdKind::kNet && op->err != 0) {
+        DWORD n = 0;
+        DWORD flags = 0;
+        if (WSAGetOverlappedResult(Sock(sysfd_), &op->ov, &n, FALSE, &flags)) {
+          r = {static_cast<int64_t>(n), 0};
+        } else {
+          r = {static_cast<int64_t>(op->ov.InternalHigh),
+               static_cast<int64_t>(WSAGetLastError())};
+        }
+      }
+      delete op;
+    }
+  } else if (mode == IoMode::kSync) {
     r = attempt(nullptr);
   } else {
     Op op;

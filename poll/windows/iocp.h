@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "poll/backend_state.h"
+#include "poll/poller.h"
 #include "poll/waiter.h"
 
 namespace gopoll {
@@ -30,6 +31,34 @@ struct Op {
   DWORD bytes = 0;
   DWORD err = 0;
   Waiter* waiter = nullptr;
+};
+
+// The poller of one event loop (poll/loop/loop.h): its own completion port,
+// which the loop thread drains in Poll() (GetQueuedCompletionStatus, up to
+// 64 packets a round). FDs adopted by the loop bind to this port, lazily in
+// initIO(), instead of the process-wide one; their completions, also those
+// of blocking calls made by other threads, are dispatched by the loop
+// thread. Readiness registration does not exist on IOCP: Register and
+// Unregister do nothing.
+class IocpLoopPoller final : public Poller {
+ public:
+  IocpLoopPoller();
+  ~IocpLoopPoller() override;
+  // Null if the port could not be created (FDs then fall back to the
+  // process-wide port's modes).
+  HANDLE port() const { return port_; }
+
+  absl::Status Register(intptr_t, PollDesc*) override {
+    return absl::OkStatus();
+  }
+  void Unregister(intptr_t, PollDesc*) override {}
+  // Other threads' blocking calls wait; the loop thread wakes them.
+  void Park(ThreadWaiter& w) override;
+  void Interrupt() override;
+  void Poll(int timeout_ms) override;
+
+ private:
+  HANDLE port_ = nullptr;
 };
 
 class Iocp {
