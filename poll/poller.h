@@ -42,6 +42,9 @@ class Poller {
   // loop's thread calls it; Park() of other threads never runs the OS wait
   // of such a poller, it waits for the loop thread to wake it.
   virtual void Poll(int timeout_ms) { (void)timeout_ms; }
+  // False for completion pollers (IOCP): they report finished operations,
+  // never readiness edges, so PollDesc::drained hints do not apply.
+  virtual bool ReportsReadiness() const { return true; }
 };
 
 // The poller of the event loop the calling thread ran most recently (set by

@@ -104,6 +104,9 @@ TEST_F(LoopWindows, CallbackWriteThenRead) {
   });
   EXPECT_EQ(done, 0);  // never inside the starting call
   RunUntil([&] { return done == 2; });
+  // Both ends are bound to the loop's own port (not helper threads).
+  EXPECT_EQ(s.fd().backend().mode.load(), IoMode::kPort);
+  EXPECT_EQ(c.fd().backend().mode.load(), IoMode::kPort);
   ASSERT_TRUE(wrote.ok()) << wrote.status();
   EXPECT_EQ(*wrote, msg.size());
   ASSERT_TRUE(got.ok()) << got.status();
@@ -191,6 +194,68 @@ TEST_F(LoopWindows, DestroyingLoopDestroysPendingTask) {
   // the abandoned operation releases the FD (the leak check in TearDown).
   ASSERT_TRUE(c.Close().ok());
   EXPECT_FALSE(resumed);
+}
+
+// TCP on loopback: Accept and Connect (helper threads), then an echo whose
+// reads and writes run on the loop's port; every byte checked.
+TEST_F(LoopWindows, TcpEchoThroughTheLoop) {
+  WSADATA wsa;
+  ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
+  SOCKET ls = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  ASSERT_NE(ls, INVALID_SOCKET);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+  ASSERT_EQ(listen(ls, 16), 0);
+  int len = sizeof(sin);
+  ASSERT_EQ(getsockname(ls, reinterpret_cast<sockaddr*>(&sin), &len), 0);
+  SockAddr addr;
+  addr.Set(&sin, sizeof(sin));
+  auto listener = loop_->Adopt(static_cast<Sysfd>(ls), FdKind::kNet);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  SOCKET cs = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  auto client = loop_->Adopt(static_cast<Sysfd>(cs), FdKind::kNet);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  const int kRounds = 200;
+  bool server_done = false;
+  int rounds = 0;
+  loop_->Spawn([](AsyncFd l, bool* done) -> Task<void> {
+    absl::StatusOr<AsyncFd> c = co_await l.Accept();
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (c.ok()) {
+      char buf[256];
+      for (;;) {
+        absl::StatusOr<size_t> n = co_await c->Read(absl::MakeSpan(buf));
+        if (!n.ok()) break;
+        if (!(co_await c->Write(absl::string_view(buf, *n))).ok()) break;
+      }
+      (void)c->Close();
+    }
+    *done = true;
+  }(*listener, &server_done));
+  loop_->Spawn([](AsyncFd c, SockAddr a, int n, int* rounds) -> Task<void> {
+    absl::Status st = co_await c.Connect(a);
+    EXPECT_TRUE(st.ok()) << st;
+    for (int i = 0; i < n && st.ok(); ++i) {
+      std::string msg = "message " + std::to_string(i);
+      if (!(co_await c.Write(msg)).ok()) break;
+      std::string got;
+      char buf[256];
+      while (got.size() < msg.size()) {
+        absl::StatusOr<size_t> r = co_await c.Read(absl::MakeSpan(buf));
+        if (!r.ok()) co_return;
+        got.append(buf, *r);
+      }
+      EXPECT_EQ(got, msg);
+      ++*rounds;
+    }
+    (void)c.Close();
+  }(*client, addr, kRounds, &rounds));
+  RunUntil([&] { return server_done; });
+  EXPECT_EQ(rounds, kRounds);
+  EXPECT_TRUE(listener->Close().ok());
 }
 
 }  // namespace

@@ -64,7 +64,7 @@ bool AsyncOp::StartInline() {
       return true;
   }
   PollDesc& pd = fd_->poll_desc();
-  if (pd.drained(dir_)) {
+  if (pd.drained(dir_) && core_->poller()->ReportsReadiness()) {
     // The last operation drained the buffer: wait for the next edge (it may
     // be here already) instead of an attempt that would only block.
     absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);

@@ -56,6 +56,7 @@ class IocpLoopPoller final : public Poller {
   void Park(ThreadWaiter& w) override;
   void Interrupt() override;
   void Poll(int timeout_ms) override;
+  bool ReportsReadiness() const override { return false; }
 
  private:
   HANDLE port_ = nullptr;
