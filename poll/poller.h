@@ -54,10 +54,10 @@ Poller* CurrentLoopPoller();
 // Sets it; returns the previous value.
 Poller* SetCurrentLoopPoller(Poller* p);
 
-// A poller owned by one event loop (see poll/loop/loop.h), or null on
-// backends without a readiness poller (plan9_stub, Windows IOCP: loops run
-// blocking operations on helper threads there). The first thread to call
-// Poll() on it becomes its polling thread.
+// A poller owned by one event loop (see poll/loop/loop.h): a loop-owned
+// EpollPoller on Linux, an IocpLoopPoller (the loop's own completion port)
+// on Windows, null on plan9_stub (its loops run blocking operations on
+// helper threads).
 std::unique_ptr<Poller> NewLoopPoller();
 
 }  // namespace gopoll

@@ -13,11 +13,14 @@
 //   });
 //   loop.Run();
 //
-// Backends: on epoll the loop thread runs epoll_wait itself. On plan9_stub
-// and on Windows (whose loops do not drive the IOCP yet) the loop thread
-// only runs callbacks: each operation runs as the FD's blocking call on a
-// helper thread (poll/loop/offload.h) and is delivered on the loop thread.
-// FDs the poller refuses (regular files) take that path on epoll too.
+// Backends: on epoll the loop thread runs epoll_wait itself. On Windows the
+// loop has its own completion port, which FDs adopted by it bind to (lazily,
+// in initIO), and the loop thread drains it: reads and writes of pipes and
+// sockets run there. On plan9_stub the loop thread only runs callbacks:
+// each operation runs as the FD's blocking call on a helper thread
+// (poll/loop/offload.h) and is delivered on the loop thread. Operations the
+// loop's poller cannot take (regular files; on Windows also Accept, Connect
+// and handles left in event or sync mode) take that path too.
 //
 // Thread-safety: Stop, Post, Spawn and Adopt may be called from any thread.
 // Run/RunOnce from one thread at a time. Destroy the loop only when no
