@@ -18,59 +18,24 @@
 #include "gtest/gtest.h"
 #include "poll/fd.h"
 #include "poll/windows/iocp.h"
+#include "tests/windows_test_util.h"
 
 namespace gopoll {
 namespace {
 
 using std::string_view_literals::operator""sv;
-constexpr absl::Duration kHang = absl::Seconds(20);
-
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-absl::Status StatusOf(const absl::Status& s) { return s; }
-#define ASSERT_OK(e)               \
-  do {                             \
-    absl::Status _s = StatusOf(e); \
-    ASSERT_TRUE(_s.ok()) << _s;    \
-  } while (0)
-
-DWORD HandleCount() {
-  DWORD n = 0;
-  GetProcessHandleCount(GetCurrentProcess(), &n);
-  return n;
-}
-
-// Records initIO() decisions.
-struct BindLog {
-  absl::Mutex mu;
-  std::vector<std::pair<HANDLE, IoMode>> binds;
-  std::vector<int64_t> bind_errors;
-  int Count(HANDLE h) {
-    absl::MutexLock l(&mu);
-    int n = 0;
-    for (auto& b : binds) n += b.first == h;
-    return n;
-  }
-  IoMode Mode(HANDLE h) {
-    absl::MutexLock l(&mu);
-    // The latest decision: handle values are reused after CloseHandle.
-    for (auto it = binds.rbegin(); it != binds.rend(); ++it) {
-      if (it->first == h) return it->second;
-    }
-    return IoMode::kUndecided;
-  }
-};
+using testing::BindLog;
+using testing::HandleCount;
+using testing::kHang;
+using testing::PipeName;
+using testing::StatusOf;
 
 class FdWindows : public ::testing::Test {
  protected:
   void SetUp() override {
     Iocp::Port();  // the port and its thread live for the whole process
     SetInitIOHook([this](HANDLE h, IoMode m, const absl::Status& bind) {
-      absl::MutexLock l(&log_.mu);
-      log_.binds.push_back({h, m});
-      log_.bind_errors.push_back(OsErrorCode(bind));
+      log_.Record(h, m, OsErrorCode(bind));
     });
     handles_ = HandleCount();
   }
@@ -85,12 +50,6 @@ class FdWindows : public ::testing::Test {
   BindLog log_;
   DWORD handles_ = 0;
 };
-
-std::string PipeName() {
-  static std::atomic<int> n{0};
-  return "\\\\.\\pipe\\gopoll_test_" + std::to_string(GetCurrentProcessId()) +
-         "_" + std::to_string(n++);
-}
 
 // An overlapped named pipe: server end and client end.
 struct Pipe {
@@ -286,7 +245,7 @@ std::string ReadSome(FD& f, size_t cap) {
 // kEvent (the caller's port) and kSync (a synchronous client handle).
 TEST_F(FdWindows, MessagePipeMoreData) {
   for (IoMode want : {IoMode::kPort, IoMode::kEvent, IoMode::kSync}) {
-    SCOPED_TRACE(testing::Message() << "mode " << static_cast<int>(want));
+    SCOPED_TRACE(::testing::Message() << "mode " << static_cast<int>(want));
     Pipe p = MakePipe(/*message=*/true,
                       /*client_overlapped=*/want != IoMode::kSync);
     HANDLE reader = p.server, writer = p.client;
@@ -353,7 +312,7 @@ std::string TempPath() {
 TEST_F(FdWindows, FileOffsetsForEveryHandleKind) {
   for (bool overlapped : {true, false}) {
     for (bool pollable : {true, false}) {
-      SCOPED_TRACE(testing::Message()
+      SCOPED_TRACE(::testing::Message()
                    << "overlapped=" << overlapped << " pollable=" << pollable);
       std::string path = TempPath();
       HANDLE h = CreateFileA(
