@@ -12,11 +12,8 @@
 // raw runs alike. Passing either flag yourself turns the defaults off.
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "bench/bodies.h"
 #include "bench/loop_bodies.h"
+#include "bench/report.h"
 #include "benchmark/benchmark.h"
 #include "poll/fd.h"
 
@@ -147,76 +145,7 @@ void RegisterAll() {
       ->Iterations(1);
 }
 
-// --- Collecting results and printing the ratio table.
-
-struct Sample {
-  double ns = 0;      // wall time per iteration
-  double cpu_ns = 0;  // CPU time of the benchmark thread per iteration
-  std::map<std::string, double> counters;
-};
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// Prints like the console reporter, except that with repetitions only the
-// median and the coefficient of variation of each benchmark are shown;
-// keeps every repetition for the table.
-class Collector : public benchmark::ConsoleReporter {
- public:
-  explicit Collector(bool show_each) : show_each_(show_each) {}
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    std::vector<Run> shown;
-    for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Aggregate) {
-        if (r.aggregate_name == "median" || r.aggregate_name == "cv") {
-          shown.push_back(r);
-        }
-        continue;
-      }
-      if (show_each_) shown.push_back(r);
-      if (r.error_occurred || r.iterations == 0) continue;
-      Sample s;
-      double it = static_cast<double>(r.iterations);
-      s.ns = r.real_accumulated_time * 1e9 / it;
-      s.cpu_ns = r.cpu_accumulated_time * 1e9 / it;
-      for (const auto& [k, v] : r.counters) s.counters[k] = v.value;
-      samples_[r.run_name.function_name].push_back(s);
-    }
-    if (!shown.empty()) ConsoleReporter::ReportRuns(shown);
-  }
-
-  // Median wall ns (or counter) of a benchmark; -1 if it did not run.
-  double Ns(const std::string& name) const {
-    return Med(name, [](const Sample& s) { return s.ns; });
-  }
-  // Median CPU ns per iteration of the benchmark's own thread.
-  double CpuNs(const std::string& name) const {
-    return Med(name, [](const Sample& s) { return s.cpu_ns; });
-  }
-  double Counter(const std::string& name, const std::string& c) const {
-    return Med(name, [&](const Sample& s) {
-      auto it = s.counters.find(c);
-      return it == s.counters.end() ? 0.0 : it->second;
-    });
-  }
-
- private:
-  template <typename F>
-  double Med(const std::string& name, F f) const {
-    auto it = samples_.find(name);
-    if (it == samples_.end() || it->second.empty()) return -1;
-    std::vector<double> v;
-    for (const Sample& s : it->second) v.push_back(f(s));
-    return Median(v);
-  }
-  bool show_each_;
-  std::map<std::string, std::vector<Sample>> samples_;
-};
+// --- The ratio table.
 
 std::string Time(double ns) {
   if (ns < 0) return "-";
@@ -314,13 +243,6 @@ void PrintTable(const Collector& c) {
       sizeof(FD));
 }
 
-bool HasFlag(int argc, char** argv, const char* flag) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) return true;
-  }
-  return false;
-}
-
 }  // namespace
 }  // namespace gopoll::bench
 
@@ -332,31 +254,7 @@ int main(int argc, char** argv) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  std::vector<char*> args(argv, argv + argc);
-  std::string repeat = "--benchmark_repetitions=3";
-  std::string shuffle = "--benchmark_enable_random_interleaving=true";
-  if (!gopoll::bench::HasFlag(argc, argv, "--benchmark_repetitions") &&
-      !gopoll::bench::HasFlag(argc, argv,
-                              "--benchmark_enable_random_interleaving")) {
-    args.push_back(repeat.data());
-    args.push_back(shuffle.data());
-  }
-  int n = static_cast<int>(args.size());
-  // With repetitions the console shows medians only.
-  int reps = 1;
-  for (int i = 1; i < n; ++i) {
-    std::string_view a = args[static_cast<size_t>(i)];
-    if (a.starts_with("--benchmark_repetitions=")) {
-      reps = std::atoi(a.substr(a.find('=') + 1).data());
-    }
-  }
-  args.push_back(nullptr);
-  benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
-  gopoll::bench::RegisterAll();
-  gopoll::bench::Collector collector(/*show_each=*/reps <= 1);
-  benchmark::RunSpecifiedBenchmarks(&collector);
-  gopoll::bench::PrintTable(collector);
-  benchmark::Shutdown();
-  return 0;
+  return gopoll::bench::RunBenchmarks(argc, argv, /*default_reps=*/3,
+                                      gopoll::bench::RegisterAll,
+                                      gopoll::bench::PrintTable);
 }

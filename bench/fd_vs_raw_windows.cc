@@ -18,16 +18,14 @@
 // shuffled (--benchmark_repetitions=5
 // --benchmark_enable_random_interleaving=true); the console and the table
 // show medians. Passing either flag yourself turns the defaults off.
-#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "bench/report.h"
 #include "bench/windows_bodies.h"
 #include "benchmark/benchmark.h"
 
@@ -68,57 +66,7 @@ void RegisterAll() {
       BM_Read<Mode::kOverlapped, &WinFileReader::ReadFd>);
 }
 
-// --- Collecting results and printing the ratio table.
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// Prints like the console reporter, except that with repetitions only the
-// median and the coefficient of variation of each benchmark are shown;
-// keeps every repetition's wall time per iteration for the table.
-class Collector : public benchmark::ConsoleReporter {
- public:
-  explicit Collector(bool show_each) : show_each_(show_each) {}
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    std::vector<Run> shown;
-    for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Aggregate) {
-        if (r.aggregate_name == "median" || r.aggregate_name == "cv") {
-          shown.push_back(r);
-        }
-        continue;
-      }
-      if (show_each_) shown.push_back(r);
-      if (r.error_occurred || r.iterations == 0) continue;
-      const double it = static_cast<double>(r.iterations);
-      ns_[r.run_name.function_name].push_back(r.real_accumulated_time * 1e9 /
-                                              it);
-      cpu_ns_[r.run_name.function_name].push_back(r.cpu_accumulated_time * 1e9 /
-                                                  it);
-    }
-    if (!shown.empty()) ConsoleReporter::ReportRuns(shown);
-  }
-
-  // Median wall ns per iteration; -1 if the benchmark did not run.
-  double Ns(const std::string& name) const { return Med(ns_, name); }
-  // Median CPU ns of the benchmark thread per iteration.
-  double CpuNs(const std::string& name) const { return Med(cpu_ns_, name); }
-
- private:
-  using Samples = std::map<std::string, std::vector<double>>;
-  static double Med(const Samples& m, const std::string& name) {
-    auto it = m.find(name);
-    return it == m.end() ? -1 : Median(it->second);
-  }
-  bool show_each_;
-  Samples ns_;
-  Samples cpu_ns_;
-};
+// --- The ratio table.
 
 void PrintTable(const Collector& c) {
   struct Pair {
@@ -163,41 +111,11 @@ void PrintTable(const Collector& c) {
       "call), not Windows'.\n");
 }
 
-bool HasFlag(int argc, char** argv, const char* flag) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) return true;
-  }
-  return false;
-}
-
 }  // namespace
 }  // namespace gopoll::bench
 
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  std::string repeat = "--benchmark_repetitions=5";
-  std::string shuffle = "--benchmark_enable_random_interleaving=true";
-  if (!gopoll::bench::HasFlag(argc, argv, "--benchmark_repetitions") &&
-      !gopoll::bench::HasFlag(argc, argv,
-                              "--benchmark_enable_random_interleaving")) {
-    args.push_back(repeat.data());
-    args.push_back(shuffle.data());
-  }
-  int n = static_cast<int>(args.size());
-  int reps = 1;
-  for (int i = 1; i < n; ++i) {
-    std::string_view a = args[static_cast<size_t>(i)];
-    if (a.starts_with("--benchmark_repetitions=")) {
-      reps = std::atoi(a.substr(a.find('=') + 1).data());
-    }
-  }
-  args.push_back(nullptr);
-  benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
-  gopoll::bench::RegisterAll();
-  gopoll::bench::Collector collector(/*show_each=*/reps <= 1);
-  benchmark::RunSpecifiedBenchmarks(&collector);
-  gopoll::bench::PrintTable(collector);
-  benchmark::Shutdown();
-  return 0;
+  return gopoll::bench::RunBenchmarks(argc, argv, /*default_reps=*/5,
+                                      gopoll::bench::RegisterAll,
+                                      gopoll::bench::PrintTable);
 }
