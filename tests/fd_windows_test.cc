@@ -117,6 +117,37 @@ TEST_F(FdWindows, CloseBeforeAnyIoNeverBinds) {
 
 // Go's TestPipeExternalIOCP: the caller binds the handle to its own port;
 // our FD still writes, and no packet reaches the caller's port.
+// Go #75949/#76391: querying a synchronous handle's mode may wait behind a
+// synchronous read pending on the same file object. initIO() must not hang
+// there: the query runs on a helper thread, and one that does not answer at
+// once means "synchronous", which is right for such a handle anyway.
+TEST_F(FdWindows, ModeQueryNeverBlocksBehindAPendingSyncRead) {
+  HANDLE r = nullptr, w = nullptr;
+  ASSERT_TRUE(CreatePipe(&r, &w, nullptr, 0));  // synchronous handles
+  std::thread reader([r] {
+    char c;
+    DWORD n = 0;
+    ReadFile(r, &c, 1, &n, nullptr);  // blocks until the write below
+  });
+  absl::SleepFor(absl::Milliseconds(50));  // let the read block
+  HANDLE dup = nullptr;
+  ASSERT_TRUE(DuplicateHandle(GetCurrentProcess(), r, GetCurrentProcess(), &dup,
+                              0, FALSE, DUPLICATE_SAME_ACCESS));
+  {
+    FD fd(S(dup));
+    ASSERT_OK(fd.Init(FdKind::kPipe, true));
+    // Runs initIO(): must return (a synchronous handle has no deadlines).
+    absl::Status st = fd.SetReadDeadline(absl::Now() + absl::Seconds(1));
+    EXPECT_TRUE(IsNoDeadline(st)) << st;
+    EXPECT_EQ(log_.Mode(dup), IoMode::kSync);
+    DWORD n = 0;
+    ASSERT_TRUE(WriteFile(w, "x", 1, &n, nullptr));
+    reader.join();
+  }
+  CloseHandle(r);
+  CloseHandle(w);
+}
+
 TEST_F(FdWindows, PipeExternalIOCP) {
   Pipe p = MakePipe(/*message=*/true);
   HANDLE theirs = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
