@@ -27,6 +27,10 @@ void LoopCore::Wake() {
   if (poller_ != nullptr) {
     poller_->Interrupt();
   } else {
+    // Under the mutex: a waiter between its check and its Wait holds it,
+    // so the signal cannot fall between the two (Stop changes no state
+    // under the mutex).
+    absl::MutexLock l(&mu_);
     cv_.Signal();
   }
 }
@@ -41,8 +45,7 @@ void LoopCore::Enqueue(AsyncOp* op, bool completion) {
     absl::MutexLock l(&mu_);
     if (!shut_down_) {
       remote_.push_back(Item{op, nullptr, completion});
-      wake = sleeping_;
-      sleeping_ = false;
+      remote_size_.fetch_add(1);
       op = nullptr;
     }
   }
@@ -50,6 +53,7 @@ void LoopCore::Enqueue(AsyncOp* op, bool completion) {
     op->Resume(completion);  // no loop any more: finish here
     return;
   }
+  wake = sleeping_.exchange(false);
   if (wake) Wake();
 }
 
@@ -63,21 +67,15 @@ void LoopCore::Post(absl::AnyInvocable<void() &&> fn) {
     absl::MutexLock l(&mu_);
     if (shut_down_) return;
     remote_.push_back(Item{nullptr, std::move(fn)});
-    wake = sleeping_;
-    sleeping_ = false;
+    remote_size_.fetch_add(1);
   }
+  wake = sleeping_.exchange(false);
   if (wake) Wake();
 }
 
 void LoopCore::Stop() {
   stop_.store(true);
-  bool wake;
-  {
-    absl::MutexLock l(&mu_);
-    wake = sleeping_;
-    sleeping_ = false;
-  }
-  if (wake) Wake();
+  if (sleeping_.exchange(false)) Wake();
 }
 
 bool LoopCore::TakeStop() { return stop_.exchange(false); }
@@ -96,36 +94,37 @@ int LoopCore::RunOnce(absl::Duration timeout) {
   // Stays set after the round: this thread is the loop's thread until it
   // runs another loop (FD::Close must not wait here between rounds either).
   SetCurrentLoopPoller(poller_.get());
+  // Other threads' items; the lock only when there are some.
   auto drain_remote = [this] {
+    if (remote_size_.load() == 0) return;
     absl::MutexLock l(&mu_);
     while (!remote_.empty()) {
       local_.push_back(std::move(remote_.front()));
       remote_.pop_front();
     }
+    remote_size_.store(0);
   };
   drain_remote();
   if (local_.empty() && !stop_.load()) {
     const int ms = TimeoutMs(timeout);
     if (poller_ != nullptr) {
-      bool sleep;
-      {
-        absl::MutexLock l(&mu_);
-        sleep = remote_.empty() && !stop_.load();
-        sleeping_ = sleep;
-      }
+      // Announce the sleep, then look for work once more: an enqueuer
+      // either sees sleeping_ (and interrupts the poll) or its item is seen
+      // here (both sides use sequentially consistent atomics).
+      sleeping_.store(true);
+      const bool sleep = remote_size_.load() == 0 && !stop_.load();
       busy_rounds_ = 0;
       poller_->Poll(sleep ? ms : 0);
-      absl::MutexLock l(&mu_);
-      sleeping_ = false;
+      sleeping_.store(false);
     } else {
       absl::MutexLock l(&mu_);
       const absl::Time deadline = ms < 0 ? absl::InfiniteFuture()
                                          : absl::Now() + absl::Milliseconds(ms);
-      sleeping_ = true;
+      sleeping_.store(true);
       while (remote_.empty() && !stop_.load()) {
         if (cv_.WaitWithDeadline(&mu_, deadline)) break;
       }
-      sleeping_ = false;
+      sleeping_.store(false);
     }
     drain_remote();
   } else if (poller_ != nullptr && ++busy_rounds_ >= kBusyRoundsPerPoll) {
@@ -211,6 +210,7 @@ void LoopCore::Shutdown() {
         local_.push_back(std::move(remote_.front()));
         remote_.pop_front();
       }
+      remote_size_.store(0);
       if (local_.empty() && armed_head_ == nullptr) {
         shut_down_ = true;
         shut_down_fast_.store(true);
