@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -33,6 +34,23 @@ inline int CountOpenFds() {
   return n - 3;  // ".", ".." and the DIR's own descriptor
 }
 
+// "fd -> target" lines for every open descriptor (to diagnose a leak).
+inline std::string ListOpenFds() {
+  std::string out;
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[256] = {};
+    std::string path = std::string("/proc/self/fd/") + e->d_name;
+    ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+    out += std::string(e->d_name) + " -> " +
+           (n > 0 ? std::string(target, static_cast<size_t>(n)) : "?") + "\n";
+  }
+  closedir(d);
+  return out;
+}
+
 // Fails the test if it ended with more or fewer open descriptors than it
 // started with. The shared runtime (epoll instance, eventfd, timer thread)
 // is created before the first count.
@@ -40,7 +58,8 @@ class FdLeakTest : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override {
-    EXPECT_EQ(CountOpenFds(), fds_before_) << "descriptor leak";
+    EXPECT_EQ(CountOpenFds(), fds_before_) << "descriptor leak; open now:\n"
+                                           << ListOpenFds();
   }
   int fds_before_ = 0;
 };

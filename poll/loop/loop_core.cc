@@ -27,10 +27,6 @@ void LoopCore::Wake() {
   if (poller_ != nullptr) {
     poller_->Interrupt();
   } else {
-    // Under the mutex: a waiter between its check and its Wait holds it,
-    // so the signal cannot fall between the two (Stop changes no state
-    // under the mutex).
-    absl::MutexLock l(&mu_);
     cv_.Signal();
   }
 }
@@ -40,21 +36,20 @@ void LoopCore::Enqueue(AsyncOp* op, bool completion) {
     local_.push_back(Item{op, nullptr, completion});
     return;
   }
-  bool wake = false;
   {
+    // The wake-up happens under the lock: once it is released the loop may
+    // run the op, which may drop the last reference to this core.
     absl::MutexLock l(&mu_);
     if (!shut_down_) {
       remote_.push_back(Item{op, nullptr, completion});
-      remote_size_.fetch_add(1);
-      op = nullptr;
+      if (sleeping_) {
+        sleeping_ = false;
+        Wake();
+      }
+      return;
     }
   }
-  if (op != nullptr) {
-    op->Resume(completion);  // no loop any more: finish here
-    return;
-  }
-  wake = sleeping_.exchange(false);
-  if (wake) Wake();
+  op->Resume(completion);  // no loop any more: finish here
 }
 
 void LoopCore::Post(absl::AnyInvocable<void() &&> fn) {
@@ -62,20 +57,22 @@ void LoopCore::Post(absl::AnyInvocable<void() &&> fn) {
     local_.push_back(Item{nullptr, std::move(fn)});
     return;
   }
-  bool wake = false;
-  {
-    absl::MutexLock l(&mu_);
-    if (shut_down_) return;
-    remote_.push_back(Item{nullptr, std::move(fn)});
-    remote_size_.fetch_add(1);
+  absl::MutexLock l(&mu_);  // wakes under the lock, as Enqueue
+  if (shut_down_) return;
+  remote_.push_back(Item{nullptr, std::move(fn)});
+  if (sleeping_) {
+    sleeping_ = false;
+    Wake();
   }
-  wake = sleeping_.exchange(false);
-  if (wake) Wake();
 }
 
 void LoopCore::Stop() {
+  absl::MutexLock l(&mu_);
   stop_.store(true);
-  if (sleeping_.exchange(false)) Wake();
+  if (sleeping_) {
+    sleeping_ = false;
+    Wake();
+  }
 }
 
 bool LoopCore::TakeStop() { return stop_.exchange(false); }
@@ -94,37 +91,36 @@ int LoopCore::RunOnce(absl::Duration timeout) {
   // Stays set after the round: this thread is the loop's thread until it
   // runs another loop (FD::Close must not wait here between rounds either).
   SetCurrentLoopPoller(poller_.get());
-  // Other threads' items; the lock only when there are some.
   auto drain_remote = [this] {
-    if (remote_size_.load() == 0) return;
     absl::MutexLock l(&mu_);
     while (!remote_.empty()) {
       local_.push_back(std::move(remote_.front()));
       remote_.pop_front();
     }
-    remote_size_.store(0);
   };
   drain_remote();
   if (local_.empty() && !stop_.load()) {
     const int ms = TimeoutMs(timeout);
     if (poller_ != nullptr) {
-      // Announce the sleep, then look for work once more: an enqueuer
-      // either sees sleeping_ (and interrupts the poll) or its item is seen
-      // here (both sides use sequentially consistent atomics).
-      sleeping_.store(true);
-      const bool sleep = remote_size_.load() == 0 && !stop_.load();
+      bool sleep;
+      {
+        absl::MutexLock l(&mu_);
+        sleep = remote_.empty() && !stop_.load();
+        sleeping_ = sleep;
+      }
       busy_rounds_ = 0;
       poller_->Poll(sleep ? ms : 0);
-      sleeping_.store(false);
+      absl::MutexLock l(&mu_);
+      sleeping_ = false;
     } else {
       absl::MutexLock l(&mu_);
       const absl::Time deadline = ms < 0 ? absl::InfiniteFuture()
                                          : absl::Now() + absl::Milliseconds(ms);
-      sleeping_.store(true);
+      sleeping_ = true;
       while (remote_.empty() && !stop_.load()) {
         if (cv_.WaitWithDeadline(&mu_, deadline)) break;
       }
-      sleeping_.store(false);
+      sleeping_ = false;
     }
     drain_remote();
   } else if (poller_ != nullptr && ++busy_rounds_ >= kBusyRoundsPerPoll) {
@@ -210,7 +206,6 @@ void LoopCore::Shutdown() {
         local_.push_back(std::move(remote_.front()));
         remote_.pop_front();
       }
-      remote_size_.store(0);
       if (local_.empty() && armed_head_ == nullptr) {
         shut_down_ = true;
         shut_down_fast_.store(true);

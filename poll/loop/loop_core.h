@@ -90,10 +90,7 @@ class LoopCore {
   absl::Mutex mu_;
   absl::CondVar cv_;  // no-poller loops sleep here
   std::deque<Item> remote_ ABSL_GUARDED_BY(mu_);
-  // remote_.size(), readable without the lock (written under it).
-  std::atomic<size_t> remote_size_{0};
-  // The loop thread is about to wait (or waits): the next enqueuer wakes it.
-  std::atomic<bool> sleeping_{false};
+  bool sleeping_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
   std::atomic<bool> shut_down_fast_{false};
