@@ -73,13 +73,38 @@ void IocpLoopPoller::Interrupt() {
   if (port_ != nullptr) PostQueuedCompletionStatus(port_, 0, 0, nullptr);
 }
 
+// A packet's error as GetQueuedCompletionStatus reports it: the NTSTATUS in
+// the OVERLAPPED mapped to a Win32 code (warnings too, e.g.
+// STATUS_BUFFER_OVERFLOW -> ERROR_MORE_DATA).
+DWORD PacketError(const OVERLAPPED* ov) {
+  using RtlNtStatusToDosErrorFn = ULONG(NTAPI*)(LONG);
+  static RtlNtStatusToDosErrorFn to_dos =
+      reinterpret_cast<RtlNtStatusToDosErrorFn>(
+          reinterpret_cast<void*>(GetProcAddress(GetModuleHandleA("ntdll.dll"),
+                                                 "RtlNtStatusToDosError")));
+  const LONG status = static_cast<LONG>(ov->Internal);
+  if (status >= 0) return 0;  // NT_SUCCESS
+  return to_dos != nullptr ? to_dos(status) : ERROR_GEN_FAILURE;
+}
+
 void IocpLoopPoller::Poll(int timeout_ms) {
   if (port_ == nullptr) return;
-  if (!DequeueOne(port_,
-                  timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms))) {
-    return;
+  OVERLAPPED_ENTRY entries[64];
+  ULONG n = 0;
+  if (!GetQueuedCompletionStatusEx(
+          port_, entries, 64, &n,
+          timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms), FALSE)) {
+    return;  // timeout
   }
-  for (int i = 1; i < 64 && DequeueOne(port_, 0); ++i) {
+  for (ULONG i = 0; i < n; ++i) {
+    OVERLAPPED* ov = entries[i].lpOverlapped;
+    if (ov == nullptr) continue;  // Interrupt()
+    Op* op = CONTAINING_RECORD(ov, Op, ov);
+    Waiter* w = op->waiter;
+    op->bytes = entries[i].dwNumberOfBytesTransferred;
+    op->err = PacketError(ov);
+    op->done.store(true, std::memory_order_release);
+    if (w != nullptr) w->Wake();
   }
 }
 

@@ -34,8 +34,8 @@ struct Op {
 };
 
 // The poller of one event loop (poll/loop/loop.h): its own completion port,
-// which the loop thread drains in Poll() (GetQueuedCompletionStatus, up to
-// 64 packets a round). FDs adopted by the loop bind to this port, lazily in
+// which the loop thread drains in Poll() (GetQueuedCompletionStatusEx, up
+// to 64 packets a round). FDs adopted by the loop bind to this port, lazily in
 // initIO(), instead of the process-wide one; their completions, also those
 // of blocking calls made by other threads, are dispatched by the loop
 // thread. Readiness registration does not exist on IOCP: Register and
