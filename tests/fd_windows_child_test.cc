@@ -27,6 +27,7 @@
 #include "poll/fd.h"
 #include "poll/windows/iocp.h"
 #include "poll/windows/shared_handles.h"
+#include "tests/windows_test_util.h"
 
 namespace gopoll {
 namespace {
@@ -85,11 +86,7 @@ int ChildMain(const char* handle_arg) {
 
 // --- The parent -----------------------------------------------------------
 
-DWORD HandleCount() {
-  DWORD n = 0;
-  GetProcessHandleCount(GetCurrentProcess(), &n);
-  return n;
-}
+using testing::HandleCount;
 
 Sysfd S(HANDLE h) { return reinterpret_cast<Sysfd>(h); }
 
@@ -173,15 +170,7 @@ std::string PeerRead(HANDLE h, DWORD timeout_ms = 10000) {
 }
 
 void PeerWrite(HANDLE h, std::string_view s) {
-  OVERLAPPED ov{};
-  ov.hEvent = CreateEventA(nullptr, TRUE, FALSE, nullptr);
-  DWORD n = 0;
-  BOOL ok = WriteFile(h, s.data(), static_cast<DWORD>(s.size()), &n, &ov);
-  if (!ok && GetLastError() == ERROR_IO_PENDING) {
-    ok = GetOverlappedResult(h, &ov, &n, TRUE);
-  }
-  CloseHandle(ov.hEvent);
-  EXPECT_TRUE(ok) << GetLastError();
+  EXPECT_EQ(testing::WriteAndWait(h, s), 0u);
 }
 
 // Starts this binary with `--child <handle>`, inheriting `h`.

@@ -243,15 +243,7 @@ TEST_F(FdWindows, BrokenPipeIsEof) {
 // Writes one message to a message-mode pipe end (overlapped or not) and
 // waits until it is written.
 void WriteMessage(HANDLE h, std::string_view msg) {
-  OVERLAPPED ov{};
-  ov.hEvent = CreateEventA(nullptr, TRUE, FALSE, nullptr);
-  DWORD put = 0;
-  BOOL ok = WriteFile(h, msg.data(), static_cast<DWORD>(msg.size()), &put, &ov);
-  if (!ok && GetLastError() == ERROR_IO_PENDING) {
-    ok = GetOverlappedResult(h, &ov, &put, TRUE);
-  }
-  CloseHandle(ov.hEvent);
-  ASSERT_TRUE(ok) << GetLastError();
+  ASSERT_EQ(testing::WriteAndWait(h, msg), 0u);
 }
 
 // Reads with a buffer of `cap` bytes; the bytes as a string.

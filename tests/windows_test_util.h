@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,21 @@ struct BindLog {
     return IoMode::kUndecided;
   }
 };
+
+// Writes `s` to `h` (overlapped or not) and waits until it is written;
+// returns 0 or the Windows error.
+inline DWORD WriteAndWait(HANDLE h, std::string_view s) {
+  OVERLAPPED ov{};
+  ov.hEvent = CreateEventA(nullptr, TRUE, FALSE, nullptr);
+  DWORD n = 0;
+  BOOL ok = WriteFile(h, s.data(), static_cast<DWORD>(s.size()), &n, &ov);
+  if (!ok && GetLastError() == ERROR_IO_PENDING) {
+    ok = GetOverlappedResult(h, &ov, &n, TRUE);
+  }
+  DWORD err = ok ? 0 : GetLastError();
+  CloseHandle(ov.hEvent);
+  return err;
+}
 
 // A pipe name no other test (or process) uses.
 inline std::string PipeName(const std::string& what = "gopoll_test") {
