@@ -19,6 +19,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "tests/loop_test_util.h"
 #include "tests/posix_test_util.h"
 
 namespace gopoll {
@@ -46,17 +47,10 @@ class LoopTest : public FdLeakTest {
     FdLeakTest::TearDown();
   }
 
-  // Runs the loop until `done` holds; fails (and stops) after kHang.
+  // Runs the loop until `done` holds; fails (and stops) after 20 s.
   template <typename Pred>
   void RunUntil(Pred done) {
-    absl::Time limit = absl::Now() + kHang;
-    while (!done()) {
-      loop_->RunOnce(absl::Milliseconds(50));
-      if (absl::Now() > limit) {
-        ADD_FAILURE() << "loop did not reach the condition in time";
-        return;
-      }
-    }
+    testing::RunLoopUntil(*loop_, done);
   }
 
   std::pair<AsyncFd, AsyncFd> Pipe() {

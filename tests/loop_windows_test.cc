@@ -16,13 +16,13 @@
 #include "gtest/gtest.h"
 #include "poll/loop/loop.h"
 #include "poll/windows/iocp.h"
+#include "tests/loop_test_util.h"
 #include "tests/windows_test_util.h"
 
 namespace gopoll {
 namespace {
 
 using testing::HandleCount;
-using testing::kHang;
 using testing::PipeName;
 
 class LoopWindows : public ::testing::Test {
@@ -50,14 +50,7 @@ class LoopWindows : public ::testing::Test {
 
   template <typename Pred>
   void RunUntil(Pred done) {
-    absl::Time limit = absl::Now() + kHang;
-    while (!done()) {
-      loop_->RunOnce(absl::Milliseconds(20));
-      if (absl::Now() > limit) {
-        ADD_FAILURE() << "loop did not reach the condition in time";
-        return;
-      }
-    }
+    testing::RunLoopUntil(*loop_, done);
   }
 
   // An overlapped byte pipe: server end and client end, both adopted.
