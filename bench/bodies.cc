@@ -28,10 +28,16 @@ namespace {
   std::abort();
 }
 
-std::unique_ptr<FD> Wrap(int fd, FdKind kind) {
+std::unique_ptr<FD> Wrap(int fd, FdKind kind,
+                         WaitStrategy strategy = WaitStrategy::kAuto) {
   auto f = std::make_unique<FD>(fd);
-  if (!f->Init(kind, /*pollable=*/true).ok()) Die("FD::Init");
+  if (!f->Init(kind, /*pollable=*/true, strategy).ok()) Die("FD::Init");
   return f;
+}
+
+// Idle and memory figures are about FDs registered with the OS poller.
+WaitStrategy Registered() {
+  return HasPoller() ? WaitStrategy::kPoller : WaitStrategy::kAuto;
 }
 
 double Seconds(const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; }
@@ -210,13 +216,23 @@ int64_t FileReader::PreadFd(int blocks) {
 
 // --- Idle FDs -----------------------------------------------------------
 
+bool HasPoller() {
+  static const bool has = [] {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) Die("pipe2");
+    FD r(p[0]), w(p[1]);
+    return r.Init(FdKind::kPipe, true, WaitStrategy::kPoller).ok();
+  }();
+  return has;
+}
+
 void SetIdleFds(int n) {
   static auto* idle = new std::vector<std::unique_ptr<FD>>();
   while (static_cast<int>(idle->size()) < n) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) Die("pipe2");
-    idle->push_back(Wrap(p[0], FdKind::kPipe));
-    idle->push_back(Wrap(p[1], FdKind::kPipe));
+    idle->push_back(Wrap(p[0], FdKind::kPipe, Registered()));
+    idle->push_back(Wrap(p[1], FdKind::kPipe, Registered()));
   }
   while (static_cast<int>(idle->size()) > n) idle->pop_back();
 }
@@ -260,10 +276,10 @@ PingPong::PingPong(const PingPongOptions& o) : impl_(new Impl) {
 
   if (pipe2(m.a, O_CLOEXEC) != 0 || pipe2(m.b, O_CLOEXEC) != 0) Die("pipe2");
   if (o.use_fd) {
-    m.ar = Wrap(m.a[0], FdKind::kPipe);
-    m.aw = Wrap(m.a[1], FdKind::kPipe);
-    m.br = Wrap(m.b[0], FdKind::kPipe);
-    m.bw = Wrap(m.b[1], FdKind::kPipe);
+    m.ar = Wrap(m.a[0], FdKind::kPipe, o.strategy);
+    m.aw = Wrap(m.a[1], FdKind::kPipe, o.strategy);
+    m.br = Wrap(m.b[0], FdKind::kPipe, o.strategy);
+    m.bw = Wrap(m.b[1], FdKind::kPipe, o.strategy);
   }
 
   if (o.busy_other) {
@@ -400,10 +416,10 @@ double HeapBytesPerIdleFd(int n) {
   std::vector<std::unique_ptr<FD>> fds;
   fds.reserve(raw.size());
   // Warm the poller (epoll instance, registry) with one FD first.
-  fds.push_back(Wrap(raw[0], FdKind::kPipe));
+  fds.push_back(Wrap(raw[0], FdKind::kPipe, Registered()));
   size_t before = mallinfo2().uordblks;
   for (size_t i = 1; i < raw.size(); ++i) {
-    fds.push_back(Wrap(raw[i], FdKind::kPipe));
+    fds.push_back(Wrap(raw[i], FdKind::kPipe, Registered()));
   }
   size_t after = mallinfo2().uordblks;
   return static_cast<double>(after - before) /

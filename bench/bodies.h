@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "poll/fd.h"
+
 namespace gopoll::bench {
 
 // A page-cached regular file of `size` bytes (a multiple of 4 KiB) with a
@@ -55,7 +57,14 @@ struct PingPongOptions {
   bool pinned = false;      // both threads on one CPU (the first allowed)
   bool busy_other = false;  // a thread spins on another CPU meanwhile
   int idle_fds = 0;         // registered idle FDs kept open meanwhile
+  // How the ping-pong's FDs wait (kAuto: the backend's default for blocking
+  // callers; kPoller: epoll readiness).
+  WaitStrategy strategy = WaitStrategy::kAuto;
 };
+
+// Whether this build's backend has an OS poller for WaitStrategy::kPoller
+// (plan9_stub has not).
+bool HasPoller();
 
 // CPU time and wall time over a measured stretch of round trips.
 struct PingPongStats {
@@ -92,8 +101,9 @@ class PingPong {
   std::unique_ptr<Impl> impl_;
 };
 
-// Makes exactly `n` idle registered FDs (pipe ends, wrapped and Init'ed)
-// exist in the process, creating or destroying them as needed.
+// Makes exactly `n` idle registered FDs (pipe ends, wrapped and Init'ed on
+// the poller where there is one) exist in the process, creating or
+// destroying them as needed.
 void SetIdleFds(int n);
 
 // Holds `n` pipe FDs, each with an armed read deadline an hour away.
@@ -115,8 +125,9 @@ class ArmedDeadlines {
 };
 
 // Heap bytes per registered idle FD: mallinfo2() delta over wrapping and
-// Init'ing `n` pipe ends (the FD objects are heap-allocated, so the delta
-// includes sizeof(FD) plus what Init allocates: poller registry slots).
+// Init'ing `n` pipe ends on the poller where there is one (the FD objects are
+// heap-allocated, so the delta includes sizeof(FD) plus what Init allocates:
+// poller registry slots).
 double HeapBytesPerIdleFd(int n);
 
 }  // namespace gopoll::bench

@@ -106,15 +106,28 @@ void RegisterAll() {
     const char* name;
     PingPongOptions o;
   };
-  //                        fd     deadline pinned busy   idle FDs
-  const Variant variants[] = {
+  constexpr WaitStrategy kPoller = WaitStrategy::kPoller;
+  //                      fd     deadline pinned busy   idle   strategy
+  std::vector<Variant> variants = {
       {"raw", {false, false, false, false, 0}},
       {"fd", {true, false, false, false, 0}},
       {"fd_deadline", {true, true, false, false, 0}},
-      {"fd_10k_idle", {true, false, false, false, 10000}},
       {"pinned_raw", {false, false, true, false, 0}},
       {"pinned_fd", {true, false, true, false, 0}},
   };
+  if (HasPoller()) {
+    // The same FD operations waiting on epoll readiness instead of in the
+    // blocking call; the idle-FD comparison is about the poller's cost.
+    variants.push_back({"fd_epoll", {true, false, false, false, 0, kPoller}});
+    variants.push_back(
+        {"fd_epoll_deadline", {true, true, false, false, 0, kPoller}});
+    variants.push_back(
+        {"pinned_fd_epoll", {true, false, true, false, 0, kPoller}});
+    variants.push_back(
+        {"fd_epoll_10k_idle", {true, false, false, false, 10000, kPoller}});
+  } else {
+    variants.push_back({"fd_10k_idle", {true, false, false, false, 10000}});
+  }
   for (bool busy : {false, true}) {
     for (const Variant& v : variants) {
       PingPongOptions o = v.o;
@@ -169,13 +182,26 @@ void PrintTable(const Collector& c) {
   for (const char* load : {"quiet", "busy"}) {
     std::string p = absl::StrCat("PingPong/", load, "/");
     std::string l = absl::StrCat(", ", load);
-    pairs.push_back({"ping-pong" + l, p + "fd", p + "raw", 1.15});
+    // Default strategy: the interruptible blocking call (both backends).
     pairs.push_back(
-        {"ping-pong + read deadline" + l, p + "fd_deadline", p + "raw", 1.25});
-    pairs.push_back(
-        {"ping-pong, one CPU" + l, p + "pinned_fd", p + "pinned_raw", 1.15});
-    pairs.push_back({"ping-pong, 10k idle FDs vs 0" + l, p + "fd_10k_idle",
-                     p + "fd", 1.05});
+        {"ping-pong (blocking call)" + l, p + "fd", p + "raw", 1.15});
+    pairs.push_back({"ping-pong (blocking call) + read deadline" + l,
+                     p + "fd_deadline", p + "raw", 1.25});
+    pairs.push_back({"ping-pong (blocking call), one CPU" + l, p + "pinned_fd",
+                     p + "pinned_raw", 1.15});
+    if (c.Ns(p + "fd_epoll") >= 0) {
+      pairs.push_back(
+          {"ping-pong (epoll)" + l, p + "fd_epoll", p + "raw", 1.15});
+      pairs.push_back({"ping-pong (epoll) + read deadline" + l,
+                       p + "fd_epoll_deadline", p + "raw", 1.25});
+      pairs.push_back({"ping-pong (epoll), one CPU" + l, p + "pinned_fd_epoll",
+                       p + "pinned_raw", 1.15});
+      pairs.push_back({"ping-pong (epoll), 10k idle FDs vs 0" + l,
+                       p + "fd_epoll_10k_idle", p + "fd_epoll", 1.05});
+    } else {
+      pairs.push_back({"ping-pong, 10k idle FDs vs 0" + l, p + "fd_10k_idle",
+                       p + "fd", 1.05});
+    }
   }
   pairs.push_back({"loop ping-pong, callbacks vs raw epoll loop",
                    "Loop/pingpong/callback", "Loop/pingpong/raw_epoll", 1.3});

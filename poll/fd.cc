@@ -110,7 +110,15 @@ absl::Status FD::Init(FdKind kind, bool pollable) {
     return absl::InvalidArgumentError("poll: Init of an invalid handle");
   }
   kind_ = kind;
-  return InitBackend(pollable, nullptr);
+  return InitBackend(pollable, WaitStrategy::kAuto, nullptr);
+}
+
+absl::Status FD::Init(FdKind kind, bool pollable, WaitStrategy strategy) {
+  if (sysfd_ == kInvalidSysfd) {
+    return absl::InvalidArgumentError("poll: Init of an invalid handle");
+  }
+  kind_ = kind;
+  return InitBackend(pollable, strategy, nullptr);
 }
 
 absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
@@ -118,7 +126,10 @@ absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
     return absl::InvalidArgumentError("poll: Init of an invalid handle");
   }
   kind_ = kind;
-  return InitBackend(true, loop_poller);
+  return InitBackend(
+      true,
+      loop_poller != nullptr ? WaitStrategy::kPoller : WaitStrategy::kAuto,
+      loop_poller);
 }
 
 void FD::Unref() {

@@ -17,9 +17,12 @@
 //     released once the loop has finished the pending operations).
 //   - Read/write deadlines (SetDeadline & co.) bound blocked and future
 //     operations: an expired deadline fails them with IsDeadlineExceeded.
-//   - Pollable FDs wait for readiness (epoll) or completion (IOCP) without
-//     blocking the OS handle; FDs the poller refuses (regular files on Linux)
-//     do plain blocking I/O and refuse deadlines with IsNoDeadline.
+//   - Pollable FDs wait in one of two ways (WaitStrategy below): on Linux by
+//     default the thread makes the one blocking system call and a deadline
+//     or Close interrupts it; with kPoller (and always in event loops, and
+//     on Windows with IOCP) the handle is non-blocking or overlapped and the
+//     wait goes through the poller. FDs that cannot wait (regular files on
+//     Linux) do plain blocking I/O and refuse deadlines with IsNoDeadline.
 //
 // Errors are absl::Status; see poll/errors.h for the predicates. Sizes are
 // capped per call at 1 GiB like Go (reads may return fewer bytes; Write
@@ -63,6 +66,24 @@ inline constexpr size_t kMaxRW = size_t{1} << 30;
 // larger lists itself; ReadV refuses them.
 inline constexpr size_t kMaxIov = 1024;
 
+// How a pollable FD waits. Semantics (deadlines, Close, errors) are the
+// same under both; they differ in cost and in the handle's mode.
+enum class WaitStrategy : uint8_t {
+  // The backend's default for blocking callers: kInterruptibleCall on Linux
+  // and plan9_stub, kPoller (IOCP) on Windows.
+  kAuto,
+  // POSIX: the descriptor stays in blocking mode; the calling thread makes
+  // the one blocking system call and a deadline or Close interrupts it with
+  // a signal (SIGURG; poll/posix/interruptible.h). Fewest system calls and
+  // wake-ups per operation. Not on Windows (Unimplemented).
+  kInterruptibleCall,
+  // The handle is non-blocking (epoll) or overlapped (IOCP) and waits go
+  // through the OS poller: a would-block call waits for readiness and
+  // retries. Event loops (Loop::Adopt) always use it. Not on plan9_stub
+  // (Unimplemented: it has no OS poller).
+  kPoller,
+};
+
 class FD {
  public:
   // Takes ownership of `sysfd`. Call Init before any operation.
@@ -79,6 +100,10 @@ class FD {
   // On Windows only sockets (kNet) are bound to the IOCP here; other handles
   // are bound lazily by the first operation or deadline call.
   absl::Status Init(FdKind kind, bool pollable);
+  // As Init(kind, pollable) with an explicit waiting strategy for a pollable
+  // FD (ignored when `pollable` is false). A strategy the backend lacks is
+  // Unimplemented; the FD is then left uninitialised (Init may be retried).
+  absl::Status Init(FdKind kind, bool pollable, WaitStrategy strategy);
   // As Init(kind, true), on the poller of an event loop instead of the
   // process-wide one (Loop::Adopt calls it; see poll/loop/loop.h). Backends
   // without a readiness poller ignore `loop_poller`.
@@ -86,8 +111,11 @@ class FD {
 
   Sysfd sysfd() const { return sysfd_; }
   FdKind kind() const { return kind_; }
-  // True when waits go through the poller (and deadlines work).
+  // True when operations can wait (and deadlines work).
   bool pollable() const { return pd_.pollable(); }
+  // How a pollable FD waits (kInterruptibleCall or kPoller); kAuto when the
+  // FD is not pollable.
+  WaitStrategy wait_strategy() const;
   // True when a 0-byte read means end of stream (all kinds but datagram
   // sockets).
   bool zero_read_is_eof() const { return zero_read_is_eof_; }
@@ -201,7 +229,8 @@ class FD {
   // validate arguments and apply the shared rules (EOF, write loops,
   // chunking); the *Impl hooks make one attempt at the OS operation, through
   // ExecIO where it can block.
-  absl::Status InitBackend(bool pollable, Poller* loop_poller);
+  absl::Status InitBackend(bool pollable, WaitStrategy strategy,
+                           Poller* loop_poller);
   absl::Status initIO();
   void EvictBackend();
   absl::Status CloseSysfd();

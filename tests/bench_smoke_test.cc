@@ -1,6 +1,7 @@
 // Keeps the benchmark bodies of //bench:fd_vs_raw compiling and correct:
 // each runs a few rounds and its bytes are checked. No duration is asserted.
 #include <cstdint>
+#include <vector>
 
 #include "bench/bodies.h"
 #include "bench/loop_bodies.h"
@@ -31,8 +32,9 @@ TEST(BenchSmoke, PingPongsEchoEveryByte) {
     const char* name;
     PingPongOptions o;
   };
+  constexpr WaitStrategy kPoller = WaitStrategy::kPoller;
   //                                fd     deadline pinned busy  idle
-  const Case cases[] = {
+  std::vector<Case> cases = {
       {"raw", {false, false, false, false, 0}},
       {"fd", {true, false, false, false, 0}},
       {"fd_deadline", {true, true, false, false, 0}},
@@ -40,6 +42,13 @@ TEST(BenchSmoke, PingPongsEchoEveryByte) {
       {"pinned_raw", {false, false, true, false, 0}},
       {"pinned_fd", {true, false, true, false, 0}},
   };
+  if (HasPoller()) {
+    cases.push_back({"fd_epoll", {true, false, false, false, 0, kPoller}});
+    cases.push_back(
+        {"fd_epoll_deadline", {true, true, false, false, 0, kPoller}});
+    cases.push_back(
+        {"pinned_fd_epoll", {true, false, true, false, 0, kPoller}});
+  }
   for (bool busy : {false, true}) {
     for (Case c : cases) {
       c.o.busy_other = busy;

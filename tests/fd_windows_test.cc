@@ -103,6 +103,26 @@ TEST_F(FdWindows, InitDoesNotBindFirstOperationDoes) {
   EXPECT_EQ(std::string(buf, *n), "hi!");
 }
 
+// The interruptible blocking call is a POSIX strategy: asking for it on
+// Windows is refused without touching the handle; kPoller is the default.
+TEST_F(FdWindows, WaitStrategies) {
+  Pipe p = MakePipe();
+  FD server(S(p.server));
+  absl::Status s =
+      server.Init(FdKind::kPipe, true, WaitStrategy::kInterruptibleCall);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+  EXPECT_EQ(log_.Count(p.server), 0);
+  ASSERT_OK(server.Init(FdKind::kPipe, true, WaitStrategy::kPoller));
+  ASSERT_OK(server.Write("ok"sv));
+  EXPECT_EQ(server.wait_strategy(), WaitStrategy::kPoller);
+  FD client(S(p.client));
+  ASSERT_OK(client.Init(FdKind::kPipe, true));
+  char buf[4];
+  auto n = client.Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "ok");
+}
+
 TEST_F(FdWindows, CloseBeforeAnyIoNeverBinds) {
   Pipe p = MakePipe();
   {

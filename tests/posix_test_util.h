@@ -64,9 +64,19 @@ class FdLeakTest : public ::testing::Test {
   int fds_before_ = 0;
 };
 
+// The waiting strategy the suites' FDs use: the backend's default, or the
+// one a test target sets with local_defines (fd_semantics_poller_test runs
+// the shared suite on epoll readiness, the default being the interruptible
+// call).
+#ifndef GOPOLL_TEST_WAIT_STRATEGY
+#define GOPOLL_TEST_WAIT_STRATEGY kAuto
+#endif
+inline constexpr WaitStrategy kTestWaitStrategy =
+    WaitStrategy::GOPOLL_TEST_WAIT_STRATEGY;
+
 inline std::unique_ptr<FD> WrapFd(int fd, FdKind kind, bool pollable = true) {
   auto f = std::make_unique<FD>(fd);
-  absl::Status s = f->Init(kind, pollable);
+  absl::Status s = f->Init(kind, pollable, kTestWaitStrategy);
   EXPECT_TRUE(s.ok()) << s;
   return f;
 }
@@ -95,6 +105,12 @@ inline void FdLeakTest::SetUp() {
   char c;
   EXPECT_FALSE(p.r->Read(absl::MakeSpan(&c, 1)).ok());
   p = FdPair{};
+  // The process-wide epoll instance too (where the backend has one), which
+  // the first FD on WaitStrategy::kPoller creates.
+  int q[2];
+  EXPECT_EQ(pipe2(q, O_CLOEXEC), 0);
+  FD(q[0]).Init(FdKind::kPipe, true, WaitStrategy::kPoller).IgnoreError();
+  FD(q[1]).Init(FdKind::kPipe, false).IgnoreError();
   fds_before_ = CountOpenFds();
 }
 

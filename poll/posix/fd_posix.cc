@@ -14,6 +14,14 @@
 
 namespace gopoll {
 
+// A PollDesc opened without a poller marks the interruptible-call strategy
+// (poll/posix/interruptible.h).
+WaitStrategy FD::wait_strategy() const {
+  if (!pd_.pollable()) return WaitStrategy::kAuto;
+  return pd_.poller() != nullptr ? WaitStrategy::kPoller
+                                 : WaitStrategy::kInterruptibleCall;
+}
+
 absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
   return ExecIO(Dir::kRead, "read", [&](void*) {
     return posix::Result(::read(sysfd_, p.data(), p.size()));

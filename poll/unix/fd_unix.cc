@@ -1,6 +1,12 @@
-// The epoll backend's part of FD: Init registers with the EpollPoller and
-// makes the descriptor non-blocking; ExecIO retries after readiness. The
-// system calls shared with other POSIX backends are in poll/posix/fd_posix.cc.
+// The epoll backend's part of FD. A pollable FD waits one of two ways,
+// chosen at Init (WaitStrategy, poll/fd.h):
+//   - kInterruptibleCall (the default for blocking callers): the blocking
+//     call, interrupted by deadlines and Close (poll/posix/interruptible.h,
+//     shared with plan9_stub); the PollDesc has no poller;
+//   - kPoller (event loops, or on request): registered with the EpollPoller
+//     and non-blocking; ExecIO retries after readiness.
+// The system calls shared with other POSIX backends are in
+// poll/posix/fd_posix.cc.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -11,16 +17,31 @@
 #include <vector>
 
 #include "poll/fd.h"
+#include "poll/posix/interruptible.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/unix/epoll_poller.h"
 
 namespace gopoll {
 
-absl::Status FD::InitBackend(bool pollable, Poller* loop_poller) {
+namespace {
+// The poller-less PollDesc marks the interruptible-call strategy (non-
+// pollable FDs have none either; that strategy's runner serves them too).
+bool Interruptible(const PollDesc& pd) { return pd.poller() == nullptr; }
+}  // namespace
+
+absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
+                             Poller* loop_poller) {
   absl::Status s = posix::InitKind(sysfd_, kind_, &zero_read_is_eof_);
   if (!s.ok()) return s;
   if (!pollable) {
     blocking_.store(true);
+    return absl::OkStatus();
+  }
+  if (loop_poller == nullptr && strategy != WaitStrategy::kPoller) {
+    absl::StatusOr<bool> p = posix::InitInterruptible(*this);
+    if (!p.ok()) return p.status();
+    // Blocked calls can be interrupted, so Close waits for them.
+    blocking_.store(!*p);
     return absl::OkStatus();
   }
   s = pd_.Open(loop_poller != nullptr ? loop_poller : &EpollPoller::Default(),
@@ -46,6 +67,9 @@ absl::Status FD::InitBackend(bool pollable, Poller* loop_poller) {
 absl::StatusOr<size_t> FD::ExecIO(
     Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
+  if (Interruptible(pd_)) {
+    return posix::ExecInterruptible(*this, d, syscall, attempt);
+  }
   absl::Status s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
   for (;;) {
@@ -62,6 +86,7 @@ absl::StatusOr<size_t> FD::ExecIO(
 }
 
 absl::Status FD::ConnectImpl(const SockAddr& addr) {
+  if (Interruptible(pd_)) return posix::ConnectInterruptible(*this, addr);
   absl::Status s = pd_.Prepare(Dir::kWrite, kind_);
   if (!s.ok()) return s;
   int r;
@@ -103,6 +128,7 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
 }
 
 absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
+  if (Interruptible(pd_)) return posix::RawIOInterruptible(*this, d, f);
   absl::Status s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
   for (;;) {

@@ -129,7 +129,13 @@ IoResult Done(BOOL ok, DWORD n, const OVERLAPPED* ov = nullptr) {
 
 }  // namespace
 
-absl::Status FD::InitBackend(bool pollable, Poller* loop_poller) {
+absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
+                             Poller* loop_poller) {
+  if (pollable && strategy == WaitStrategy::kInterruptibleCall) {
+    return absl::UnimplementedError(
+        "poll: WaitStrategy::kInterruptibleCall is POSIX only (Windows "
+        "handles wait through the IOCP)");
+  }
   HANDLE h = H(sysfd_);
   backend_.loop_poller = loop_poller;
   if (GetFileType(h) == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR) {
@@ -152,6 +158,11 @@ absl::Status FD::InitBackend(bool pollable, Poller* loop_poller) {
     return initIO();
   }
   return absl::OkStatus();
+}
+
+// The IOCP (or, unbound, an event per operation): always the poller kind.
+WaitStrategy FD::wait_strategy() const {
+  return pd_.pollable() ? WaitStrategy::kPoller : WaitStrategy::kAuto;
 }
 
 absl::Status FD::initIO() {

@@ -1,8 +1,9 @@
-// poll/plan9_stub/interrupter.h
+// poll/posix/interrupter.h
 //
-// SyscallInterrupter: the Waiter of the plan9_stub backend. A thread about
-// to make a blocking system call for an FD publishes its interrupter in the
-// FD's PollDesc; a deadline or Close that takes it out calls Wake(), which
+// SyscallInterrupter: the Waiter of the interruptible-call strategy (the
+// plan9_stub backend, and the Linux default for blocking callers). A thread
+// about to make a blocking system call for an FD publishes its interrupter in
+// the FD's PollDesc; a deadline or Close that takes it out calls Wake(), which
 // interrupts the call with a signal (SIGURG, handler installed without
 // SA_RESTART, so the call fails with EINTR).
 //
@@ -17,8 +18,8 @@
 //     return, so none reaches the thread after it has moved on. (Counting
 //     deliveries against sends cannot work: signals of one kind coalesce.)
 // One interrupter per thread, recycled (never freed) when the thread exits.
-#ifndef POLL_PLAN9_STUB_INTERRUPTER_H_
-#define POLL_PLAN9_STUB_INTERRUPTER_H_
+#ifndef POLL_POSIX_INTERRUPTER_H_
+#define POLL_POSIX_INTERRUPTER_H_
 
 #include <pthread.h>
 #include <signal.h>
@@ -32,7 +33,7 @@
 #include "poll/timer_queue.h"
 #include "poll/waiter.h"
 
-namespace gopoll::plan9_stub {
+namespace gopoll::posix {
 
 // The signal used to interrupt blocked calls.
 inline constexpr int kInterruptSignal = SIGURG;
@@ -72,6 +73,6 @@ class SyscallInterrupter final : public Waiter {
   SyscallInterrupter* next_free_ = nullptr;
 };
 
-}  // namespace gopoll::plan9_stub
+}  // namespace gopoll::posix
 
-#endif  // POLL_PLAN9_STUB_INTERRUPTER_H_
+#endif  // POLL_POSIX_INTERRUPTER_H_

@@ -1,4 +1,4 @@
-#include "poll/plan9_stub/interrupter.h"
+#include "poll/posix/interrupter.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -7,7 +7,7 @@
 #include "poll/monotonic_clock.h"
 #include "poll/recycled.h"
 
-namespace gopoll::plan9_stub {
+namespace gopoll::posix {
 namespace {
 
 constexpr int64_t kRetryNs = 1'000'000;  // re-send every 1 ms until acked
@@ -127,4 +127,4 @@ void SyscallInterrupter::End(bool wake_pending) {
   in_window_.store(false);
 }
 
-}  // namespace gopoll::plan9_stub
+}  // namespace gopoll::posix

@@ -1,0 +1,165 @@
+// The interruptible-call strategy's own contract (plan9_stub's only one, the
+// epoll backend's default for blocking callers): blocked calls interrupted
+// by a signal, never a lost interrupt, never a stray signal, no lost bytes.
+// Also how Init picks the strategy. (The shared semantics run in
+// fd_semantics_test with the default, and fd_semantics_poller_test on epoll.)
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string_view>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "poll/fd.h"
+#include "poll/posix/interrupter.h"
+#include "tests/posix_test_util.h"
+
+namespace gopoll::testing {
+namespace {
+
+using posix::SyscallInterrupter;
+using InterruptibleCall = FdLeakTest;
+
+bool NonBlocking(const FD& fd) {
+  return fcntl(static_cast<int>(fd.sysfd()), F_GETFL) & O_NONBLOCK;
+}
+
+TEST_F(InterruptibleCall, DefaultForBlockingCallersDescriptorsStayBlocking) {
+  FdPair p = MakePipe();
+  EXPECT_TRUE(p.r->pollable());  // deadlines work
+  EXPECT_EQ(p.r->wait_strategy(), WaitStrategy::kInterruptibleCall);
+  EXPECT_FALSE(NonBlocking(*p.r));
+  // A descriptor handed over in non-blocking mode is switched back.
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+  FD r(fds[0]), w(fds[1]);
+  ASSERT_TRUE(r.Init(FdKind::kPipe, true).ok());
+  ASSERT_TRUE(
+      w.Init(FdKind::kPipe, true, WaitStrategy::kInterruptibleCall).ok());
+  EXPECT_FALSE(NonBlocking(r));
+  EXPECT_FALSE(NonBlocking(w));
+}
+
+TEST_F(InterruptibleCall, StrategyChoice) {
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  FD r(fds[0]), w(fds[1]);
+#ifdef GOPOLL_PLAN9_STUB
+  // No OS poller: asking for one is refused, and Init can be retried.
+  absl::Status s = r.Init(FdKind::kPipe, true, WaitStrategy::kPoller);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+  ASSERT_TRUE(r.Init(FdKind::kPipe, true).ok());
+  EXPECT_EQ(r.wait_strategy(), WaitStrategy::kInterruptibleCall);
+#else
+  ASSERT_TRUE(r.Init(FdKind::kPipe, true, WaitStrategy::kPoller).ok());
+  EXPECT_EQ(r.wait_strategy(), WaitStrategy::kPoller);
+  EXPECT_TRUE(NonBlocking(r));
+#endif
+  ASSERT_TRUE(w.Init(FdKind::kPipe, true).ok());
+  // Either way the pair works together, deadlines included.
+  ASSERT_TRUE(r.SetReadDeadline(In(absl::Milliseconds(5))).ok());
+  char c;
+  EXPECT_TRUE(IsDeadlineExceeded(r.Read(absl::MakeSpan(&c, 1)).status()));
+  ASSERT_TRUE(r.SetReadDeadline(absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(w.Write(std::string_view("x")).ok());
+  auto n = r.Read(absl::MakeSpan(&c, 1));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(c, 'x');
+  // Not pollable: no strategy, the handle is left as it is.
+  int q[2];
+  ASSERT_EQ(pipe2(q, O_CLOEXEC | O_NONBLOCK), 0);
+  FD plain(q[0]);
+  ASSERT_TRUE(plain.Init(FdKind::kPipe, false, WaitStrategy::kPoller).ok());
+  EXPECT_FALSE(plain.pollable());
+  EXPECT_EQ(plain.wait_strategy(), WaitStrategy::kAuto);
+  EXPECT_TRUE(NonBlocking(plain));
+  close(q[1]);
+}
+
+TEST_F(InterruptibleCall, RegularFilesAreNotPollable) {
+  char path[] = "/tmp/gopoll_interruptibleXXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  FD f(fd);
+  ASSERT_TRUE(f.Init(FdKind::kFile, true).ok());
+  EXPECT_FALSE(f.pollable());
+  EXPECT_EQ(f.wait_strategy(), WaitStrategy::kAuto);
+  EXPECT_TRUE(IsNoDeadline(f.SetReadDeadline(In(absl::Seconds(1)))));
+  ASSERT_TRUE(f.Write(std::string_view("abc")).ok());
+  auto n = f.Pread(absl::MakeSpan(path, 3), 0);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string_view(path, 3), "abc");
+}
+
+TEST_F(InterruptibleCall, BlockedReadInterruptedByDeadlineAndClose) {
+  uint64_t stray = SyscallInterrupter::StraySignals();
+  FdPair p = MakePipe();
+  ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(20))).ok());
+  char c;
+  EXPECT_TRUE(IsDeadlineExceeded(p.r->Read(absl::MakeSpan(&c, 1)).status()));
+  ASSERT_TRUE(p.r->SetReadDeadline(absl::InfiniteFuture()).ok());
+  absl::Status got;
+  absl::Notification done;
+  std::thread t([&] {
+    got = p.r->Read(absl::MakeSpan(&c, 1)).status();
+    done.Notify();
+  });
+  absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(p.r->Close().ok());
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
+  t.join();
+  EXPECT_TRUE(IsClosing(got)) << got;
+  EXPECT_EQ(SyscallInterrupter::StraySignals(), stray);
+}
+
+TEST_F(InterruptibleCall, InterruptedWriteKeepsBytesWritten) {
+  // A blocking write into a full pipe is interrupted by its deadline; the
+  // bytes it did write are reported and arrive, none twice.
+  FdPair p = MakePipe();
+  ASSERT_TRUE(p.w->SetWriteDeadline(In(absl::Milliseconds(30))).ok());
+  std::string big(1 << 20, 'w');
+  size_t written = 0;
+  auto st = p.w->Write(big, &written).status();
+  EXPECT_TRUE(IsDeadlineExceeded(st)) << st;
+  EXPECT_GT(written, 0u);
+  EXPECT_LT(written, big.size());
+  ASSERT_TRUE(p.w->Close().ok());
+  size_t got = 0;
+  char buf[65536];
+  for (;;) {
+    auto r = p.r->Read(absl::MakeSpan(buf));
+    if (!r.ok()) {
+      EXPECT_TRUE(IsEof(r.status())) << r.status();
+      break;
+    }
+    got += *r;
+  }
+  EXPECT_EQ(got, written);
+}
+
+// Deadlines so short that they often fire just before the thread enters
+// read(): the re-sent signal must still interrupt it (a lost interrupt
+// would hang this test), and no signal may arrive outside an operation.
+TEST_F(InterruptibleCall, StressNoLostInterruptNoStraySignal) {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  constexpr int kRounds = 5000;
+#else
+  constexpr int kRounds = 20000;
+#endif
+  uint64_t stray = SyscallInterrupter::StraySignals();
+  FdPair p = MakePipe();
+  char c;
+  for (int i = 0; i < kRounds; ++i) {
+    ASSERT_TRUE(
+        p.r->SetReadDeadline(In(absl::Nanoseconds((i * 7919) % 30000))).ok());
+    auto r = p.r->Read(absl::MakeSpan(&c, 1));
+    ASSERT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
+  }
+  EXPECT_EQ(SyscallInterrupter::StraySignals(), stray);
+}
+
+}  // namespace
+}  // namespace gopoll::testing
