@@ -105,10 +105,20 @@ void SyscallInterrupter::OnRetry(void* arg, uint64_t) {
 }
 
 void SyscallInterrupter::End(bool wake_pending) {
+  bool signalled;
   {
     absl::MutexLock l(&mu_);
     if (wake_pending) mu_.Await(absl::Condition(&woken_));
     done_ = true;  // no signal is sent from now on
+    // Wake() sends (and arms the re-send timer) exactly when it finds
+    // done_ false, and always sets woken_: no woken_, nothing to collect.
+    // The common case, an operation no deadline or Close interrupted, so
+    // costs no system call here.
+    signalled = woken_;
+  }
+  if (!signalled) {
+    in_window_.store(false);
+    return;
   }
   TimerQueue::Default().Cancel(&retry_);
   // Every signal sent for this window was queued to this thread before

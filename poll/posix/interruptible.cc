@@ -36,8 +36,11 @@ absl::StatusOr<size_t> ExecInterruptible(
         w.End(false);
         return armed.status();
       }
+      // `true`: the slot held a readiness mark (no poller sets one on this
+      // strategy, but if one did) and `w` was not published.
+      const bool published = !*armed;
       r = attempt(nullptr);
-      w.End(!pd.Disarm(d, &w));
+      w.End(published && !pd.Disarm(d, &w));
     } else {
       r = attempt(nullptr);
     }
