@@ -84,6 +84,15 @@ enum class WaitStrategy : uint8_t {
   kPoller,
 };
 
+// The read spin of the interruptible-call strategy (POSIX; see
+// poll/posix/read_spin.h): how long a thread whose reads keep waiting for
+// data looks for it before it blocks. Process-wide; zero disables spinning;
+// default 20 µs. No effect on Windows or on the kPoller strategy.
+void SetReadSpinBudget(absl::Duration budget);
+absl::Duration ReadSpinBudget();
+// The same in nanoseconds, for the backends' hot path.
+int64_t ReadSpinBudgetNs();
+
 class FD {
  public:
   // Takes ownership of `sysfd`. Call Init before any operation.

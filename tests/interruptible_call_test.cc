@@ -140,6 +140,60 @@ TEST_F(InterruptibleCall, InterruptedWriteKeepsBytesWritten) {
   EXPECT_EQ(got, written);
 }
 
+TEST(ReadSpinBudget, SetAndClamp) {
+  const absl::Duration before = ReadSpinBudget();
+  SetReadSpinBudget(absl::Microseconds(5));
+  EXPECT_EQ(ReadSpinBudget(), absl::Microseconds(5));
+  SetReadSpinBudget(-absl::Seconds(1));
+  EXPECT_EQ(ReadSpinBudget(), absl::ZeroDuration());
+  SetReadSpinBudget(before);
+}
+
+// A thread whose reads keep waiting spins before it blocks (read_spin.h:
+// after a first waiting read and four that block, the next four spin). The
+// budget is far longer than kHang, so a spin that ran it out while ignoring
+// the deadline or Close would hang the test. (A spin also ends when one of
+// its yields runs another thread, which happens often enough on a VM that
+// this test does not prove the check exists; it proves the results.)
+TEST_F(InterruptibleCall, SpinningReadSeesDeadlineAndClose) {
+  const absl::Duration before = ReadSpinBudget();
+  SetReadSpinBudget(absl::Seconds(120));
+  for (bool close : {false, true}) {
+    SCOPED_TRACE(close ? "close" : "deadline");
+    FdPair p = MakePipe();
+    absl::Status last;
+    int replies = 0;
+    std::thread reader([&] {  // a fresh thread: fresh spin state
+      char c;
+      for (;;) {
+        auto n = p.r->Read(absl::MakeSpan(&c, 1));
+        if (!n.ok()) {
+          last = n.status();
+          return;
+        }
+        ++replies;
+      }
+    });
+    // Five replies that each keep the reader waiting a millisecond.
+    for (int i = 0; i < 5; ++i) {
+      absl::SleepFor(absl::Milliseconds(1));
+      ASSERT_TRUE(p.w->Write(std::string_view("r")).ok());
+    }
+    // The reader is now waiting (spinning, where two CPUs allow) for a
+    // sixth byte that never comes.
+    absl::SleepFor(absl::Milliseconds(30));
+    if (close) {
+      ASSERT_TRUE(p.r->Close().ok());
+    } else {
+      ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(10))).ok());
+    }
+    reader.join();
+    EXPECT_EQ(replies, 5);
+    EXPECT_TRUE(close ? IsClosing(last) : IsDeadlineExceeded(last)) << last;
+  }
+  SetReadSpinBudget(before);
+}
+
 // Deadlines so short that they often fire just before the thread enters
 // read(): the re-sent signal must still interrupt it (a lost interrupt
 // would hang this test), and no signal may arrive outside an operation.

@@ -6,6 +6,7 @@
 
 #include "poll/posix/interrupter.h"
 #include "poll/posix/posix_calls.h"
+#include "poll/posix/read_spin.h"
 
 namespace gopoll::posix {
 
@@ -26,8 +27,15 @@ absl::StatusOr<size_t> ExecInterruptible(
   PollDesc& pd = fd.poll_desc();
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
+  // Reads that keep waiting spin briefly before they block (read_spin.h).
+  ReadSpin* spin =
+      d == Dir::kRead && pd.pollable() ? &ReadSpin::Current() : nullptr;
   for (;;) {
     IoResult r;
+    if (spin != nullptr) {
+      spin->BeforeRead(fd.sysfd(),
+                       [&] { return !pd.CheckErr(d, fd.kind()).ok(); });
+    }
     if (pd.pollable()) {
       SyscallInterrupter& w = SyscallInterrupter::Current();
       w.Begin();
@@ -40,6 +48,7 @@ absl::StatusOr<size_t> ExecInterruptible(
       // strategy, but if one did) and `w` was not published.
       const bool published = !*armed;
       r = attempt(nullptr);
+      if (spin != nullptr) spin->AfterRead();
       w.End(published && !pd.Disarm(d, &w));
     } else {
       r = attempt(nullptr);
