@@ -73,11 +73,7 @@ SyscallInterrupter& SyscallInterrupter::Current() {
 uint64_t SyscallInterrupter::StraySignals() { return stray_signals.load(); }
 
 void SyscallInterrupter::Begin() {
-  {
-    absl::MutexLock l(&mu_);
-    done_ = false;
-    woken_ = false;
-  }
+  state_.store(0);
   in_window_.store(true);
 }
 
@@ -87,9 +83,10 @@ void SyscallInterrupter::SendLocked() {
 }
 
 void SyscallInterrupter::Wake() {
+  // Under mu_ from marking to sending: an End that finds kWoken set waits
+  // on mu_ for the send to be done.
   absl::MutexLock l(&mu_);
-  woken_ = true;
-  if (done_) return;
+  if (state_.fetch_or(kWoken) & kDone) return;
   SendLocked();
   TimerQueue::Default().Arm(&retry_, MonoNow() + kRetryNs, 0);
 }
@@ -97,7 +94,7 @@ void SyscallInterrupter::Wake() {
 void SyscallInterrupter::OnRetry(void* arg, uint64_t) {
   auto* s = static_cast<SyscallInterrupter*>(arg);
   absl::MutexLock l(&s->mu_);
-  if (s->done_ || !s->woken_) return;
+  if (s->state_.load() != kWoken) return;  // acknowledged (or never woken)
   // The thread has not acknowledged yet: it may have entered its call
   // after the previous signal was handled. Interrupt it again.
   s->SendLocked();
@@ -105,24 +102,27 @@ void SyscallInterrupter::OnRetry(void* arg, uint64_t) {
 }
 
 void SyscallInterrupter::End(bool wake_pending) {
-  bool signalled;
-  {
-    absl::MutexLock l(&mu_);
-    if (wake_pending) mu_.Await(absl::Condition(&woken_));
-    done_ = true;  // no signal is sent from now on
-    // Wake() sends (and arms the re-send timer) exactly when it finds
-    // done_ false, and always sets woken_: no woken_, nothing to collect.
-    // The common case, an operation no deadline or Close interrupted, so
-    // costs no system call here.
-    signalled = woken_;
-  }
-  if (!signalled) {
+  // The common case, an operation no deadline or Close interrupted: one
+  // compare-and-swap closes the window; no Wake() can send after it (Wake
+  // sees kDone), so there is nothing to collect and no system call.
+  uint32_t expect = 0;
+  if (!wake_pending && state_.compare_exchange_strong(expect, kDone)) {
     in_window_.store(false);
     return;
   }
+  {
+    // A Wake() ran, runs or is coming (wake_pending: the waiter was taken
+    // out of its slot). Once it has marked kWoken it holds mu_ until its
+    // signal is sent, so taking mu_ after seeing kWoken waits for that.
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(
+        +[](std::atomic<uint32_t>* st) { return (st->load() & kWoken) != 0; },
+        &state_));
+    state_.fetch_or(kDone);  // no signal is sent from now on
+  }
   TimerQueue::Default().Cancel(&retry_);
   // Every signal sent for this window was queued to this thread before
-  // done_ was set (sends happen under mu_). The kernel delivers pending
+  // kDone was set (sends happen under mu_). The kernel delivers pending
   // signals whenever a thread returns from a system call: make one, so they
   // are all handled while in_window_ is still true.
   sigset_t pending;

@@ -64,8 +64,11 @@ class SyscallInterrupter final : public Waiter {
 
   absl::Mutex mu_;
   pthread_t thread_{};
-  bool woken_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = true;
+  // The window's state: kWoken once a Wake() came (set under mu_), kDone
+  // once End() closed it; 0 while the thread is in its call.
+  static constexpr uint32_t kDone = 1;
+  static constexpr uint32_t kWoken = 2;
+  std::atomic<uint32_t> state_{kDone};
   std::atomic<bool> in_window_{false};
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> received_{0};

@@ -53,10 +53,13 @@ bool ReadSpin::ShouldSpin() {
 void ReadSpin::BeforeRead(Sysfd fd, absl::FunctionRef<bool()> stop) {
   spun_ = false;
   timed_block_ = false;
+  const int64_t budget = ReadSpinBudgetNs();
+  if (budget <= 0 || !Allowed()) {
+    start_ = -1;  // no spinning here: no need to time the read either
+    return;
+  }
   start_ = MonoNow();
   if (!waiting_) return;
-  const int64_t budget = ReadSpinBudgetNs();
-  if (budget <= 0 || !Allowed()) return;
   if (!ShouldSpin()) {
     timed_block_ = true;
     return;
@@ -83,6 +86,7 @@ void ReadSpin::BeforeRead(Sysfd fd, absl::FunctionRef<bool()> stop) {
 }
 
 void ReadSpin::AfterRead() {
+  if (start_ < 0) return;
   // Both ways are timed from the start of the wait to the end of the read,
   // so the averages compare like with like.
   const int64_t waited_ns = MonoNow() - start_;

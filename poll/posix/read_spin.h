@@ -50,7 +50,7 @@ class ReadSpin {
   bool waiting_ = false;      // the previous read had to wait for data
   bool spun_ = false;         // this read's spin found the data after waiting
   bool timed_block_ = false;  // this read blocks and feeds block_ns_
-  int64_t start_ = 0;         // when this read began (MonoNow)
+  int64_t start_ = -1;        // when this read began (MonoNow); -1: not timed
   uint32_t reads_ = 0;        // waiting reads so far (exploration clock)
   uint32_t cpu_checks_ = 0;
   bool multi_cpu_ = false;
