@@ -253,6 +253,7 @@ struct PingPong::Impl {
   std::atomic<bool> spinning{false};
   std::atomic<bool> echo_ready{false};
   clockid_t spin_clock = 0;
+  absl::Duration saved_spin;
 
   int64_t rounds = 0;
   int64_t bad = 0;
@@ -268,6 +269,8 @@ struct PingPong::Impl {
 PingPong::PingPong(const PingPongOptions& o) : impl_(new Impl) {
   Impl& m = *impl_;
   m.o = o;
+  m.saved_spin = ReadSpinBudget();
+  if (!o.read_spin) SetReadSpinBudget(absl::ZeroDuration());
   SetIdleFds(o.idle_fds);
   std::vector<int> cpus = AllowedCpus();
   if (cpus.empty()) Die("sched_getaffinity");
@@ -315,6 +318,7 @@ PingPong::PingPong(const PingPongOptions& o) : impl_(new Impl) {
 
 PingPong::~PingPong() {
   Impl& m = *impl_;
+  if (!m.o.read_spin) SetReadSpinBudget(m.saved_spin);
   // End of stream for the echo thread.
   if (m.aw != nullptr) {
     m.aw->Close().IgnoreError();

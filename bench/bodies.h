@@ -60,6 +60,9 @@ struct PingPongOptions {
   // How the ping-pong's FDs wait (kAuto: the backend's default for blocking
   // callers; kPoller: epoll readiness).
   WaitStrategy strategy = WaitStrategy::kAuto;
+  // The interruptible call's read spin (SetReadSpinBudget); false sets the
+  // budget to zero while this ping-pong exists.
+  bool read_spin = true;
 };
 
 // Whether this build's backend has an OS poller for WaitStrategy::kPoller

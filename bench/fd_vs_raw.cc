@@ -153,6 +153,7 @@ void RegisterAll() {
       {"raw", {false, false, false, false, 0}},
       {"fd", {true, false, false, false, 0}},
       {"fd_deadline", {true, true, false, false, 0}},
+      {"fd_nospin", {true, false, false, false, 0, WaitStrategy::kAuto, false}},
       {"pinned_raw", {false, false, true, false, 0}},
       {"pinned_fd", {true, false, true, false, 0}},
   };
@@ -230,6 +231,8 @@ void PrintTable(const Collector& c) {
                      p + "fd_deadline", p + "raw", 1.25});
     pairs.push_back({"ping-pong (blocking call), one CPU" + l, p + "pinned_fd",
                      p + "pinned_raw", 1.15});
+    pairs.push_back({"ping-pong (blocking call), no read spin" + l,
+                     p + "fd_nospin", p + "raw", 1.15});
     if (c.Ns(p + "fd_epoll") >= 0) {
       pairs.push_back(
           {"ping-pong (epoll)" + l, p + "fd_epoll", p + "raw", 1.15});

@@ -14,8 +14,10 @@ namespace {
 constexpr int64_t kWaitedNs = 4'000;
 // A sched_yield that took longer than this ran another thread meanwhile.
 constexpr int64_t kSharedCpuNs = 2'000;
-// One waiting read in kExplore goes the way the averages do not favour.
+// One read in kExplore goes the way the averages do not favour.
 constexpr uint32_t kExplore = 64;
+// Waiting reads that measure both ways before the averages decide.
+constexpr uint32_t kWarmup = 8;
 // How often (in spin decisions) the CPU mask is looked at again.
 constexpr uint32_t kCpuRecheck = 256;
 
@@ -40,30 +42,43 @@ bool ReadSpin::Allowed() {
   return multi_cpu_;
 }
 
-bool ReadSpin::ShouldSpin() {
-  // One waiting read in kExplore goes the other way, so that both averages
-  // stay current; the first four measure blocking, the next four spinning.
-  const uint32_t n = reads_++;
-  if (n < 4) return false;
-  if (n < 8) return true;
-  const bool faster = spin_ns_ <= block_ns_;
-  return n % kExplore == 0 ? !faster : faster;
+bool ReadSpin::Losing() const {
+  return waiting_reads_ >= kWarmup && spin_ns_ > block_ns_;
 }
 
 void ReadSpin::BeforeRead(Sysfd fd, absl::FunctionRef<bool()> stop) {
   spun_ = false;
+  attempted_ = false;
   timed_block_ = false;
+  start_ = -1;  // not timed
   const int64_t budget = ReadSpinBudgetNs();
-  if (budget <= 0 || !Allowed()) {
-    start_ = -1;  // no spinning here: no need to time the read either
-    return;
+  if (budget <= 0 || !Allowed()) return;
+  if (Losing()) {
+    // Spinning does not pay now (e.g. the other CPU is busy): reads run
+    // untimed, except one in kExplore that is timed blocking (to keep that
+    // average current) and one that spins (to see whether spinning pays
+    // again).
+    const uint32_t n = ++losing_reads_;
+    if (n % kExplore == kExplore / 2) {
+      timed_block_ = true;
+      start_ = MonoNow();
+      return;
+    }
+    if (n % kExplore != 0) return;
+    start_ = MonoNow();
+  } else {
+    start_ = MonoNow();
+    if (!waiting_) return;  // the data was there last time: just read
+    // The first waiting reads measure blocking, the next ones spinning;
+    // then one in kExplore blocks, to keep that average current.
+    const uint32_t n = waiting_reads_++;
+    if (n < kWarmup / 2 || (n >= kWarmup && n % kExplore == 0)) {
+      timed_block_ = true;
+      return;
+    }
   }
-  start_ = MonoNow();
-  if (!waiting_) return;
-  if (!ShouldSpin()) {
-    timed_block_ = true;
-    return;
-  }
+  // A spin attempt: its sample is the whole wait, until the read returns.
+  attempted_ = true;
   const int64_t give_up = start_ + budget;
   pollfd p{static_cast<int>(fd), POLLIN, 0};
   for (int i = 0;; ++i) {
@@ -71,28 +86,28 @@ void ReadSpin::BeforeRead(Sysfd fd, absl::FunctionRef<bool()> stop) {
       spun_ = i > 0;
       return;
     }
-    if (stop()) return;  // the caller reports the deadline or Close
+    if (stop()) {  // the caller reports the deadline or Close
+      attempted_ = false;
+      return;
+    }
     const int64_t now = MonoNow();
-    if (now >= give_up) break;
+    if (now >= give_up) return;  // the blocking read follows
     sched_yield();
     // A yield that let another thread run: this CPU is shared, and a
-    // spinning thread only takes time from the one it waits for.
-    if (MonoNow() - now > kSharedCpuNs) break;
+    // spinning thread only takes time from the one it waits for. Block.
+    if (MonoNow() - now > kSharedCpuNs) return;
   }
-  // Ran out, or the CPU is shared: the blocking read follows. Count this
-  // wait as a spin of twice the budget, so that spinning loses against
-  // blocking until a later try (one in kExplore) finds it paying again.
-  Average(&spin_ns_, 2 * budget, 2 * budget);
 }
 
 void ReadSpin::AfterRead() {
   if (start_ < 0) return;
   // Both ways are timed from the start of the wait to the end of the read,
-  // so the averages compare like with like.
+  // so the averages compare like with like (a spin that ran out or gave up
+  // counts with the blocking read that followed it).
   const int64_t waited_ns = MonoNow() - start_;
   const bool waited = waited_ns > kWaitedNs;
   const int64_t cap = 2 * ReadSpinBudgetNs();
-  if (spun_) Average(&spin_ns_, waited_ns, cap);
+  if (attempted_ && (spun_ || waited)) Average(&spin_ns_, waited_ns, cap);
   if (timed_block_ && waited) Average(&block_ns_, waited_ns, cap);
   waiting_ = spun_ || waited;
 }

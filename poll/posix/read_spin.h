@@ -10,15 +10,16 @@
 //
 // Only where it pays, measured per thread:
 //   - only when the thread's previous read had to wait (not for streams,
-//     whose data is there at once);
+//     whose data is there at once); reads are timed (two clock reads) only
+//     while spinning may pay;
 //   - never when the thread may run on one CPU only (its peer needs it);
 //   - the thread keeps a moving average of how long its waiting reads take
-//     when it spins (until the data is seen) and when it blocks (the
-//     blocking read), and spins only while spinning is the faster way; one
-//     waiting read in 64 tries the other way, so the choice follows the
-//     load. A spin that runs out its budget, or whose yield ran another
-//     thread (the CPU is shared: spinning only delays the peer), stops and
-//     counts as a slow one;
+//     (from the start of the wait to the end of the read) when it spins
+//     and when it blocks, and spins only while spinning is the faster way; one
+//     read in 64 tries the other way, so the choice follows the load;
+//   - a spin stops when it runs out its budget, or when one of its yields
+//     ran another thread (the CPU is shared: spinning only delays the
+//     peer); the blocking read follows and the whole wait is the sample;
 //   - a deadline or Close ends a spin at once (the caller's `stop`).
 // The budget is process-wide: SetReadSpinBudget (poll/fd.h); zero disables.
 // State is per thread; nothing here is shared between threads.
@@ -45,13 +46,16 @@ class ReadSpin {
 
  private:
   bool Allowed();
-  bool ShouldSpin();
+  bool Losing() const;
 
-  bool waiting_ = false;      // the previous read had to wait for data
-  bool spun_ = false;         // this read's spin found the data after waiting
-  bool timed_block_ = false;  // this read blocks and feeds block_ns_
-  int64_t start_ = -1;        // when this read began (MonoNow); -1: not timed
-  uint32_t reads_ = 0;        // waiting reads so far (exploration clock)
+  bool waiting_ = false;  // the previous read had to wait for data
+  bool spun_ = false;
+  bool attempted_ = false;  // this read spun (its wait feeds spin_ns_) // this
+                            // read's spin found the data after waiting
+  bool timed_block_ = false;    // this read blocks and feeds block_ns_
+  int64_t start_ = -1;          // when this read began (MonoNow); -1: not timed
+  uint32_t waiting_reads_ = 0;  // waiting reads while spinning may pay
+  uint32_t losing_reads_ = 0;   // reads while it does not
   uint32_t cpu_checks_ = 0;
   bool multi_cpu_ = false;
   // Moving averages of a waiting read's wait, spinning and blocking.
