@@ -83,6 +83,12 @@ enum class WaitStrategy : uint8_t {
   // (Unimplemented: it has no OS poller).
   kPoller,
 };
+// O_NONBLOCK belongs to the open file description, which dup'ed descriptors
+// and other processes share. An interruptible-call FD whose description is
+// made non-blocking by someone else still works (EAGAIN: it waits for
+// readiness); a kPoller FD whose description is made blocking has calls
+// that block without a deadline. Do not give two FDs on one description
+// different strategies.
 
 // The read spin of the interruptible-call strategy (POSIX; see
 // poll/posix/read_spin.h): how long a thread whose reads keep waiting for
@@ -195,6 +201,10 @@ class FD {
   // Raw access for embedding stacks (Go's RawConn). `f` runs with a
   // reference held (RawControl), or the read/write lock held and the FD's
   // poller: f returns true when done, false to wait for readiness and retry.
+  // With WaitStrategy::kInterruptibleCall the descriptor is blocking, so
+  // f's own calls may block; a deadline or Close interrupts them (they fail
+  // with EINTR, which f should report and return true) and the Raw call
+  // then returns OK: what f recorded is the result.
   absl::Status RawControl(absl::FunctionRef<void(Sysfd)> f);
   absl::Status RawRead(absl::FunctionRef<bool(Sysfd)> f);
   absl::Status RawWrite(absl::FunctionRef<bool(Sysfd)> f);

@@ -60,6 +60,11 @@ void PollDesc::Close(intptr_t sysfd) {
   poller_ = nullptr;
 }
 
+void PollDesc::Unopen(intptr_t sysfd) {
+  Close(sysfd);
+  pollable_ = false;
+}
+
 absl::Status PollDesc::CheckErr(Dir d, FdKind kind) const {
   uint32_t info = info_.load(std::memory_order_acquire);
   if (info & kInfoClosing) return ErrClosing(kind);

@@ -84,6 +84,9 @@ class PollDesc {
   // Unregisters from the poller (if any). Call once, before the OS
   // descriptor is closed.
   void Close(intptr_t sysfd);
+  // Undoes a successful Open when the FD's Init fails after it: unregisters
+  // and makes the descriptor non-pollable again (no operation may run yet).
+  void Unopen(intptr_t sysfd);
   bool pollable() const { return pollable_; }
   Poller* poller() const { return poller_; }
   // A word the poller may use to find its registration (epoll: the slot).

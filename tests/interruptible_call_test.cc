@@ -4,6 +4,7 @@
 // Also how Init picks the strategy. (The shared semantics run in
 // fd_semantics_test with the default, and fd_semantics_poller_test on epoll.)
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -138,6 +139,73 @@ TEST_F(InterruptibleCall, InterruptedWriteKeepsBytesWritten) {
     got += *r;
   }
   EXPECT_EQ(got, written);
+}
+
+// RawRead's f makes a blocking read on the blocking descriptor: a deadline
+// and Close must still end it (f sees EINTR), and Close must not hang.
+TEST_F(InterruptibleCall, RawReadWithBlockingCallInsideIsInterrupted) {
+  for (bool close : {false, true}) {
+    SCOPED_TRACE(close ? "close" : "deadline");
+    FdPair p = MakePipe();
+    int err = 0;
+    absl::Status st;
+    absl::Notification done;
+    std::thread t([&] {
+      st = p.r->RawRead([&](Sysfd fd) {
+        char c;
+        if (::read(static_cast<int>(fd), &c, 1) < 0) err = errno;
+        return true;
+      });
+      done.Notify();
+    });
+    absl::SleepFor(absl::Milliseconds(20));
+    if (close) {
+      ASSERT_TRUE(p.r->Close().ok());
+    } else {
+      ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(5))).ok());
+    }
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
+    t.join();
+    EXPECT_TRUE(st.ok()) << st;  // f finished; what it saw is the result
+    EXPECT_EQ(err, EINTR);
+  }
+}
+
+// O_NONBLOCK belongs to the open file description: another descriptor (or
+// process) sharing it may set it. The FD then sees EAGAIN, which must mean
+// "wait" (deadlines and Close included), never an error.
+TEST_F(InterruptibleCall, DescriptionMadeNonBlockingBySomeoneElse) {
+  FdPair p = MakePipe();
+  const int r = static_cast<int>(p.r->sysfd());
+  ASSERT_EQ(fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK), 0);
+  ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(10))).ok());
+  char c;
+  auto n = p.r->Read(absl::MakeSpan(&c, 1));
+  EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
+  ASSERT_TRUE(p.r->SetReadDeadline(absl::InfiniteFuture()).ok());
+  std::thread writer([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_TRUE(p.w->Write(std::string_view("z")).ok());
+  });
+  n = p.r->Read(absl::MakeSpan(&c, 1));
+  writer.join();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(c, 'z');
+  // A call that asks not to block (MSG_DONTWAIT) waits the same way.
+  int s[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+  FD a(s[0]), b(s[1]);
+  ASSERT_TRUE(a.Init(FdKind::kNet, true).ok());
+  ASSERT_TRUE(b.Init(FdKind::kNet, true).ok());
+  std::thread sender([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_TRUE(b.Write(std::string_view("m")).ok());
+  });
+  auto got = a.RecvFrom(absl::MakeSpan(&c, 1), MSG_DONTWAIT);
+  sender.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->n, 1u);
+  EXPECT_EQ(c, 'm');
 }
 
 TEST(ReadSpinBudget, SetAndClamp) {

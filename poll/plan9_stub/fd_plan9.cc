@@ -15,8 +15,10 @@ namespace gopoll {
 std::unique_ptr<Poller> NewLoopPoller() { return nullptr; }
 
 absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
-                             Poller* /*loop_poller*/) {
-  if (pollable && strategy == WaitStrategy::kPoller) {
+                             Poller* loop_poller) {
+  // An explicit request for a poller is refused; an event loop's poller (a
+  // loop never has one here) is ignored, as fd.h says.
+  if (pollable && strategy == WaitStrategy::kPoller && loop_poller == nullptr) {
     return absl::UnimplementedError(
         "poll: plan9_stub has no OS poller (WaitStrategy::kPoller)");
   }

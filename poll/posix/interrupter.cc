@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include "absl/base/call_once.h"
+#include "absl/base/internal/raw_logging.h"
 #include "poll/monotonic_clock.h"
 #include "poll/recycled.h"
 
@@ -11,6 +12,21 @@ namespace gopoll::posix {
 namespace {
 
 constexpr int64_t kRetryNs = 1'000'000;  // re-send every 1 ms until acked
+// Re-sends without an acknowledgement after which something is wrong with
+// the signal (about one second).
+constexpr uint32_t kSuspectResends = 1000;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerDefersSignals = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kSanitizerDefersSignals = true;
+#else
+constexpr bool kSanitizerDefersSignals = false;
+#endif
+#else
+constexpr bool kSanitizerDefersSignals = false;
+#endif
 
 thread_local SyscallInterrupter* tls_current = nullptr;
 std::atomic<uint64_t> stray_signals{0};
@@ -87,8 +103,29 @@ void SyscallInterrupter::Wake() {
   // on mu_ for the send to be done.
   absl::MutexLock l(&mu_);
   if (state_.fetch_or(kWoken) & kDone) return;
+  resends_ = 0;
   SendLocked();
   TimerQueue::Default().Arm(&retry_, MonoNow() + kRetryNs, 0);
+}
+
+// Says once per process why interrupts may not arrive: the handler was
+// replaced (or restarts calls), or, if it is ours, the thread blocks it.
+void SyscallInterrupter::ReportUnacknowledged() {
+  static std::atomic<bool> reported{false};
+  if (reported.exchange(true)) return;
+  struct sigaction cur = {};
+  sigaction(kInterruptSignal, nullptr, &cur);
+  const bool ours = (cur.sa_flags & SA_SIGINFO) &&
+                    cur.sa_sigaction == &SyscallInterrupter::Handler &&
+                    !(cur.sa_flags & SA_RESTART);
+  ABSL_RAW_LOG(ERROR,
+               "poll: a blocked call has not been interrupted after %u "
+               "SIGURGs: %s; such calls ignore deadlines and Close "
+               "(WaitStrategy::kPoller does not use signals)",
+               kSuspectResends,
+               ours ? "the thread blocks SIGURG"
+                    : "another SIGURG handler replaced poll's (or restarts "
+                      "system calls)");
 }
 
 void SyscallInterrupter::OnRetry(void* arg, uint64_t) {
@@ -98,6 +135,7 @@ void SyscallInterrupter::OnRetry(void* arg, uint64_t) {
   // The thread has not acknowledged yet: it may have entered its call
   // after the previous signal was handled. Interrupt it again.
   s->SendLocked();
+  if (++s->resends_ == kSuspectResends) ReportUnacknowledged();
   TimerQueue::Default().Arm(&s->retry_, MonoNow() + kRetryNs, 0);
 }
 
@@ -127,9 +165,14 @@ void SyscallInterrupter::End(bool wake_pending) {
   // are all handled while in_window_ is still true.
   sigset_t pending;
   sigpending(&pending);
-  // Sanitizer runtimes may defer delivery a little: wait a bounded while.
-  for (int i = 0; i < 1000 && received_.load() < sent_.load(); ++i) {
-    sched_yield();
+  // ThreadSanitizer defers a signal's handler to its next safe point: wait
+  // a bounded while there. (Elsewhere the handlers have run by now; and as
+  // signals coalesce, `received` may stay behind `sent` for good, so this
+  // wait must not run in normal builds.)
+  if (kSanitizerDefersSignals) {
+    for (int i = 0; i < 1000 && received_.load() < sent_.load(); ++i) {
+      sched_yield();
+    }
   }
   // Signals of one kind coalesce (two sends before delivery run the handler
   // once), so `received` may stay behind `sent`: that is not a lost signal.

@@ -59,6 +59,7 @@ class SyscallInterrupter final : public Waiter {
   template <typename T>
   friend class ::gopoll::RecycledPool;
   static void OnRetry(void* arg, uint64_t seq);
+  static void ReportUnacknowledged();
   static void Handler(int sig, siginfo_t* info, void* ctx);
   void SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -73,6 +74,7 @@ class SyscallInterrupter final : public Waiter {
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> received_{0};
   Timer retry_;
+  uint32_t resends_ ABSL_GUARDED_BY(mu_) = 0;  // of the current Wake
   SyscallInterrupter* next_free_ = nullptr;
 };
 

@@ -3,17 +3,64 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "poll/posix/interrupter.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/posix/read_spin.h"
 
 namespace gopoll::posix {
+namespace {
+
+// Blocks until `fd` is ready for `events` (used where a call must wait for
+// something other than its own completion).
+IoResult WaitFor(Sysfd fd, short events) {
+  pollfd p{static_cast<int>(fd), events, 0};
+  int r = ::poll(&p, 1, -1);
+  if (r < 0) return {0, errno};
+  return {0, 0};
+}
+
+short Events(Dir d) { return d == Dir::kRead ? POLLIN : POLLOUT; }
+
+// Runs `call` with the thread's interrupter published for direction `d`:
+// a deadline or Close that passes meanwhile interrupts it (EINTR). An error
+// status when the direction had already failed (`call` did not run).
+absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
+                                  absl::FunctionRef<IoResult()> call,
+                                  ReadSpin* spin) {
+  PollDesc& pd = fd.poll_desc();
+  SyscallInterrupter& w = SyscallInterrupter::Current();
+  w.Begin();
+  absl::StatusOr<bool> armed = pd.Arm(d, fd.kind(), &w);
+  if (!armed.ok()) {
+    w.End(false);
+    return armed.status();
+  }
+  // `true`: the slot held a readiness mark (no poller sets one on this
+  // strategy, but if one did) and `w` was not published.
+  const bool published = !*armed;
+  IoResult r;
+  if (!pd.CheckErr(d, fd.kind()).ok()) {
+    // Arm saw the error, but somebody had already taken `w` (its Wake is
+    // coming): do not start a call that only the re-sent signal would end.
+    r = {0, EINTR};
+  } else {
+    r = call();
+    if (spin != nullptr) spin->AfterRead();
+  }
+  w.End(published && !pd.Disarm(d, &w));
+  return r;
+}
+
+}  // namespace
 
 absl::StatusOr<bool> InitInterruptible(FD& fd) {
   absl::StatusOr<FileInfo> fi = Fstat(fd.sysfd());
   if (!fi.ok()) return fi.status();
-  if (fi->is_regular || fi->is_dir) return false;
+  // Regular files, directories and block devices do not wait for a peer
+  // (and a disk wait cannot be interrupted anyway): not pollable.
+  if (fi->is_regular || fi->is_dir || S_ISBLK(fi->mode)) return false;
   absl::Status s = SetNonblock(fd.sysfd(), false);
   if (!s.ok()) return s;
   SyscallInterrupter::Current();  // installs the signal handler
@@ -27,53 +74,46 @@ absl::StatusOr<size_t> ExecInterruptible(
   PollDesc& pd = fd.poll_desc();
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
+  if (!pd.pollable()) {
+    for (;;) {
+      IoResult r = attempt(nullptr);
+      if (r.err == 0) return static_cast<size_t>(r.n);
+      if (r.err != EINTR) return ErrnoError(syscall, static_cast<int>(r.err));
+    }
+  }
   // Reads that keep waiting spin briefly before they block (read_spin.h).
-  ReadSpin* spin =
-      d == Dir::kRead && pd.pollable() ? &ReadSpin::Current() : nullptr;
+  ReadSpin* spin = d == Dir::kRead ? &ReadSpin::Current() : nullptr;
   for (;;) {
-    IoResult r;
     if (spin != nullptr) {
       spin->BeforeRead(fd.sysfd(),
                        [&] { return !pd.CheckErr(d, fd.kind()).ok(); });
     }
-    if (pd.pollable()) {
-      SyscallInterrupter& w = SyscallInterrupter::Current();
-      w.Begin();
-      absl::StatusOr<bool> armed = pd.Arm(d, fd.kind(), &w);
-      if (!armed.ok()) {
-        w.End(false);
-        return armed.status();
-      }
-      // `true`: the slot held a readiness mark (no poller sets one on this
-      // strategy, but if one did) and `w` was not published.
-      const bool published = !*armed;
-      r = attempt(nullptr);
-      if (spin != nullptr) spin->AfterRead();
-      w.End(published && !pd.Disarm(d, &w));
-    } else {
-      r = attempt(nullptr);
-    }
+    absl::StatusOr<IoResult> r = InWindow(
+        fd, d, [&] { return attempt(nullptr); }, spin);
+    if (!r.ok()) return r.status();
     // Bytes transferred are returned even if an interrupt raced with them.
-    if (r.err == 0) return static_cast<size_t>(r.n);
-    if (r.err == EINTR) {
-      s = pd.CheckErr(d, fd.kind());
-      if (!s.ok()) return s;
-      continue;  // another signal, or the deadline was extended meanwhile
+    if (r->err == 0) return static_cast<size_t>(r->n);
+    if (r->err == EAGAIN || r->err == EWOULDBLOCK) {
+      // The open file description is non-blocking after all (a descriptor
+      // or process sharing it set O_NONBLOCK), or the call asked not to
+      // block (MSG_DONTWAIT): wait for readiness, as the poller strategy
+      // does, and try again.
+      const Sysfd sysfd = fd.sysfd();
+      r = InWindow(
+          fd, d, [&] { return WaitFor(sysfd, Events(d)); }, nullptr);
+      if (!r.ok()) return r.status();
+      if (r->err != 0 && r->err != EINTR) {
+        return ErrnoError("poll", static_cast<int>(r->err));
+      }
+    } else if (r->err != EINTR) {
+      return ErrnoError(syscall, static_cast<int>(r->err));
     }
-    return ErrnoError(syscall, static_cast<int>(r.err));
+    // Interrupted, or ready: a deadline or Close ends the operation;
+    // another signal, or a deadline extended meanwhile, means try again.
+    s = pd.CheckErr(d, fd.kind());
+    if (!s.ok()) return s;
   }
 }
-
-namespace {
-// Blocks until `fd` is ready for `events` (used where a call must wait for
-// something other than its own completion).
-IoResult WaitFor(Sysfd fd, short events) {
-  pollfd p{static_cast<int>(fd), events, 0};
-  int r = ::poll(&p, 1, -1);
-  if (r < 0) return {0, errno};
-  return {0, 0};
-}
-}  // namespace
 
 absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr) {
   const int sock = static_cast<int>(fd.sysfd());
@@ -98,15 +138,39 @@ absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr) {
 
 absl::Status RawIOInterruptible(FD& fd, Dir d,
                                 absl::FunctionRef<bool(Sysfd)> f) {
-  absl::Status s = fd.poll_desc().Prepare(d, fd.kind());
+  PollDesc& pd = fd.poll_desc();
+  absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
-  const short events = d == Dir::kRead ? POLLIN : POLLOUT;
+  if (!pd.pollable()) {
+    // Nothing can wait: one call of f, which must finish (Go's rule).
+    return f(fd.sysfd()) ? absl::OkStatus() : ErrNotPollable();
+  }
   for (;;) {
-    if (f(fd.sysfd())) return absl::OkStatus();
-    if (!fd.poll_desc().pollable()) return ErrNotPollable();
-    absl::StatusOr<size_t> r = ExecInterruptible(
-        fd, d, "poll", [&](void*) { return WaitFor(fd.sysfd(), events); });
+    // The descriptor is blocking, so f's own calls may block: run f inside
+    // a window, where a deadline or Close interrupts them (EINTR to f).
+    bool done = false;
+    absl::StatusOr<IoResult> r = InWindow(
+        fd, d,
+        [&] {
+          done = f(fd.sysfd());
+          return IoResult{0, 0};
+        },
+        nullptr);
     if (!r.ok()) return r.status();
+    if (done) return absl::OkStatus();
+    s = pd.CheckErr(d, fd.kind());
+    if (!s.ok()) return s;
+    // f asked to wait (its descriptor is non-blocking after all, or it
+    // used MSG_DONTWAIT): wait for readiness, interruptibly.
+    const Sysfd sysfd = fd.sysfd();
+    r = InWindow(
+        fd, d, [&] { return WaitFor(sysfd, Events(d)); }, nullptr);
+    if (!r.ok()) return r.status();
+    if (r->err != 0 && r->err != EINTR) {
+      return ErrnoError("poll", static_cast<int>(r->err));
+    }
+    s = pd.CheckErr(d, fd.kind());
+    if (!s.ok()) return s;
   }
 }
 

@@ -57,7 +57,7 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
   }
   s = posix::SetNonblock(sysfd_, true);
   if (!s.ok()) {
-    pd_.Close(sysfd_);
+    pd_.Unopen(sysfd_);
     return s;
   }
   blocking_.store(false);
