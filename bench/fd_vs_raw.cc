@@ -224,22 +224,22 @@ void PrintTable(const Collector& c) {
   for (const char* load : {"quiet", "busy"}) {
     std::string p = absl::StrCat("PingPong/", load, "/");
     std::string l = absl::StrCat(", ", load);
-    // Default strategy: the interruptible blocking call (both backends).
-    pairs.push_back(
-        {"ping-pong (blocking call)" + l, p + "fd", p + "raw", 1.15});
-    pairs.push_back({"ping-pong (blocking call) + read deadline" + l,
-                     p + "fd_deadline", p + "raw", 1.25});
-    pairs.push_back({"ping-pong (blocking call), one CPU" + l, p + "pinned_fd",
-                     p + "pinned_raw", 1.15});
+    // Each waiting strategy beside the same raw runs: the default (the
+    // interruptible blocking call, both backends) and epoll where built.
+    auto strategy_rows = [&](const std::string& label,
+                             const std::string& suffix) {
+      const std::string pp = "ping-pong (" + label + ")";
+      pairs.push_back({pp + l, p + "fd" + suffix, p + "raw", 1.15});
+      pairs.push_back({pp + " + read deadline" + l,
+                       p + "fd" + suffix + "_deadline", p + "raw", 1.25});
+      pairs.push_back({pp + ", one CPU" + l, p + "pinned_fd" + suffix,
+                       p + "pinned_raw", 1.15});
+    };
+    strategy_rows("blocking call", "");
     pairs.push_back({"ping-pong (blocking call), no read spin" + l,
                      p + "fd_nospin", p + "raw", 1.15});
     if (c.Ns(p + "fd_epoll") >= 0) {
-      pairs.push_back(
-          {"ping-pong (epoll)" + l, p + "fd_epoll", p + "raw", 1.15});
-      pairs.push_back({"ping-pong (epoll) + read deadline" + l,
-                       p + "fd_epoll_deadline", p + "raw", 1.25});
-      pairs.push_back({"ping-pong (epoll), one CPU" + l, p + "pinned_fd_epoll",
-                       p + "pinned_raw", 1.15});
+      strategy_rows("epoll", "_epoll");
       pairs.push_back({"ping-pong (epoll), 10k idle FDs vs 0" + l,
                        p + "fd_epoll_10k_idle", p + "fd_epoll", 1.05});
     } else {

@@ -53,6 +53,19 @@ absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
   return r;
 }
 
+// Waits, interruptibly, until the FD is ready for `d` (or a signal came):
+// for calls that found the descriptor non-blocking after all.
+absl::Status WaitReady(FD& fd, Dir d) {
+  const Sysfd sysfd = fd.sysfd();
+  absl::StatusOr<IoResult> r = InWindow(
+      fd, d, [&] { return WaitFor(sysfd, Events(d)); }, nullptr);
+  if (!r.ok()) return r.status();
+  if (r->err != 0 && r->err != EINTR) {
+    return ErrnoError("poll", static_cast<int>(r->err));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<bool> InitInterruptible(FD& fd) {
@@ -98,13 +111,8 @@ absl::StatusOr<size_t> ExecInterruptible(
       // or process sharing it set O_NONBLOCK), or the call asked not to
       // block (MSG_DONTWAIT): wait for readiness, as the poller strategy
       // does, and try again.
-      const Sysfd sysfd = fd.sysfd();
-      r = InWindow(
-          fd, d, [&] { return WaitFor(sysfd, Events(d)); }, nullptr);
-      if (!r.ok()) return r.status();
-      if (r->err != 0 && r->err != EINTR) {
-        return ErrnoError("poll", static_cast<int>(r->err));
-      }
+      s = WaitReady(fd, d);
+      if (!s.ok()) return s;
     } else if (r->err != EINTR) {
       return ErrnoError(syscall, static_cast<int>(r->err));
     }
@@ -162,13 +170,8 @@ absl::Status RawIOInterruptible(FD& fd, Dir d,
     if (!s.ok()) return s;
     // f asked to wait (its descriptor is non-blocking after all, or it
     // used MSG_DONTWAIT): wait for readiness, interruptibly.
-    const Sysfd sysfd = fd.sysfd();
-    r = InWindow(
-        fd, d, [&] { return WaitFor(sysfd, Events(d)); }, nullptr);
-    if (!r.ok()) return r.status();
-    if (r->err != 0 && r->err != EINTR) {
-      return ErrnoError("poll", static_cast<int>(r->err));
-    }
+    s = WaitReady(fd, d);
+    if (!s.ok()) return s;
     s = pd.CheckErr(d, fd.kind());
     if (!s.ok()) return s;
   }
