@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 
 namespace gopoll {
@@ -15,10 +16,16 @@ bool WouldBlock() {
   return nb != nullptr && nb->would_block();
 }
 
-absl::Status CheckSpan(const void* data, size_t size, absl::string_view op) {
-  if (data == nullptr && size > 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, ": null buffer with length ", size));
+absl::Status BadSpan(size_t size, absl::string_view op) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(op, ": null buffer with length ", size));
+}
+
+// Checked on every attempt: inline, the error built only when needed.
+inline absl::Status CheckSpan(const void* data, size_t size,
+                              absl::string_view op) {
+  if (ABSL_PREDICT_FALSE(data == nullptr && size > 0)) {
+    return BadSpan(size, op);
   }
   return absl::OkStatus();
 }

@@ -26,11 +26,13 @@
 #ifndef POLL_LOOP_ASYNC_OP_H_
 #define POLL_LOOP_ASYNC_OP_H_
 
+#include <cstddef>
 #include <memory>
 
 #include "absl/status/status.h"
 #include "poll/fd.h"
 #include "poll/loop/loop_core.h"
+#include "poll/loop/op_pool.h"
 #include "poll/waiter.h"
 
 namespace gopoll {
@@ -70,6 +72,14 @@ class AsyncOp : public Waiter {
   bool CancelArmed();
 
   virtual ~AsyncOp();
+
+  // One op per operation: their memory comes from OpPool (op_pool.h).
+  static void* operator new(std::size_t size) {
+    return op_pool::Allocate(size);
+  }
+  static void operator delete(void* p, std::size_t size) {
+    op_pool::Free(p, size);
+  }
 
  protected:
   // One attempt, inside a NonBlockingScope; true when finished (result or
