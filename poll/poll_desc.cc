@@ -65,20 +65,11 @@ void PollDesc::Unopen(intptr_t sysfd) {
   pollable_ = false;
 }
 
-absl::Status PollDesc::CheckErr(Dir d, FdKind kind) const {
-  uint32_t info = info_.load(std::memory_order_acquire);
+absl::Status PollDesc::ErrFromInfo(uint32_t info, Dir d, FdKind kind) {
   if (info & kInfoClosing) return ErrClosing(kind);
   uint32_t expired = d == Dir::kRead ? kInfoReadExpired : kInfoWriteExpired;
   if (info & expired) return ErrDeadlineExceeded();
   if (d == Dir::kRead && (info & kInfoEventErr)) return ErrNotPollable();
-  return absl::OkStatus();
-}
-
-absl::Status PollDesc::Prepare(Dir d, FdKind kind) {
-  if (!pollable_) return absl::OkStatus();
-  absl::Status s = CheckErr(d, kind);
-  if (!s.ok()) return s;
-  slot(d).store(kNil, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -94,9 +95,23 @@ class PollDesc {
 
   // Go's prepare: fails if the direction is closing/expired, and forgets a
   // stale "ready" (the caller is about to try the operation anyway).
-  absl::Status Prepare(Dir d, FdKind kind);
+  absl::Status Prepare(Dir d, FdKind kind) {
+    if (!pollable_) return absl::OkStatus();
+    absl::Status s = CheckErr(d, kind);
+    if (ABSL_PREDICT_FALSE(!s.ok())) return s;
+    slot(d).store(kNil, std::memory_order_relaxed);
+    return absl::OkStatus();
+  }
   // Error state of a direction (closing > deadline > poller error), or OK.
-  absl::Status CheckErr(Dir d, FdKind kind) const;
+  absl::Status CheckErr(Dir d, FdKind kind) const {
+    // Inline: every operation checks, and almost always finds nothing.
+    const uint32_t info = info_.load(std::memory_order_acquire);
+    const uint32_t errs =
+        kInfoClosing | (d == Dir::kRead ? kInfoReadExpired | kInfoEventErr
+                                        : kInfoWriteExpired);
+    if (ABSL_PREDICT_TRUE((info & errs) == 0)) return absl::OkStatus();
+    return ErrFromInfo(info, d, kind);
+  }
   // Blocks the calling thread until `d` is ready, the deadline passes or the
   // FD closes. OK means "ready: retry the operation".
   absl::Status Wait(Dir d, FdKind kind);
@@ -142,6 +157,7 @@ class PollDesc {
   bool closing() const { return (info_.load() & kInfoClosing) != 0; }
 
  private:
+  static absl::Status ErrFromInfo(uint32_t info, Dir d, FdKind kind);
   static constexpr uint32_t kInfoClosing = 1;
   static constexpr uint32_t kInfoEventErr = 2;
   static constexpr uint32_t kInfoReadExpired = 4;

@@ -42,6 +42,7 @@ void LoopCore::Enqueue(AsyncOp* op, bool completion) {
     absl::MutexLock l(&mu_);
     if (!shut_down_) {
       remote_.push_back(Item{op, nullptr, completion});
+      has_remote_.store(true, std::memory_order_release);
       if (sleeping_) {
         sleeping_ = false;
         Wake();
@@ -60,6 +61,7 @@ void LoopCore::Post(absl::AnyInvocable<void() &&> fn) {
   absl::MutexLock l(&mu_);  // wakes under the lock, as Enqueue
   if (shut_down_) return;
   remote_.push_back(Item{nullptr, std::move(fn)});
+  has_remote_.store(true, std::memory_order_release);
   if (sleeping_) {
     sleeping_ = false;
     Wake();
@@ -91,14 +93,20 @@ int LoopCore::RunOnce(absl::Duration timeout) {
   // Stays set after the round: this thread is the loop's thread until it
   // runs another loop (FD::Close must not wait here between rounds either).
   SetCurrentLoopPoller(poller_.get());
-  auto drain_remote = [this] {
-    absl::MutexLock l(&mu_);
+  // Called with mu_ held.
+  auto drain_remote = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     while (!remote_.empty()) {
       local_.push_back(std::move(remote_.front()));
       remote_.pop_front();
     }
+    has_remote_.store(false, std::memory_order_relaxed);
   };
-  drain_remote();
+  // The hint saves the lock when nothing came from other threads; an item
+  // pushed after this read is seen under the lock below before sleeping.
+  if (has_remote_.load(std::memory_order_acquire)) {
+    absl::MutexLock l(&mu_);
+    drain_remote();
+  }
   if (local_.empty() && !stop_.load()) {
     const int ms = TimeoutMs(timeout);
     if (poller_ != nullptr) {
@@ -112,6 +120,7 @@ int LoopCore::RunOnce(absl::Duration timeout) {
       poller_->Poll(sleep ? ms : 0);
       absl::MutexLock l(&mu_);
       sleeping_ = false;
+      drain_remote();
     } else {
       absl::MutexLock l(&mu_);
       const absl::Time deadline = ms < 0 ? absl::InfiniteFuture()
@@ -121,8 +130,8 @@ int LoopCore::RunOnce(absl::Duration timeout) {
         if (cv_.WaitWithDeadline(&mu_, deadline)) break;
       }
       sleeping_ = false;
+      drain_remote();
     }
-    drain_remote();
   } else if (poller_ != nullptr && ++busy_rounds_ >= kBusyRoundsPerPoll) {
     // Work keeps coming without the loop ever running dry: look at the OS
     // readiness now and then anyway, without sleeping.

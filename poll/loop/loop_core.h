@@ -90,6 +90,9 @@ class LoopCore {
   absl::Mutex mu_;
   absl::CondVar cv_;  // no-poller loops sleep here
   std::deque<Item> remote_ ABSL_GUARDED_BY(mu_);
+  // remote_ is not empty: written under mu_, read by the loop without it
+  // (a hint that saves taking the lock when nothing came).
+  std::atomic<bool> has_remote_{false};
   bool sleeping_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
