@@ -60,37 +60,36 @@ absl::Status CheckBufs(absl::Span<const Span> bufs, absl::string_view op) {
 
 }  // namespace
 
-// A reference on the FD for the duration of a call.
+// A reference on the FD for the duration of a call. The lock result is
+// kept as is; a status is built only for a failure.
 class FdRef {
  public:
-  explicit FdRef(FD* fd) : fd_(fd) {
-    status_ = LockStatus(fd->mu_.Incref(), fd->kind_);
-  }
+  explicit FdRef(FD* fd) : fd_(fd), r_(fd->mu_.Incref()) {}
   ~FdRef() {
-    if (status_.ok()) fd_->Unref();
+    if (ok()) fd_->Unref();
   }
-  const absl::Status& status() const { return status_; }
+  bool ok() const { return r_ == FdLockResult::kOk; }
+  absl::Status status() const { return LockStatus(r_, fd_->kind_); }
 
  private:
   FD* fd_;
-  absl::Status status_;
+  FdLockResult r_;
 };
 
 // The read or write lock (plus a reference) for the duration of a call.
 class FdLock {
  public:
-  FdLock(FD* fd, bool read) : fd_(fd), read_(read) {
-    status_ = LockStatus(fd->mu_.RWLock(read), fd->kind_);
-  }
+  FdLock(FD* fd, bool read) : fd_(fd), read_(read), r_(fd->mu_.RWLock(read)) {}
   ~FdLock() {
-    if (status_.ok()) fd_->UnlockRW(read_);
+    if (ok()) fd_->UnlockRW(read_);
   }
-  const absl::Status& status() const { return status_; }
+  bool ok() const { return r_ == FdLockResult::kOk; }
+  absl::Status status() const { return LockStatus(r_, fd_->kind_); }
 
  private:
   FD* fd_;
   bool read_;
-  absl::Status status_;
+  FdLockResult r_;
 };
 
 #define POLL_RETURN_IF_ERROR(expr) \
@@ -187,7 +186,7 @@ absl::Status FD::Close() {
 absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "read"));
   FdLock l(this, true);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   if (p.empty()) return 0;
   if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
   absl::StatusOr<size_t> n = ReadImpl(p);
@@ -201,7 +200,7 @@ absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
   // Pread does not move the offset, but it may wait for its direction like
   // Read (IOCP), and one direction has one waiter: take the read lock.
   FdLock l(this, true);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   if (p.empty()) return 0;
   if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
   absl::StatusOr<size_t> n = PreadImpl(p, off);
@@ -216,7 +215,7 @@ absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
   }
   POLL_RETURN_IF_ERROR(CheckBufs(bufs, "readv"));
   FdLock l(this, true);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   size_t total = 0;
   for (const auto& b : bufs) total += b.size();
   if (total == 0) return 0;
@@ -229,7 +228,7 @@ absl::StatusOr<size_t> FD::Write(absl::Span<const char> p, size_t* written) {
   if (written != nullptr) *written = 0;
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "write"));
   FdLock l(this, false);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   size_t done = 0;
   do {
     absl::Span<const char> chunk = p.subspan(done, kMaxRW);
@@ -250,7 +249,7 @@ absl::StatusOr<size_t> FD::Pwrite(absl::Span<const char> p, int64_t off,
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "pwrite"));
   POLL_RETURN_IF_ERROR(CheckOffset(off, "pwrite"));
   FdLock l(this, false);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   size_t done = 0;
   do {
     absl::Span<const char> chunk = p.subspan(done, kMaxRW);
@@ -271,7 +270,7 @@ absl::StatusOr<size_t> FD::WriteV(absl::Span<const absl::Span<const char>> bufs,
   if (written != nullptr) *written = 0;
   POLL_RETURN_IF_ERROR(CheckBufs(bufs, "writev"));
   FdLock l(this, false);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   // Work on a copy whose first element shrinks as bytes go out (Go's
   // consume), handing at most kMaxIov buffers to each call.
   std::vector<absl::Span<const char>> rest;
@@ -314,7 +313,7 @@ absl::Status CheckNet(FdKind kind, absl::string_view op) {
 absl::StatusOr<Accepted> FD::Accept() {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "accept"));
   FdLock l(this, true);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return AcceptImpl();
 }
 
@@ -324,7 +323,7 @@ absl::Status FD::Connect(const SockAddr& addr) {
     return absl::InvalidArgumentError("connect: empty or invalid address");
   }
   FdLock l(this, false);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return ConnectImpl(addr);
 }
 
@@ -334,7 +333,7 @@ absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "recvmsg"));
   POLL_RETURN_IF_ERROR(CheckBuf(oob.data(), oob.size(), "recvmsg"));
   FdLock l(this, true);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags);
 }
 
@@ -345,7 +344,7 @@ absl::StatusOr<size_t> FD::WriteMsg(absl::Span<const char> p,
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "sendmsg"));
   POLL_RETURN_IF_ERROR(CheckBuf(oob.data(), oob.size(), "sendmsg"));
   FdLock l(this, false);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return WriteMsgImpl(p.subspan(0, kMaxRW), oob, to, flags);
 }
 
@@ -353,7 +352,7 @@ absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvfrom"));
   POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "recvfrom"));
   FdLock l(this, true);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return RecvFromImpl(p.subspan(0, kMaxRW), flags);
 }
 
@@ -365,7 +364,7 @@ absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p, const SockAddr& to,
     return absl::InvalidArgumentError("sendto: empty or invalid address");
   }
   FdLock l(this, false);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return SendToImpl(p.subspan(0, kMaxRW), to, flags);
 }
 
@@ -376,13 +375,13 @@ absl::Status FD::Shutdown(int how) {
         absl::StrCat("shutdown: bad direction ", how));
   }
   FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  if (!r.ok()) return r.status();
   return ShutdownImpl(how);
 }
 
 absl::Status FD::Fsync() {
   FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  if (!r.ok()) return r.status();
   return FsyncImpl();
 }
 
@@ -393,46 +392,46 @@ absl::StatusOr<int64_t> FD::Seek(int64_t offset, int whence) {
   }
   // Seek changes the offset reads and writes use: take both locks.
   FdLock rl(this, true);
-  POLL_RETURN_IF_ERROR(rl.status());
+  if (!rl.ok()) return rl.status();
   FdLock wl(this, false);
-  POLL_RETURN_IF_ERROR(wl.status());
+  if (!wl.ok()) return wl.status();
   return SeekImpl(offset, whence);
 }
 
 absl::StatusOr<FileInfo> FD::Fstat() {
   FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  if (!r.ok()) return r.status();
   return FstatImpl();
 }
 
 absl::Status FD::SetBlocking() {
   FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  if (!r.ok()) return r.status();
   return SetBlockingImpl();
 }
 
 absl::StatusOr<Sysfd> FD::Dup() {
   FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  if (!r.ok()) return r.status();
   return DupImpl();
 }
 
 absl::Status FD::RawControl(absl::FunctionRef<void(Sysfd)> f) {
   FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  if (!r.ok()) return r.status();
   f(sysfd_);
   return absl::OkStatus();
 }
 
 absl::Status FD::RawRead(absl::FunctionRef<bool(Sysfd)> f) {
   FdLock l(this, true);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return RawIOImpl(Dir::kRead, f);
 }
 
 absl::Status FD::RawWrite(absl::FunctionRef<bool(Sysfd)> f) {
   FdLock l(this, false);
-  POLL_RETURN_IF_ERROR(l.status());
+  if (!l.ok()) return l.status();
   return RawIOImpl(Dir::kWrite, f);
 }
 
@@ -448,7 +447,7 @@ absl::Status FD::SetWriteDeadline(absl::Time t) {
 
 absl::Status FD::SetDeadlineImpl(absl::Time t, bool read, bool write) {
   FdRef r(this);
-  POLL_RETURN_IF_ERROR(r.status());
+  if (!r.ok()) return r.status();
   POLL_RETURN_IF_ERROR(initIO());
   return pd_.SetDeadline(t, read, write, kind_);
 }
