@@ -44,35 +44,20 @@ void BM_File(benchmark::State& state) {
   if (r.mismatches() != 0) state.SkipWithError("read the wrong bytes");
 }
 
-// The same reads, FD and raw interleaved in one benchmark: batches of 64
-// reads, alternating which side goes first, each batch timed by the
-// thread's CPU clock. Drift of the VM between two separate benchmarks
-// (several % here) then hits both sides alike; the ratio is the counter.
+// The same reads, FD and raw interleaved in one benchmark (RunInterleaved,
+// bench/report.h), timed by the thread's CPU clock.
 template <int64_t (FileReader::*kRaw)(int), int64_t (FileReader::*kFd)(int)>
 void BM_FileInterleaved(benchmark::State& state) {
-  constexpr int kBatch = 64;
   FileReader& r = File();
-  auto cpu = [] {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e9 +
-           static_cast<double>(ts.tv_nsec);
-  };
-  double raw_ns = 0, fd_ns = 0;
-  int64_t batches = 0;
-  for (auto _ : state) {
-    const bool raw_first = (batches++ & 1) == 0;
-    for (int side = 0; side < 2; ++side) {
-      const bool raw = (side == 0) == raw_first;
-      const double t0 = cpu();
-      benchmark::DoNotOptimize(raw ? (r.*kRaw)(kBatch) : (r.*kFd)(kBatch));
-      (raw ? raw_ns : fd_ns) += cpu() - t0;
-    }
-  }
-  const double reads = static_cast<double>(batches) * kBatch;
-  state.counters["raw_ns"] = raw_ns / reads;
-  state.counters["fd_ns"] = fd_ns / reads;
-  state.counters["ratio"] = raw_ns > 0 ? fd_ns / raw_ns : 0;
+  RunInterleaved(
+      state, [&](int n) { return (r.*kFd)(n); },
+      [&](int n) { return (r.*kRaw)(n); },
+      [] {
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) * 1e9 +
+               static_cast<double>(ts.tv_nsec);
+      });
   if (r.mismatches() != 0) state.SkipWithError("read the wrong bytes");
 }
 

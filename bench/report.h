@@ -7,6 +7,7 @@
 #ifndef BENCH_REPORT_H_
 #define BENCH_REPORT_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,6 +42,33 @@ class Collector : public benchmark::ConsoleReporter {
   bool show_each_;
   std::map<std::string, std::vector<Sample>> samples_;
 };
+
+// FD reads and the raw reads doing the same work, interleaved in one
+// benchmark: each iteration runs a batch of each (alternating which goes
+// first) and times every batch with `now_ns` (a clock in ns: the thread's
+// CPU time where the platform has a fine one). Drift of the machine between
+// two separate benchmarks then hits both sides alike. Sets the counters
+// fd_ns and raw_ns (per read) and ratio; `read_fd(n)` / `read_raw(n)` read
+// n blocks.
+template <typename ReadFd, typename ReadRaw, typename Clock>
+void RunInterleaved(benchmark::State& state, ReadFd read_fd, ReadRaw read_raw,
+                    Clock now_ns, int batch = 64) {
+  double raw_ns = 0, fd_ns = 0;
+  int64_t batches = 0;
+  for (auto _ : state) {
+    const bool raw_first = (batches++ & 1) == 0;
+    for (int side = 0; side < 2; ++side) {
+      const bool raw = (side == 0) == raw_first;
+      const double t0 = now_ns();
+      benchmark::DoNotOptimize(raw ? read_raw(batch) : read_fd(batch));
+      (raw ? raw_ns : fd_ns) += now_ns() - t0;
+    }
+  }
+  const double reads = static_cast<double>(batches) * batch;
+  state.counters["raw_ns"] = raw_ns / reads;
+  state.counters["fd_ns"] = fd_ns / reads;
+  state.counters["ratio"] = raw_ns > 0 ? fd_ns / raw_ns : 0;
+}
 
 // Median of `v` (0 for an empty vector).
 double Median(std::vector<double> v);

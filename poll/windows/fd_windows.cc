@@ -269,7 +269,11 @@ absl::StatusOr<size_t> FD::ExecIO(
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
   absl::Status s = initIO();
   if (!s.ok()) return s;
-  NonBlockingScope* nb = NonBlockingScope::Current();
+  const IoMode mode = backend_.mode.load();
+  // Only port operations of event loops use the scope; synchronous handles
+  // skip the thread-local lookup (emulated TLS is a call with mingw).
+  NonBlockingScope* nb =
+      mode == IoMode::kSync ? nullptr : NonBlockingScope::Current();
   // Collecting a completed in-flight operation: its result decides, even
   // when a deadline or Close cancelled it (then CheckErr reports that).
   const bool collecting = nb != nullptr && nb->backend_op != nullptr;
@@ -277,7 +281,6 @@ absl::StatusOr<size_t> FD::ExecIO(
     s = pd_.Prepare(d, kind_);
     if (!s.ok()) return s;
   }
-  const IoMode mode = backend_.mode.load();
   HANDLE h = H(sysfd_);
   IoResult r;
   if (mode == IoMode::kPort && nb != nullptr && nb->resumable) {
