@@ -11,8 +11,9 @@ namespace {
 // already expired, else a monotonic instant in ns.
 int64_t EncodeDeadline(absl::Time t) {
   if (t == absl::InfiniteFuture() || t == absl::Time()) return 0;
-  if (t <= absl::Now()) return -1;
-  return MonoFromAbsl(t);
+  const absl::Time now = absl::Now();  // one wall-clock read serves both
+  if (t <= now) return -1;
+  return MonoFromAbsl(t, now);
 }
 
 thread_local NonBlockingScope* t_nonblocking = nullptr;
@@ -180,7 +181,9 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
       if (d < 0) {
         info_.fetch_or(kInfoReadExpired, std::memory_order_release);
         wake_r = true;
-      } else {
+      } else if (info_.load(std::memory_order_relaxed) & kInfoReadExpired) {
+        // (the expired bits change only under mu_: no read-modify-write
+        // when there is nothing to clear, the common re-arm)
         info_.fetch_and(~kInfoReadExpired, std::memory_order_release);
       }
     }
@@ -195,7 +198,7 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
       if (d < 0) {
         info_.fetch_or(kInfoWriteExpired, std::memory_order_release);
         wake_w = true;
-      } else {
+      } else if (info_.load(std::memory_order_relaxed) & kInfoWriteExpired) {
         info_.fetch_and(~kInfoWriteExpired, std::memory_order_release);
       }
     }
