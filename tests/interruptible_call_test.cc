@@ -4,12 +4,15 @@
 // Also how Init picks the strategy. (The shared semantics run in
 // fd_semantics_test with the default, and fd_semantics_poller_test on epoll.)
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -119,11 +122,24 @@ TEST_F(InterruptibleCall, BlockedReadInterruptedByDeadlineAndClose) {
 TEST_F(InterruptibleCall, InterruptedWriteKeepsBytesWritten) {
   // A blocking write into a full pipe is interrupted by its deadline; the
   // bytes it did write are reported and arrive, none twice.
+  // The deadline is set once the pipe is full, so the write has started
+  // whatever the machine's load (a deadline set before could pass first).
   FdPair p = MakePipe();
-  ASSERT_TRUE(p.w->SetWriteDeadline(In(absl::Milliseconds(30))).ok());
   std::string big(1 << 20, 'w');
   size_t written = 0;
-  auto st = p.w->Write(big, &written).status();
+  absl::Status st;
+  std::thread writer([&] { st = p.w->Write(big, &written).status(); });
+  const int r = static_cast<int>(p.r->sysfd());
+  const int capacity = fcntl(r, F_GETPIPE_SZ);
+  ASSERT_GT(capacity, 0);
+  const absl::Time give_up = In(kHang);
+  int queued = 0;
+  while ((ioctl(r, FIONREAD, &queued) != 0 || queued < capacity) &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_TRUE(p.w->SetWriteDeadline(In(absl::Milliseconds(5))).ok());
+  writer.join();
   EXPECT_TRUE(IsDeadlineExceeded(st)) << st;
   EXPECT_GT(written, 0u);
   EXPECT_LT(written, big.size());
@@ -206,6 +222,92 @@ TEST_F(InterruptibleCall, DescriptionMadeNonBlockingBySomeoneElse) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->n, 1u);
   EXPECT_EQ(c, 'm');
+}
+
+// Binds a Unix socket to a fresh abstract address the kernel picks (no
+// name shared with parallel runs, nothing left in the file system).
+bool AutoBind(int fd, sockaddr_un* addr, socklen_t* len) {
+  sa_family_t family = AF_UNIX;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&family), sizeof(family)) != 0) {
+    return false;
+  }
+  *len = sizeof(*addr);
+  return getsockname(fd, reinterpret_cast<sockaddr*>(addr), len) == 0;
+}
+
+// Readiness that the call does not honour: poll reports an unconnected
+// Unix datagram socket writable although the receiver's queue is full. A
+// MSG_DONTWAIT send must neither fail with EAGAIN nor spin: it backs off
+// until its deadline, and goes through once the receiver drains.
+TEST_F(InterruptibleCall, SendToFullDatagramPeerWaitsForDeadlineThenSends) {
+  int rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(rx, 0);
+  sockaddr_un addr{};
+  socklen_t len = 0;
+  ASSERT_TRUE(AutoBind(rx, &addr, &len));
+  SockAddr to;
+  ASSERT_TRUE(to.Set(&addr, len));
+  FD tx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(tx.Init(FdKind::kNet, true).ok());
+  // Fill the receiver's queue.
+  const int raw_tx = static_cast<int>(tx.sysfd());
+  int queued = 0;
+  while (sendto(raw_tx, "x", 1, MSG_DONTWAIT,
+                reinterpret_cast<sockaddr*>(&addr), len) == 1) {
+    ++queued;
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  ASSERT_GT(queued, 0);
+  ASSERT_TRUE(tx.SetWriteDeadline(In(absl::Milliseconds(50))).ok());
+  auto n = tx.SendTo(std::string_view("y"), to, MSG_DONTWAIT);
+  EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
+  ASSERT_TRUE(tx.SetWriteDeadline(absl::InfiniteFuture()).ok());
+  std::thread drain([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    char c;
+    for (int i = 0; i < queued; ++i) ASSERT_EQ(recv(rx, &c, 1, 0), 1);
+  });
+  n = tx.SendTo(std::string_view("z"), to, MSG_DONTWAIT);
+  drain.join();
+  ASSERT_TRUE(n.ok()) << n.status();
+  char c = 0;
+  ASSERT_EQ(recv(rx, &c, 1, 0), 1);
+  EXPECT_EQ(c, 'z');
+  close(rx);
+}
+
+// EAGAIN from connect (a Unix listener's full backlog, on a description
+// made non-blocking by someone else) is an error, as on the poller
+// strategy and in Go, not a wait.
+TEST_F(InterruptibleCall, ConnectEagainIsAnError) {
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(l, 0);
+  sockaddr_un addr{};
+  socklen_t len = 0;
+  ASSERT_TRUE(AutoBind(l, &addr, &len));
+  ASSERT_EQ(listen(l, 0), 0);
+  std::vector<int> clients;
+  for (;;) {  // fill the backlog
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ASSERT_GE(c, 0);
+    if (connect(c, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+      ASSERT_EQ(errno, EAGAIN);
+      close(c);
+      break;
+    }
+    clients.push_back(c);
+    ASSERT_LT(clients.size(), 64u);
+  }
+  FD fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(fd.Init(FdKind::kNet, true).ok());
+  const int raw = static_cast<int>(fd.sysfd());
+  ASSERT_EQ(fcntl(raw, F_SETFL, fcntl(raw, F_GETFL) | O_NONBLOCK), 0);
+  SockAddr to;
+  ASSERT_TRUE(to.Set(&addr, len));
+  absl::Status st = fd.Connect(to);
+  EXPECT_EQ(OsErrorCode(st), EAGAIN) << st;
+  for (int c : clients) close(c);
+  close(l);
 }
 
 TEST(ReadSpinBudget, SetAndClamp) {

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <new>
 
 #include "absl/status/status.h"
 #include "poll/fd.h"
@@ -80,6 +81,9 @@ class AsyncOp : public Waiter {
   static void operator delete(void* p, std::size_t size) {
     op_pool::Free(p, size);
   }
+  // Pool blocks have the default alignment: an over-aligned op would pick
+  // this form and fail to compile rather than get misaligned memory.
+  static void* operator new(std::size_t, std::align_val_t) = delete;
 
  protected:
   // One attempt, inside a NonBlockingScope; true when finished (result or

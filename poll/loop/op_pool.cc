@@ -5,13 +5,17 @@
 namespace gopoll::op_pool {
 namespace {
 
-// Not under AddressSanitizer (it must see every use after free), and not on
-// Windows, where mingw's emulated TLS may free a thread's thread_locals
-// before other thread-exit code runs (seen with ThreadWaiter).
-#if defined(__SANITIZE_ADDRESS__) || defined(_WIN32)
+// Not under the sanitizers (a reused block would hide a use after free, an
+// uninitialised read or a race on the op), not with -DGOPOLL_NO_OP_POOL
+// (Valgrind, debugging: the allocator's own checks then see every op), and
+// not on Windows, where mingw's emulated TLS may free a thread's
+// thread_locals before other thread-exit code runs (seen with ThreadWaiter).
+#if defined(GOPOLL_NO_OP_POOL) || defined(_WIN32) || \
+    defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kPooling = false;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer) || __has_feature(hwaddress_sanitizer)
 constexpr bool kPooling = false;
 #else
 constexpr bool kPooling = true;
@@ -59,6 +63,7 @@ void* Allocate(size_t size) {
 }
 
 void Free(void* p, size_t size) {
+  if (p == nullptr) return;
   if (!kPooling || size > kBlockSize) {
     ::operator delete(p, size);
     return;

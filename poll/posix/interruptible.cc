@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "poll/posix/interrupter.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/posix/read_spin.h"
@@ -54,11 +56,22 @@ absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
 }
 
 // Waits, interruptibly, until the FD is ready for `d` (or a signal came):
-// for calls that found the descriptor non-blocking after all.
-absl::Status WaitReady(FD& fd, Dir d) {
+// for calls that found the descriptor non-blocking after all. `retries`:
+// how many times in a row the call was already retried after a wait and
+// still would block. Some sockets report readiness that the call does not
+// honour (poll says writable, a datagram to a full peer queue still gets
+// EAGAIN): then back off, 1, 2, 4 ... 64 ms, instead of spinning.
+absl::Status WaitReady(FD& fd, Dir d, int retries) {
   const Sysfd sysfd = fd.sysfd();
   absl::StatusOr<IoResult> r = InWindow(
-      fd, d, [&] { return WaitFor(sysfd, Events(d)); }, nullptr);
+      fd, d,
+      [&] {
+        if (retries == 0) return WaitFor(sysfd, Events(d));
+        const int ms = 1 << std::min(retries - 1, 6);
+        if (::poll(nullptr, 0, ms) < 0) return IoResult{0, errno};
+        return IoResult{0, 0};
+      },
+      nullptr);
   if (!r.ok()) return r.status();
   if (r->err != 0 && r->err != EINTR) {
     return ErrnoError("poll", static_cast<int>(r->err));
@@ -83,7 +96,7 @@ absl::StatusOr<bool> InitInterruptible(FD& fd) {
 
 absl::StatusOr<size_t> ExecInterruptible(
     FD& fd, Dir d, const char* syscall,
-    absl::FunctionRef<IoResult(void* ctx)> attempt) {
+    absl::FunctionRef<IoResult(void* ctx)> attempt, bool wait_on_eagain) {
   PollDesc& pd = fd.poll_desc();
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
@@ -96,6 +109,7 @@ absl::StatusOr<size_t> ExecInterruptible(
   }
   // Reads that keep waiting spin briefly before they block (read_spin.h).
   ReadSpin* spin = d == Dir::kRead ? &ReadSpin::Current() : nullptr;
+  int eagain_retries = 0;
   for (;;) {
     if (spin != nullptr) {
       spin->BeforeRead(fd.sysfd(),
@@ -106,12 +120,12 @@ absl::StatusOr<size_t> ExecInterruptible(
     if (!r.ok()) return r.status();
     // Bytes transferred are returned even if an interrupt raced with them.
     if (r->err == 0) return static_cast<size_t>(r->n);
-    if (r->err == EAGAIN || r->err == EWOULDBLOCK) {
+    if ((r->err == EAGAIN || r->err == EWOULDBLOCK) && wait_on_eagain) {
       // The open file description is non-blocking after all (a descriptor
       // or process sharing it set O_NONBLOCK), or the call asked not to
       // block (MSG_DONTWAIT): wait for readiness, as the poller strategy
       // does, and try again.
-      s = WaitReady(fd, d);
+      s = WaitReady(fd, d, eagain_retries++);
       if (!s.ok()) return s;
     } else if (r->err != EINTR) {
       return ErrnoError(syscall, static_cast<int>(r->err));
@@ -125,8 +139,9 @@ absl::StatusOr<size_t> ExecInterruptible(
 
 absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr) {
   const int sock = static_cast<int>(fd.sysfd());
-  absl::StatusOr<size_t> r =
-      ExecInterruptible(fd, Dir::kWrite, "connect", [&](void*) {
+  absl::StatusOr<size_t> r = ExecInterruptible(
+      fd, Dir::kWrite, "connect",
+      [&](void*) {
         if (::connect(sock, addr.get(), addr.len) == 0) return IoResult{0, 0};
         int err = errno;
         if (err == EISCONN) return IoResult{0, 0};
@@ -140,7 +155,11 @@ absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr) {
           return IoResult{0, errno};
         }
         return IoResult{0, so_err};
-      });
+      },
+      // EAGAIN from connect (a Unix socket's full backlog) is an error, as
+      // on the poller strategy and in Go; waiting would spin, since poll
+      // reports an unconnected socket writable.
+      /*wait_on_eagain=*/false);
   return r.status();
 }
 
@@ -153,6 +172,7 @@ absl::Status RawIOInterruptible(FD& fd, Dir d,
     // Nothing can wait: one call of f, which must finish (Go's rule).
     return f(fd.sysfd()) ? absl::OkStatus() : ErrNotPollable();
   }
+  int waits = 0;  // f asked to wait this many times in a row
   for (;;) {
     // The descriptor is blocking, so f's own calls may block: run f inside
     // a window, where a deadline or Close interrupts them (EINTR to f).
@@ -170,7 +190,7 @@ absl::Status RawIOInterruptible(FD& fd, Dir d,
     if (!s.ok()) return s;
     // f asked to wait (its descriptor is non-blocking after all, or it
     // used MSG_DONTWAIT): wait for readiness, interruptibly.
-    s = WaitReady(fd, d);
+    s = WaitReady(fd, d, waits++);
     if (!s.ok()) return s;
     s = pd.CheckErr(d, fd.kind());
     if (!s.ok()) return s;

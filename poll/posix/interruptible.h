@@ -33,10 +33,12 @@ absl::StatusOr<bool> InitInterruptible(FD& fd);
 
 // FD::ExecIO for the strategy: runs `attempt` as the blocking call with the
 // thread's interrupter armed for direction `d`; EINTR caused by a deadline
-// or Close becomes its error, any other EINTR retries.
+// or Close becomes its error, any other EINTR retries. EAGAIN (the
+// description is non-blocking after all, or MSG_DONTWAIT) waits for
+// readiness and retries, unless `wait_on_eagain` is false.
 absl::StatusOr<size_t> ExecInterruptible(
     FD& fd, Dir d, const char* syscall,
-    absl::FunctionRef<IoResult(void* ctx)> attempt);
+    absl::FunctionRef<IoResult(void* ctx)> attempt, bool wait_on_eagain = true);
 
 // FD::ConnectImpl for the strategy: a connect interrupted part way goes on
 // in the background, so the call waits for it (poll) inside the window.
