@@ -186,26 +186,7 @@ TEST_F(LoopTest, CallbackCloseWhilePendingFromLoopThread) {
 
 TEST_F(LoopTest, CallbackCloseWhilePendingFromOtherThread) {
   auto [r, w] = Pipe();
-  char buf[4];
-  absl::Status st;
-  std::atomic<bool> done{false};
-  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
-    st = n.status();
-    done = true;
-  });
-  loop_->RunOnce(absl::Milliseconds(10));
-  std::thread closer([r = r] { EXPECT_TRUE(r.Close().ok()); });
-  RunUntil([&] { return done.load(); });
-  closer.join();
-  EXPECT_TRUE(IsClosing(st)) << st;
-  // Operations after Close fail at once.
-  done = false;
-  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
-    st = n.status();
-    done = true;
-  });
-  RunUntil([&] { return done.load(); });
-  EXPECT_TRUE(IsClosing(st)) << st;
+  testing::ExpectCloseFromOtherThreadEndsPendingRead(*loop_, r);
 }
 
 // One pending operation per direction: on epoll a second read of the same

@@ -5,9 +5,15 @@
 #ifndef TESTS_LOOP_TEST_UTIL_H_
 #define TESTS_LOOP_TEST_UTIL_H_
 
+#include <atomic>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "poll/errors.h"
 #include "poll/loop/loop.h"
 
 namespace gopoll::testing {
@@ -25,6 +31,29 @@ void RunLoopUntil(Loop& loop, Pred done,
       return;
     }
   }
+}
+
+// Starts a read of `r` that must wait, closes `r` from another thread, and
+// expects the read's callback to get IsClosing on the loop thread; then a
+// new read of the closed FD fails the same way (Go's close-while-pending).
+inline void ExpectCloseFromOtherThreadEndsPendingRead(Loop& loop, AsyncFd r) {
+  char buf[4];
+  absl::Status st;
+  std::atomic<bool> done{false};
+  auto record = [&](absl::StatusOr<size_t> n) {
+    st = n.status();
+    done = true;
+  };
+  r.AsyncRead(absl::MakeSpan(buf), record);
+  loop.RunOnce(absl::Milliseconds(10));
+  std::thread closer([r] { EXPECT_TRUE(r.Close().ok()); });
+  RunLoopUntil(loop, [&] { return done.load(); });
+  closer.join();
+  EXPECT_TRUE(IsClosing(st)) << st;
+  done = false;
+  r.AsyncRead(absl::MakeSpan(buf), record);
+  RunLoopUntil(loop, [&] { return done.load(); });
+  EXPECT_TRUE(IsClosing(st)) << st;
 }
 
 }  // namespace gopoll::testing

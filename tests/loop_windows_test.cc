@@ -152,18 +152,7 @@ TEST_F(LoopWindows, DeadlineFires) {
 
 TEST_F(LoopWindows, CloseWhilePending) {
   auto [s, c] = Pipe();
-  char buf[4];
-  absl::Status st;
-  std::atomic<bool> done{false};
-  c.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
-    st = n.status();
-    done = true;
-  });
-  loop_->RunOnce(absl::Milliseconds(20));
-  std::thread closer([c = c] { EXPECT_TRUE(c.Close().ok()); });
-  RunUntil([&] { return done.load(); });
-  closer.join();
-  EXPECT_TRUE(IsClosing(st)) << st;
+  testing::ExpectCloseFromOtherThreadEndsPendingRead(*loop_, c);
 }
 
 TEST_F(LoopWindows, DestroyingLoopDestroysPendingTask) {
