@@ -23,13 +23,7 @@ namespace {
 template <typename Attempt>
 absl::StatusOr<size_t> Exec(FD& fd, Dir d, const char* syscall,
                             Attempt&& attempt) {
-  if (!fd.poll_desc().pollable()) {
-    for (;;) {
-      IoResult r = attempt(nullptr);
-      if (r.err == 0) return static_cast<size_t>(r.n);
-      if (r.err != EINTR) return ErrnoError(syscall, static_cast<int>(r.err));
-    }
-  }
+  if (!fd.poll_desc().pollable()) return posix::RunUnpollable(syscall, attempt);
   return fd.ExecIO(d, syscall, attempt);
 }
 

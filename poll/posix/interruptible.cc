@@ -100,13 +100,7 @@ absl::StatusOr<size_t> ExecInterruptible(
   PollDesc& pd = fd.poll_desc();
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
-  if (!pd.pollable()) {
-    for (;;) {
-      IoResult r = attempt(nullptr);
-      if (r.err == 0) return static_cast<size_t>(r.n);
-      if (r.err != EINTR) return ErrnoError(syscall, static_cast<int>(r.err));
-    }
-  }
+  if (!pd.pollable()) return RunUnpollable(syscall, attempt);
   // Reads that keep waiting spin briefly before they block (read_spin.h).
   ReadSpin* spin = d == Dir::kRead ? &ReadSpin::Current() : nullptr;
   int eagain_retries = 0;

@@ -26,6 +26,19 @@ inline IoResult Result(ssize_t r) {
   return {r, 0};
 }
 
+// One call on an FD that cannot wait (a regular file or directory, or an
+// FD Init'ed with pollable = false): a plain blocking call, retried when an
+// unrelated signal interrupted it. A template, so the call inlines on the
+// hot path of file reads.
+template <typename Attempt>
+absl::StatusOr<size_t> RunUnpollable(const char* syscall, Attempt&& attempt) {
+  for (;;) {
+    IoResult r = attempt(nullptr);
+    if (r.err == 0) return static_cast<size_t>(r.n);
+    if (r.err != EINTR) return ErrnoError(syscall, static_cast<int>(r.err));
+  }
+}
+
 template <typename Span>
 std::vector<iovec> ToIovecs(absl::Span<const Span> bufs) {
   std::vector<iovec> iov;
