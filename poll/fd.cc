@@ -123,30 +123,27 @@ int64_t ReadSpinBudgetNs() {
 }
 
 absl::Status FD::Init(FdKind kind, bool pollable) {
-  if (sysfd_ == kInvalidSysfd) {
-    return absl::InvalidArgumentError("poll: Init of an invalid handle");
-  }
-  kind_ = kind;
-  return InitBackend(pollable, WaitStrategy::kAuto, nullptr);
+  return InitChecked(kind, pollable, WaitStrategy::kAuto, nullptr);
 }
 
 absl::Status FD::Init(FdKind kind, bool pollable, WaitStrategy strategy) {
-  if (sysfd_ == kInvalidSysfd) {
-    return absl::InvalidArgumentError("poll: Init of an invalid handle");
-  }
-  kind_ = kind;
-  return InitBackend(pollable, strategy, nullptr);
+  return InitChecked(kind, pollable, strategy, nullptr);
 }
 
 absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
+  return InitChecked(
+      kind, true,
+      loop_poller != nullptr ? WaitStrategy::kPoller : WaitStrategy::kAuto,
+      loop_poller);
+}
+
+absl::Status FD::InitChecked(FdKind kind, bool pollable, WaitStrategy strategy,
+                             Poller* loop_poller) {
   if (sysfd_ == kInvalidSysfd) {
     return absl::InvalidArgumentError("poll: Init of an invalid handle");
   }
   kind_ = kind;
-  return InitBackend(
-      true,
-      loop_poller != nullptr ? WaitStrategy::kPoller : WaitStrategy::kAuto,
-      loop_poller);
+  return InitBackend(pollable, strategy, loop_poller);
 }
 
 void FD::Unref() {

@@ -248,6 +248,10 @@ class FD {
   // validate arguments and apply the shared rules (EOF, write loops,
   // chunking); the *Impl hooks make one attempt at the OS operation, through
   // ExecIO where it can block.
+  // The Init overloads: checks the handle, records the kind, then the
+  // backend's InitBackend.
+  absl::Status InitChecked(FdKind kind, bool pollable, WaitStrategy strategy,
+                           Poller* loop_poller);
   absl::Status InitBackend(bool pollable, WaitStrategy strategy,
                            Poller* loop_poller);
   absl::Status initIO();
