@@ -18,6 +18,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/file_pattern.h"
 #include "poll/fd.h"
 
 namespace gopoll::bench {
@@ -70,10 +71,6 @@ void PinTo(int cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof(set), &set) != 0) Die("sched_setaffinity");
-}
-
-char PatternByte(int64_t off) {
-  return static_cast<char>((off * 131) ^ (off >> 12));
 }
 
 // One byte through a blocking raw descriptor or an FD. A read deadline, if
@@ -143,11 +140,7 @@ FileReader::FileReader(size_t size) : impl_(new Impl), size_(size) {
 FileReader::~FileReader() { ::close(raw_); }
 
 void FileReader::Check(const char* buf, size_t n, int64_t off) {
-  if (n == 0) return;
-  if (buf[0] != PatternByte(off) ||
-      buf[n - 1] != PatternByte(off + static_cast<int64_t>(n) - 1)) {
-    ++mismatches_;
-  }
+  if (!MatchesPattern(buf, n, off)) ++mismatches_;
 }
 
 int64_t FileReader::ReadRaw(int blocks) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/file_pattern.h"
 #include "poll/fd.h"
 
 namespace gopoll::bench {
@@ -18,10 +19,6 @@ namespace {
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "bench: %s failed: error %lu\n", what, GetLastError());
   std::abort();
-}
-
-char PatternByte(int64_t off) {
-  return static_cast<char>((off * 131) ^ (off >> 12));
 }
 
 HANDLE Open(const std::string& path, bool overlapped) {
@@ -116,11 +113,7 @@ IoMode WinFileReader::fd_mode() const {
 }
 
 void WinFileReader::Check(const char* buf, size_t n, int64_t off) {
-  if (n == 0) return;
-  if (buf[0] != PatternByte(off) ||
-      buf[n - 1] != PatternByte(off + static_cast<int64_t>(n) - 1)) {
-    ++mismatches_;
-  }
+  if (!MatchesPattern(buf, n, off)) ++mismatches_;
 }
 
 int64_t WinFileReader::ReadFd(int blocks) {
