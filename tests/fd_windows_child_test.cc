@@ -107,11 +107,7 @@ class FdWindowsChild : public ::testing::Test {
   }
   void TearDown() override {
     SetInitIOHook(nullptr);
-    // The helper thread of a mode query may still be closing its duplicate.
-    for (int i = 0; i < 100 && HandleCount() != handles_; ++i) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    EXPECT_EQ(HandleCount(), handles_) << "handle leak";
+    testing::ExpectNoHandleLeak(handles_);
   }
   IoMode ModeOf(HANDLE h) {
     absl::MutexLock l(&mu_);

@@ -88,10 +88,7 @@ class FdWindowsSocket : public ::testing::Test {
   }
   void TearDown() override {
     SetInitIOHook(nullptr);
-    for (int i = 0; i < 100 && HandleCount() != handles_; ++i) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    EXPECT_EQ(HandleCount(), handles_) << "handle leak";
+    testing::ExpectNoHandleLeak(handles_);
   }
 
   // A new socket (socket() makes overlapped, inheritable sockets).

@@ -41,11 +41,7 @@ class FdWindows : public ::testing::Test {
   }
   void TearDown() override {
     SetInitIOHook(nullptr);
-    // The helper thread of a mode query may still be closing its duplicate.
-    for (int i = 0; i < 100 && HandleCount() != handles_; ++i) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    EXPECT_EQ(HandleCount(), handles_) << "handle leak";
+    testing::ExpectNoHandleLeak(handles_);
   }
   BindLog log_;
   DWORD handles_ = 0;

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "poll/windows/iocp.h"
@@ -53,6 +54,16 @@ inline DWORD HandleCount() {
   DWORD n = 0;
   GetProcessHandleCount(GetCurrentProcess(), &n);
   return n;
+}
+
+// Fails the test unless the process is back to `before` open handles,
+// allowing up to a second for helper threads that are still closing theirs
+// (e.g. a mode query's duplicate handle).
+inline void ExpectNoHandleLeak(DWORD before) {
+  for (int i = 0; i < 100 && HandleCount() != before; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(HandleCount(), before) << "handle leak";
 }
 
 // Records initIO() decisions (install with SetInitIOHook).
