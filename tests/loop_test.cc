@@ -115,37 +115,23 @@ TEST_F(LoopTest, CallbackEof) {
   auto [r, w] = Pipe();
   ASSERT_TRUE(w.Close().ok());
   char buf[4];
-  absl::Status st;
-  bool done = false;
-  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
-    st = n.status();
-    done = true;
-  });
-  RunUntil([&] { return done; });
-  EXPECT_TRUE(IsEof(st)) << st;
+  absl::StatusOr<size_t> n =
+      testing::ReadOnLoop(*loop_, r, absl::MakeSpan(buf));
+  EXPECT_TRUE(IsEof(n.status())) << n.status();
 }
 
 TEST_F(LoopTest, CallbackDeadlineFires) {
   auto [r, w] = Pipe();
   ASSERT_TRUE(r.SetReadDeadline(In(absl::Milliseconds(30))).ok());
   char buf[4];
-  absl::Status st;
-  bool done = false;
-  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
-    st = n.status();
-    done = true;
-  });
-  RunUntil([&] { return done; });
-  EXPECT_TRUE(IsDeadlineExceeded(st)) << st;
+  absl::StatusOr<size_t> n =
+      testing::ReadOnLoop(*loop_, r, absl::MakeSpan(buf));
+  EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
   // The FD still works after the deadline is cleared.
   ASSERT_TRUE(r.SetReadDeadline(absl::InfiniteFuture()).ok());
   ASSERT_TRUE(w.fd().Write(std::string_view("x")).ok());
-  done = false;
-  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
-    EXPECT_TRUE(n.ok() && *n == 1) << n.status();
-    done = true;
-  });
-  RunUntil([&] { return done; });
+  n = testing::ReadOnLoop(*loop_, r, absl::MakeSpan(buf));
+  EXPECT_TRUE(n.ok() && *n == 1) << n.status();
 }
 
 TEST_F(LoopTest, CallbackDeadlineExtendedWhilePending) {

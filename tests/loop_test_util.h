@@ -7,11 +7,13 @@
 
 #include <atomic>
 #include <thread>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "gtest/gtest.h"
 #include "poll/errors.h"
 #include "poll/loop/loop.h"
@@ -33,6 +35,20 @@ void RunLoopUntil(Loop& loop, Pred done,
   }
 }
 
+// Starts a callback read of `r` into `buf` and runs the loop until the
+// callback ran; returns what it got.
+inline absl::StatusOr<size_t> ReadOnLoop(Loop& loop, AsyncFd r,
+                                         absl::Span<char> buf) {
+  absl::StatusOr<size_t> got = absl::UnknownError("callback not run");
+  bool done = false;
+  r.AsyncRead(buf, [&](absl::StatusOr<size_t> n) {
+    got = std::move(n);
+    done = true;
+  });
+  RunLoopUntil(loop, [&] { return done; });
+  return got;
+}
+
 // Starts a read of `r` that must wait, closes `r` from another thread, and
 // expects the read's callback to get IsClosing on the loop thread; then a
 // new read of the closed FD fails the same way (Go's close-while-pending).
@@ -50,10 +66,8 @@ inline void ExpectCloseFromOtherThreadEndsPendingRead(Loop& loop, AsyncFd r) {
   RunLoopUntil(loop, [&] { return done.load(); });
   closer.join();
   EXPECT_TRUE(IsClosing(st)) << st;
-  done = false;
-  r.AsyncRead(absl::MakeSpan(buf), record);
-  RunLoopUntil(loop, [&] { return done.load(); });
-  EXPECT_TRUE(IsClosing(st)) << st;
+  absl::StatusOr<size_t> again = ReadOnLoop(loop, r, absl::MakeSpan(buf));
+  EXPECT_TRUE(IsClosing(again.status())) << again.status();
 }
 
 }  // namespace gopoll::testing

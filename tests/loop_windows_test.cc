@@ -140,14 +140,9 @@ TEST_F(LoopWindows, DeadlineFires) {
   auto [s, c] = Pipe();
   ASSERT_TRUE(c.SetReadDeadline(absl::Now() + absl::Milliseconds(30)).ok());
   char buf[4];
-  absl::Status st;
-  bool done = false;
-  c.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
-    st = n.status();
-    done = true;
-  });
-  RunUntil([&] { return done; });
-  EXPECT_TRUE(IsDeadlineExceeded(st)) << st;
+  absl::StatusOr<size_t> n =
+      testing::ReadOnLoop(*loop_, c, absl::MakeSpan(buf));
+  EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
 }
 
 TEST_F(LoopWindows, CloseWhilePending) {
