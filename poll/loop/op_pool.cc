@@ -2,6 +2,8 @@
 
 #include <new>
 
+#include "poll/sanitizers.h"
+
 namespace gopoll::op_pool {
 namespace {
 
@@ -10,18 +12,10 @@ namespace {
 // (Valgrind, debugging: the allocator's own checks then see every op), and
 // not on Windows, where mingw's emulated TLS may free a thread's
 // thread_locals before other thread-exit code runs (seen with ThreadWaiter).
-#if defined(GOPOLL_NO_OP_POOL) || defined(_WIN32) || \
-    defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kPooling = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer) || __has_feature(hwaddress_sanitizer)
+#if defined(GOPOLL_NO_OP_POOL) || defined(_WIN32)
 constexpr bool kPooling = false;
 #else
-constexpr bool kPooling = true;
-#endif
-#else
-constexpr bool kPooling = true;
+constexpr bool kPooling = !kAnySanitizer;
 #endif
 
 constexpr int kMaxCached = 64;

@@ -7,6 +7,7 @@
 #include "absl/base/internal/raw_logging.h"
 #include "poll/monotonic_clock.h"
 #include "poll/recycled.h"
+#include "poll/sanitizers.h"
 
 namespace gopoll::posix {
 namespace {
@@ -15,18 +16,6 @@ constexpr int64_t kRetryNs = 1'000'000;  // re-send every 1 ms until acked
 // Re-sends without an acknowledgement after which something is wrong with
 // the signal (about one second).
 constexpr uint32_t kSuspectResends = 1000;
-
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerDefersSignals = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kSanitizerDefersSignals = true;
-#else
-constexpr bool kSanitizerDefersSignals = false;
-#endif
-#else
-constexpr bool kSanitizerDefersSignals = false;
-#endif
 
 thread_local SyscallInterrupter* tls_current = nullptr;
 std::atomic<uint64_t> stray_signals{0};
@@ -169,7 +158,7 @@ void SyscallInterrupter::End(bool wake_pending) {
   // a bounded while there. (Elsewhere the handlers have run by now; and as
   // signals coalesce, `received` may stay behind `sent` for good, so this
   // wait must not run in normal builds.)
-  if (kSanitizerDefersSignals) {
+  if (kThreadSanitizer) {
     for (int i = 0; i < 1000 && received_.load() < sent_.load(); ++i) {
       sched_yield();
     }
