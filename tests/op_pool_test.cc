@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "poll/sanitizers.h"
 
 namespace gopoll::op_pool {
 namespace {
@@ -24,6 +25,21 @@ TEST(OpPool, LiveBlocksAreDistinctAndWritable) {
     blocks.push_back(p);
   }
   for (int i = 0; i < 200; ++i) Free(blocks[i], kBlockSize - (i % 7));
+}
+
+TEST(OpPool, FreedBlockIsReusedWherePoolingIsOn) {
+  void* p = Allocate(kBlockSize);
+  Free(p, kBlockSize);
+  void* q = Allocate(kBlockSize);
+#if defined(_WIN32) || defined(GOPOLL_NO_OP_POOL)
+  constexpr bool kPooling = false;
+#else
+  constexpr bool kPooling = !kAnySanitizer;
+#endif
+  if (kPooling) {
+    EXPECT_EQ(q, p);  // the thread's cache hands it back
+  }
+  Free(q, kBlockSize);
 }
 
 TEST(OpPool, LargeRequestsGoToTheAllocator) {
