@@ -70,13 +70,14 @@ absl::StatusOr<size_t> FD::ExecIO(
   if (Interruptible(pd_)) {
     return posix::ExecInterruptible(*this, d, syscall, attempt);
   }
+  // Registered with epoll from here on (so pollable).
   absl::Status s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
   for (;;) {
     IoResult r = attempt(nullptr);
     if (r.err == 0) return static_cast<size_t>(r.n);
     if (r.err == EINTR) continue;
-    if (r.err == EAGAIN && pd_.pollable()) {
+    if (r.err == EAGAIN) {
       s = pd_.Wait(d, kind_);
       if (s.ok()) continue;
       return s;
