@@ -87,25 +87,25 @@ void LoopCore::RunItem(Item& item) {
   }
 }
 
+void LoopCore::DrainRemoteLocked() {
+  while (!remote_.empty()) {
+    local_.push_back(std::move(remote_.front()));
+    remote_.pop_front();
+  }
+  has_remote_.store(false, std::memory_order_relaxed);
+}
+
 int LoopCore::RunOnce(absl::Duration timeout) {
   const LoopCore* outer = t_running;
   t_running = this;
   // Stays set after the round: this thread is the loop's thread until it
   // runs another loop (FD::Close must not wait here between rounds either).
   SetCurrentLoopPoller(poller_.get());
-  // Called with mu_ held.
-  auto drain_remote = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    while (!remote_.empty()) {
-      local_.push_back(std::move(remote_.front()));
-      remote_.pop_front();
-    }
-    has_remote_.store(false, std::memory_order_relaxed);
-  };
   // The hint saves the lock when nothing came from other threads; an item
   // pushed after this read is seen under the lock below before sleeping.
   if (has_remote_.load(std::memory_order_acquire)) {
     absl::MutexLock l(&mu_);
-    drain_remote();
+    DrainRemoteLocked();
   }
   if (local_.empty() && !stop_.load()) {
     const int ms = TimeoutMs(timeout);
@@ -120,7 +120,7 @@ int LoopCore::RunOnce(absl::Duration timeout) {
       poller_->Poll(sleep ? ms : 0);
       absl::MutexLock l(&mu_);
       sleeping_ = false;
-      drain_remote();
+      DrainRemoteLocked();
     } else {
       absl::MutexLock l(&mu_);
       const absl::Time deadline = ms < 0 ? absl::InfiniteFuture()
@@ -130,7 +130,7 @@ int LoopCore::RunOnce(absl::Duration timeout) {
         if (cv_.WaitWithDeadline(&mu_, deadline)) break;
       }
       sleeping_ = false;
-      drain_remote();
+      DrainRemoteLocked();
     }
   } else if (poller_ != nullptr && ++busy_rounds_ >= kBusyRoundsPerPoll) {
     // Work keeps coming without the loop ever running dry: look at the OS
@@ -211,10 +211,7 @@ void LoopCore::Shutdown() {
     for (AsyncOp* op : armed) op->CancelArmed();
     {
       absl::MutexLock l(&mu_);
-      while (!remote_.empty()) {
-        local_.push_back(std::move(remote_.front()));
-        remote_.pop_front();
-      }
+      DrainRemoteLocked();
       if (local_.empty() && armed_head_ == nullptr) {
         shut_down_ = true;
         shut_down_fast_.store(true);

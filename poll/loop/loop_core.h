@@ -79,6 +79,8 @@ class LoopCore {
     bool completion = false;  // AsyncOp::Resume's argument
   };
   void Wake();
+  // Moves everything other threads queued to the loop's local queue.
+  void DrainRemoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void RunItem(Item& item);
 
   std::unique_ptr<Poller> poller_;
