@@ -1,12 +1,12 @@
 #include "poll/loop/offload.h"
 
 #include <deque>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "poll/detached_thread.h"
 
 namespace gopoll {
 namespace {
@@ -21,7 +21,19 @@ class Pool {
       spawn = idle_ < work_.size();
       if (spawn) ++threads_;
     }
-    if (spawn) std::thread([this] { Worker(); }).detach();
+    if (spawn && !SpawnDetached([this] { Worker(); })) {
+      // No thread: run it here rather than lose the operation (it may then
+      // hold up the caller until it completes, a deadline or Close).
+      absl::AnyInvocable<void() &&> mine;
+      {
+        absl::MutexLock l(&mu_);
+        --threads_;
+        if (idle_ >= work_.size()) return;  // a worker will take it
+        mine = std::move(work_.back());
+        work_.pop_back();
+      }
+      std::move(mine)();
+    }
   }
 
  private:

@@ -19,10 +19,11 @@
 // clang-format on
 
 #include <memory>
-#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "poll/detached_thread.h"
 #include "poll/fd.h"
 #include "poll/windows/iocp.h"
 #include "poll/windows/win_error.h"
@@ -40,8 +41,14 @@ SOCKET Sock(Sysfd s) { return static_cast<SOCKET>(s); }
 // file object the query waits behind a synchronous call pending in another
 // thread (Go #75949: querying stdin hung). Such a wait can only happen for
 // synchronous file objects, so the query runs on a helper thread: if it has
-// not answered within 100 ms the handle is synchronous. The helper works on
-// a duplicate of the handle and exits when its query finally returns.
+// not answered within kModeQueryTimeout the handle is synchronous. The
+// helper works on a duplicate of the handle and exits when its query finally
+// returns. The timeout is generous because a wrong "synchronous" for an
+// overlapped handle would be a misuse of the handle (plain ReadFile on an
+// overlapped file object), while the price of waiting is paid only once per
+// FD and only in the rare blocked case; 100 ms was exceeded by the mere
+// thread start when two Wine test processes shared the 2 CPUs.
+constexpr absl::Duration kModeQueryTimeout = absl::Seconds(1);
 
 using NtQueryInformationFileFn = LONG(NTAPI*)(HANDLE, void*, void*, ULONG, int);
 constexpr int kFileModeInformation = 16;
@@ -76,12 +83,15 @@ bool IsSynchronousHandle(HANDLE h) {
     bool sync = true;
   };
   auto shared = std::make_shared<Shared>();
-  std::thread([shared, dup] {
-    shared->sync = QueryIsSynchronous(dup);
+  if (!SpawnDetached([shared, dup] {
+        shared->sync = QueryIsSynchronous(dup);
+        CloseHandle(dup);
+        shared->done.Notify();
+      })) {
     CloseHandle(dup);
-    shared->done.Notify();
-  }).detach();
-  if (!shared->done.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    return true;  // no helper: synchronous is the safe assumption
+  }
+  if (!shared->done.WaitForNotificationWithTimeout(kModeQueryTimeout)) {
     return true;  // the query waits behind a synchronous call
   }
   return shared->sync;
