@@ -150,78 +150,15 @@ void EpollPoller::Park(ThreadWaiter& w) {
     while (!w.Take(ThreadWaiter::kWoken)) w.WaitFor(ThreadWaiter::kWoken);
     return;
   }
-  for (;;) {
-    if (w.Take(ThreadWaiter::kWoken)) return;
-    bool lead = false;
-    {
-      absl::MutexLock l(&mu_);
-      if (leader_ == nullptr) {
-        leader_ = &w;
-        lead = true;
-      } else {
-        w.following = true;
-        w.next_follower = nullptr;
-        if (followers_tail_ != nullptr) {
-          followers_tail_->next_follower = &w;
-        } else {
-          followers_head_ = &w;
-        }
-        followers_tail_ = &w;
-      }
-    }
-    if (!lead) {
-      w.WaitFor(ThreadWaiter::kWoken | ThreadWaiter::kLead);
-      if (w.Take(ThreadWaiter::kLead)) {
-        lead = true;  // the old leader made us leader_ and unlinked us
-      } else {
-        absl::MutexLock l(&mu_);
-        if (w.following) {
-          // Unlink ourselves: we were woken for I/O, not to lead.
-          ThreadWaiter* prev = nullptr;
-          for (ThreadWaiter* f = followers_head_; f != nullptr;
-               prev = f, f = f->next_follower) {
-            if (f != &w) continue;
-            if (prev != nullptr) {
-              prev->next_follower = f->next_follower;
-            } else {
-              followers_head_ = f->next_follower;
-            }
-            if (followers_tail_ == f) followers_tail_ = prev;
-            break;
-          }
-          w.following = false;
-        } else if (w.Take(ThreadWaiter::kLead)) {
-          lead = true;  // granted between WaitFor and taking mu_
-        }
-      }
-    }
-    if (lead) Lead(w);
-  }
-}
-
-void EpollPoller::Lead(ThreadWaiter& w) {
-  w.SetLeading(this);
-  epoll_event events[kMaxEvents];
-  const int ep = epfd_fast_.load();
-  while (!w.IsWoken()) {
-    int n = ::epoll_wait(ep, events, kMaxEvents, -1);
+  lf_.Park(w, this, [&] {
+    epoll_event events[kMaxEvents];
+    int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, -1);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) return;
       ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
     }
     Dispatch(events, n, &w);
-  }
-  w.SetLeading(nullptr);
-  absl::MutexLock l(&mu_);
-  leader_ = nullptr;
-  if (ThreadWaiter* f = followers_head_) {
-    followers_head_ = f->next_follower;
-    if (followers_head_ == nullptr) followers_tail_ = nullptr;
-    f->next_follower = nullptr;
-    f->following = false;
-    leader_ = f;
-    f->Post(ThreadWaiter::kLead);
-  }
+  });
 }
 
 void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter* self) {

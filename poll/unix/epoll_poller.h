@@ -4,13 +4,11 @@
 // first use), every descriptor registered once, edge-triggered, for
 // EPOLLIN|EPOLLOUT|EPOLLRDHUP, and an eventfd to interrupt a wait.
 //
-// Who runs epoll_wait: the blocked threads themselves (leader/followers).
-// The first thread that must wait becomes the leader and runs epoll_wait;
-// threads that must wait while a leader exists park on their own
-// ThreadWaiter. The leader hands readiness to the owners (one futex wake
-// each) and, when its own descriptor becomes ready, returns at once (no
-// wake-up at all) after passing the leadership to one parked follower.
-// A Close or deadline that must wake the leader writes the eventfd.
+// Who runs epoll_wait: the blocked threads themselves (leader/followers,
+// poll/leader_followers.h). The leader hands readiness to the owners (one
+// futex wake each) and, when its own descriptor becomes ready, returns at
+// once (no wake-up at all). A Close or deadline that must wake the leader
+// writes the eventfd.
 //
 // Events name their PollDesc through a slot index plus generation, so an
 // event fetched just before Unregister can never reach a freed PollDesc.
@@ -24,6 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "poll/leader_followers.h"
 #include "poll/poller.h"
 
 namespace gopoll {
@@ -53,20 +52,16 @@ class EpollPoller final : public Poller {
     uint32_t gen = 0;
   };
   absl::Status EnsureOpen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs epoll_wait until `w` is woken, then passes the leadership on.
-  void Lead(ThreadWaiter& w);
   // Delivers one batch of events; `self` is the leading thread's waiter
   // (null for a loop's Poll).
   void Dispatch(const void* events, int n, ThreadWaiter* self);
 
   const bool loop_owned_;
+  LeaderFollowers lf_;  // blocked callers of the process-wide poller
 
   mutable absl::Mutex mu_;
   int epfd_ ABSL_GUARDED_BY(mu_) = -1;
   int evfd_ ABSL_GUARDED_BY(mu_) = -1;
-  ThreadWaiter* leader_ ABSL_GUARDED_BY(mu_) = nullptr;
-  ThreadWaiter* followers_head_ ABSL_GUARDED_BY(mu_) = nullptr;
-  ThreadWaiter* followers_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   // Registry of PollDescs by slot; readers (dispatch) share, writers
   // (Register/Unregister) exclude them.
