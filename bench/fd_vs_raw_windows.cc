@@ -136,7 +136,7 @@ void PrintTable(const Collector& c) {
       "\nPer 4 KiB read of a cached 1 MiB file. cpu: CPU time of the "
       "benchmark thread (the goal applies to it, as for Linux's file rows); "
       "wall: elapsed time, which for overlapped reads includes waiting for "
-      "the completion (and, for the FD, the hand-off from its port thread).\n"
+      "the completion.\n"
       "Under Wine these are Wine's costs (its wineserver does part of each "
       "call), not Windows'.\n");
 }

@@ -1,10 +1,11 @@
 // poll/poller.h
 //
-// The interface between the shared FD core and an OS readiness poller
-// (epoll today). A Poller registers descriptors, reports their readiness to
-// their PollDesc, and parks blocked threads. A backend without a readiness
-// poller (plan9_stub, and IOCP, which completes operations instead) does not
-// implement it: its FDs have no Poller and PollDesc::Wait is never called.
+// The interface between the shared FD core and an OS poller. A Poller
+// registers descriptors, reports their readiness to their PollDesc, and
+// parks blocked threads (epoll). The IOCP backend's ports implement it too,
+// as completion pollers: nothing to register, no readiness; they park
+// blocked threads and dequeue completions (ReportsReadiness() is false).
+// plan9_stub has no Poller: its FDs never wait in PollDesc::Wait.
 #ifndef POLL_POLLER_H_
 #define POLL_POLLER_H_
 

@@ -98,7 +98,7 @@ struct Decision {
 class FdWindowsChild : public ::testing::Test {
  protected:
   void SetUp() override {
-    Iocp::Port();  // the port and its thread live for the whole process
+    Iocp::Port();  // the port lives for the whole process
     SetInitIOHook([this](HANDLE h, IoMode m, const absl::Status&) {
       absl::MutexLock l(&mu_);
       decisions_.push_back({h, m});

@@ -78,7 +78,7 @@ class FdWindowsSocket : public ::testing::Test {
   static void SetUpTestSuite() {
     WSADATA d;
     ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &d), 0);
-    Iocp::Port();  // the port and its thread live for the whole process
+    Iocp::Port();  // the port lives for the whole process
   }
   void SetUp() override {
     SetInitIOHook([this](HANDLE h, IoMode m, const absl::Status&) {

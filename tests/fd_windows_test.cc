@@ -7,11 +7,13 @@
 // clang-format on
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -33,7 +35,7 @@ using testing::StatusOf;
 class FdWindows : public ::testing::Test {
  protected:
   void SetUp() override {
-    Iocp::Port();  // the port and its thread live for the whole process
+    Iocp::Port();  // the port lives for the whole process
     SetInitIOHook([this](HANDLE h, IoMode m, const absl::Status& bind) {
       log_.Record(h, m, OsErrorCode(bind));
     });
@@ -145,6 +147,14 @@ TEST_F(FdWindows, ModeQueryNeverBlocksBehindAPendingSyncRead) {
     DWORD n = 0;
     ReadFile(r, &c, 1, &n, nullptr);  // blocks until the write below
   });
+  // Also when an assertion below returns early: end the read, join.
+  auto finish = absl::MakeCleanup([&] {
+    DWORD n = 0;
+    WriteFile(w, "x", 1, &n, nullptr);
+    reader.join();
+    CloseHandle(r);
+    CloseHandle(w);
+  });
   absl::SleepFor(absl::Milliseconds(50));  // let the read block
   HANDLE dup = nullptr;
   ASSERT_TRUE(DuplicateHandle(GetCurrentProcess(), r, GetCurrentProcess(), &dup,
@@ -156,12 +166,7 @@ TEST_F(FdWindows, ModeQueryNeverBlocksBehindAPendingSyncRead) {
     absl::Status st = fd.SetReadDeadline(absl::Now() + absl::Seconds(1));
     EXPECT_TRUE(IsNoDeadline(st)) << st;
     EXPECT_EQ(log_.Mode(dup), IoMode::kSync);
-    DWORD n = 0;
-    ASSERT_TRUE(WriteFile(w, "x", 1, &n, nullptr));
-    reader.join();
   }
-  CloseHandle(r);
-  CloseHandle(w);
 }
 
 TEST_F(FdWindows, PipeExternalIOCP) {
@@ -237,6 +242,72 @@ TEST_F(FdWindows, PipeCanceledByClose) {
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
   t.join();
   EXPECT_TRUE(IsClosing(got)) << got;
+}
+
+// Threads blocked on the process-wide port dequeue its packets themselves
+// (leader/followers): whichever thread leads must hand each packet to its
+// owner, and pass the leadership on when its own read ends, also when that
+// read ends by a deadline. Half of the readers first wait on a pipe that
+// never gets data until a 1 ms deadline cancels them.
+TEST_F(FdWindows, BlockedThreadsShareThePort) {
+  constexpr int kThreads = 6;
+  constexpr uint32_t kRounds = 150;
+  std::vector<Pipe> data(kThreads), silent(kThreads);
+  std::vector<std::unique_ptr<FD>> r, w, s;
+  for (int i = 0; i < kThreads; ++i) {
+    data[i] = MakePipe();
+    silent[i] = MakePipe();
+    r.push_back(std::make_unique<FD>(S(data[i].server)));
+    w.push_back(std::make_unique<FD>(S(data[i].client)));
+    s.push_back(std::make_unique<FD>(S(silent[i].server)));
+    ASSERT_OK(r[i]->Init(FdKind::kPipe, true));
+    ASSERT_OK(w[i]->Init(FdKind::kPipe, true));
+    ASSERT_OK(s[i]->Init(FdKind::kPipe, true));
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kThreads; ++i) {
+    readers.emplace_back([&, i] {
+      for (uint32_t round = 0; round < kRounds; ++round) {
+        if (i % 2 == 1) {
+          char c;
+          if (!s[i]->SetReadDeadline(absl::Now() + absl::Milliseconds(1))
+                   .ok() ||
+              !IsDeadlineExceeded(s[i]->Read(absl::MakeSpan(&c, 1)).status())) {
+            ++wrong;
+          }
+        }
+        uint32_t v = 0;
+        size_t got = 0;
+        while (got < sizeof(v)) {
+          auto n = r[i]->Read(absl::MakeSpan(reinterpret_cast<char*>(&v) + got,
+                                             sizeof(v) - got));
+          if (!n.ok()) {
+            ++wrong;
+            return;
+          }
+          got += *n;
+        }
+        if (v != round) ++wrong;
+      }
+    });
+  }
+  for (uint32_t round = 0; round < kRounds; ++round) {
+    for (int k = 0; k < kThreads; ++k) {
+      int i = static_cast<int>((k * 5 + round) % kThreads);  // a new order
+      ASSERT_OK(w[i]->Write(
+          std::string_view(reinterpret_cast<const char*>(&round), 4)));
+    }
+    if (round % 3 == 0) absl::SleepFor(absl::Microseconds(300));
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (int i = 0; i < kThreads; ++i) {
+    ASSERT_OK(r[i]->Close());
+    ASSERT_OK(w[i]->Close());
+    ASSERT_OK(s[i]->Close());
+    CloseHandle(silent[i].client);
+  }
 }
 
 TEST_F(FdWindows, BrokenPipeIsEof) {

@@ -28,7 +28,7 @@ using testing::PipeName;
 class LoopWindows : public ::testing::Test {
  protected:
   void SetUp() override {
-    Iocp::Port();  // the port and its thread live for the whole process
+    Iocp::Port();  // the port lives for the whole process
     // Warm the helper-thread pool and the loop machinery before counting.
     {
       Loop warm;

@@ -331,6 +331,13 @@ absl::StatusOr<size_t> FD::ExecIO(
     Op op;
     ThreadWaiter& tw = ThreadWaiter::Current();
     op.waiter = &tw;
+    // Bound to a loop's port: its thread dequeues our packet and wakes us.
+    // Bound to the process-wide port: we may dequeue it ourselves.
+    Poller* parker = nullptr;
+    if (mode == IoMode::kPort) {
+      parker = backend_.loop_poller != nullptr ? backend_.loop_poller
+                                               : &Iocp::Waiters();
+    }
     HANDLE event = nullptr;
     if (mode == IoMode::kEvent) {
       event = CreateEventA(nullptr, TRUE, FALSE, nullptr);
@@ -369,10 +376,7 @@ absl::StatusOr<size_t> FD::ExecIO(
           CancelIoEx(h, &op.ov);
           cancelled = true;
         }
-        if (mode == IoMode::kPort) {
-          tw.WaitFor(ThreadWaiter::kWoken);
-          tw.Take(ThreadWaiter::kWoken);
-        }
+        if (mode == IoMode::kPort) parker->Park(tw);
       }
       // A wake still on its way only causes a spurious wake-up later.
       if (armed.ok()) pd_.Disarm(d, &tw);

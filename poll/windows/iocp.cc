@@ -1,7 +1,6 @@
 #include "poll/windows/iocp.h"
 
 #include <memory>
-#include <thread>
 
 #include "absl/base/call_once.h"
 #include "absl/base/const_init.h"
@@ -17,45 +16,61 @@ std::unique_ptr<Poller> NewLoopPoller() {
 namespace {
 
 absl::once_flag port_once;
-HANDLE port = nullptr;
+IocpPortPoller* port_poller = nullptr;
 absl::Status* port_status = nullptr;
 
-// Dequeues one packet, waiting at most `timeout` ms, and completes its Op.
-// False if there was none (timeout, or a wake-up packet without an Op).
-bool DequeueOne(HANDLE p, DWORD timeout) {
-  DWORD bytes = 0;
-  ULONG_PTR key = 0;
-  OVERLAPPED* ov = nullptr;
-  BOOL ok = GetQueuedCompletionStatus(p, &bytes, &key, &ov, timeout);
-  if (ov == nullptr) return false;  // timeout or Interrupt()
-  Op* op = CONTAINING_RECORD(ov, Op, ov);
-  Waiter* w = op->waiter;
-  op->bytes = bytes;
-  op->err = ok ? 0 : GetLastError();
-  // After `done` the starting thread may return and free the Op.
-  op->done.store(true, std::memory_order_release);
-  if (w != nullptr) w->Wake();
-  return true;
-}
-
-void Dequeue(HANDLE p) {
-  for (;;) DequeueOne(p, INFINITE);
-}
-
 void InitPort() {
-  port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+  // No concurrency limit (Go does the same): over time every blocked
+  // thread may lead, and each stays associated with the port afterwards;
+  // a limit would hold packets back while such threads run.
+  HANDLE port =
+      CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, INFINITE);
   if (port == nullptr) {
     port_status =
         new absl::Status(WinError("CreateIoCompletionPort", GetLastError()));
     return;
   }
   port_status = new absl::Status();
-  std::thread(Dequeue, port).detach();
+  port_poller = new IocpPortPoller(port);
 }
 
+// A packet's error as GetQueuedCompletionStatus reports it: the NTSTATUS in
+// the OVERLAPPED mapped to a Win32 code (warnings too, e.g.
+// STATUS_BUFFER_OVERFLOW -> ERROR_MORE_DATA).
+DWORD PacketError(const OVERLAPPED* ov) {
+  using RtlNtStatusToDosErrorFn = ULONG(NTAPI*)(LONG);
+  static RtlNtStatusToDosErrorFn to_dos =
+      reinterpret_cast<RtlNtStatusToDosErrorFn>(
+          reinterpret_cast<void*>(GetProcAddress(GetModuleHandleA("ntdll.dll"),
+                                                 "RtlNtStatusToDosError")));
+  const LONG status = static_cast<LONG>(ov->Internal);
+  if (status >= 0) return 0;  // NT_SUCCESS
+  return to_dos != nullptr ? to_dos(status) : ERROR_GEN_FAILURE;
+}
+
+// Records a dequeued packet's result in its Op and wakes the Op's waiter,
+// or only marks it when it is `self` (a leader dequeuing its own packet).
+void Complete(OVERLAPPED* ov, DWORD bytes, DWORD err, ThreadWaiter* self) {
+  if (ov == nullptr) return;  // Interrupt()
+  Op* op = CONTAINING_RECORD(ov, Op, ov);
+  Waiter* w = op->waiter;
+  op->bytes = bytes;
+  op->err = err;
+  // After `done` the starting thread may return and free the Op.
+  op->done.store(true, std::memory_order_release);
+  if (w == nullptr) return;
+  if (w == self) {
+    self->MarkWoken();
+  } else {
+    w->Wake();
+  }
+}
+
+}  // namespace
+
+namespace {
 absl::Mutex hook_mu(absl::kConstInit);
 InitIOHook* hook = nullptr;
-
 }  // namespace
 
 IocpLoopPoller::IocpLoopPoller()
@@ -73,20 +88,6 @@ void IocpLoopPoller::Interrupt() {
   if (port_ != nullptr) PostQueuedCompletionStatus(port_, 0, 0, nullptr);
 }
 
-// A packet's error as GetQueuedCompletionStatus reports it: the NTSTATUS in
-// the OVERLAPPED mapped to a Win32 code (warnings too, e.g.
-// STATUS_BUFFER_OVERFLOW -> ERROR_MORE_DATA).
-DWORD PacketError(const OVERLAPPED* ov) {
-  using RtlNtStatusToDosErrorFn = ULONG(NTAPI*)(LONG);
-  static RtlNtStatusToDosErrorFn to_dos =
-      reinterpret_cast<RtlNtStatusToDosErrorFn>(
-          reinterpret_cast<void*>(GetProcAddress(GetModuleHandleA("ntdll.dll"),
-                                                 "RtlNtStatusToDosError")));
-  const LONG status = static_cast<LONG>(ov->Internal);
-  if (status >= 0) return 0;  // NT_SUCCESS
-  return to_dos != nullptr ? to_dos(status) : ERROR_GEN_FAILURE;
-}
-
 void IocpLoopPoller::Poll(int timeout_ms) {
   if (port_ == nullptr) return;
   OVERLAPPED_ENTRY entries[64];
@@ -98,19 +99,36 @@ void IocpLoopPoller::Poll(int timeout_ms) {
   }
   for (ULONG i = 0; i < n; ++i) {
     OVERLAPPED* ov = entries[i].lpOverlapped;
-    if (ov == nullptr) continue;  // Interrupt()
-    Op* op = CONTAINING_RECORD(ov, Op, ov);
-    Waiter* w = op->waiter;
-    op->bytes = entries[i].dwNumberOfBytesTransferred;
-    op->err = PacketError(ov);
-    op->done.store(true, std::memory_order_release);
-    if (w != nullptr) w->Wake();
+    Complete(ov, entries[i].dwNumberOfBytesTransferred,
+             ov != nullptr ? PacketError(ov) : 0, nullptr);
   }
+}
+
+void IocpPortPoller::Park(ThreadWaiter& w) {
+  // One packet per wait: under Wine, GetQueuedCompletionStatusEx asks the
+  // wineserver once more for further packets after the first, and with
+  // blocked callers a leader usually finds only its own.
+  lf_.Park(w, this, [&] {
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    OVERLAPPED* ov = nullptr;
+    BOOL ok = GetQueuedCompletionStatus(port_, &bytes, &key, &ov, INFINITE);
+    Complete(ov, bytes, ok ? 0 : GetLastError(), &w);
+  });
+}
+
+void IocpPortPoller::Interrupt() {
+  PostQueuedCompletionStatus(port_, 0, 0, nullptr);
 }
 
 HANDLE Iocp::Port() {
   absl::call_once(port_once, InitPort);
-  return port;
+  return port_poller != nullptr ? port_poller->port() : nullptr;
+}
+
+Poller& Iocp::Waiters() {
+  absl::call_once(port_once, InitPort);
+  return *port_poller;
 }
 
 absl::Status Iocp::PortStatus() {

@@ -1,11 +1,15 @@
 // poll/windows/iocp.h
 //
 // The process-wide I/O completion port of the IOCP backend, created on
-// first use, and the one thread that dequeues its packets. Each overlapped
-// operation is an Op on the stack of the thread that started it; the port
-// thread records the result in the Op and wakes its waiter. The kernel owns
-// an Op from submission until its packet is dequeued (or, for kEvent mode,
-// until its event is signalled): the starting thread never returns before.
+// first use, and the completion ports of event loops. Each overlapped
+// operation is an Op on the stack of the thread that started it (or, in an
+// event loop, on the heap); whoever dequeues its packet records the result
+// in the Op and wakes its waiter. The process-wide port has no thread of its
+// own: the threads blocked on its operations dequeue its packets themselves
+// (leader/followers, poll/leader_followers.h), so a thread whose own packet
+// arrives is woken once, by the kernel. The kernel owns an Op from
+// submission until its packet is dequeued (or, for kEvent mode, until its
+// event is signalled): the starting thread never returns before.
 //
 // Test hook: SetInitIOHook() observes when and with what result initIO()
 // decided a handle's mode (Go's logInitFD).
@@ -20,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "poll/backend_state.h"
+#include "poll/leader_followers.h"
 #include "poll/poller.h"
 #include "poll/waiter.h"
 
@@ -62,11 +67,35 @@ class IocpLoopPoller final : public Poller {
   HANDLE port_ = nullptr;
 };
 
+// The process-wide port as a Poller: Park() of a thread blocked on an
+// operation of a handle bound to it, leading GetQueuedCompletionStatusEx
+// while no other thread does. Interrupt() posts an empty packet.
+class IocpPortPoller final : public Poller {
+ public:
+  explicit IocpPortPoller(HANDLE port) : port_(port) {}
+  HANDLE port() const { return port_; }
+
+  absl::Status Register(intptr_t, PollDesc*) override {
+    return absl::OkStatus();
+  }
+  void Unregister(intptr_t, PollDesc*) override {}
+  void Park(ThreadWaiter& w) override;
+  void Interrupt() override;
+  bool ReportsReadiness() const override { return false; }
+
+ private:
+  const HANDLE port_;
+  LeaderFollowers lf_;
+};
+
 class Iocp {
  public:
   // The port; null if it could not be created (the status says why).
   static HANDLE Port();
   static absl::Status PortStatus();
+  // Where threads blocked on the port's operations park. Only valid when
+  // Port() is not null.
+  static Poller& Waiters();
 };
 
 // Called by initIO() for every handle it decides: the handle, the mode and
