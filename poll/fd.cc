@@ -6,6 +6,8 @@
 #include <atomic>
 #include <vector>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "poll/poller.h"
 
@@ -26,10 +28,18 @@ absl::Status LockStatus(FdLockResult r, FdKind kind) {
   return absl::InternalError("poll: bad lock result");
 }
 
-absl::Status CheckBuf(const void* data, size_t size, absl::string_view op) {
-  if (data == nullptr && size > 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, ": null buffer with length ", size));
+// Out of line: only a bad call pays for building the message, and the
+// check in every operation stays a compare or two.
+ABSL_ATTRIBUTE_NOINLINE absl::Status NullBufError(size_t size,
+                                                  absl::string_view op) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(op, ": null buffer with length ", size));
+}
+
+inline absl::Status CheckBuf(const void* data, size_t size,
+                             absl::string_view op) {
+  if (ABSL_PREDICT_FALSE(data == nullptr && size > 0)) {
+    return NullBufError(size, op);
   }
   return absl::OkStatus();
 }

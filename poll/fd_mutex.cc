@@ -3,19 +3,6 @@
 #include "absl/base/internal/raw_logging.h"
 
 namespace gopoll {
-namespace {
-
-constexpr uint64_t kClosed = uint64_t{1} << 0;
-constexpr uint64_t kRLock = uint64_t{1} << 1;
-constexpr uint64_t kWLock = uint64_t{1} << 2;
-constexpr uint64_t kRef = uint64_t{1} << 3;
-constexpr uint64_t kRefMask = ((uint64_t{1} << 20) - 1) << 3;
-constexpr uint64_t kRWait = uint64_t{1} << 23;
-constexpr uint64_t kRMask = ((uint64_t{1} << 20) - 1) << 23;
-constexpr uint64_t kWWait = uint64_t{1} << 43;
-constexpr uint64_t kWMask = ((uint64_t{1} << 20) - 1) << 43;
-
-}  // namespace
 
 void FdMutex::Semas::Acquire(int i) {
   absl::MutexLock l(&mu_);
@@ -67,7 +54,7 @@ bool FdMutex::Decref() {
   }
 }
 
-FdLockResult FdMutex::RWLock(bool read) {
+FdLockResult FdMutex::RWLockSlow(bool read) {
   const uint64_t bit = read ? kRLock : kWLock;
   const uint64_t wait = read ? kRWait : kWWait;
   const uint64_t mask = read ? kRMask : kWMask;
@@ -103,7 +90,7 @@ FdLockResult FdMutex::TryRWLock(bool read) {
   }
 }
 
-bool FdMutex::RWUnlock(bool read) {
+bool FdMutex::RWUnlockSlow(bool read) {
   const uint64_t bit = read ? kRLock : kWLock;
   const uint64_t wait = read ? kRWait : kWWait;
   const uint64_t mask = read ? kRMask : kWMask;

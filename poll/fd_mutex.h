@@ -57,6 +57,21 @@ class FdMutex {
   bool IsClosed() const;
 
  private:
+  static constexpr uint64_t kClosed = uint64_t{1} << 0;
+  static constexpr uint64_t kRLock = uint64_t{1} << 1;
+  static constexpr uint64_t kWLock = uint64_t{1} << 2;
+  static constexpr uint64_t kRef = uint64_t{1} << 3;
+  static constexpr uint64_t kRefMask = ((uint64_t{1} << 20) - 1) << 3;
+  static constexpr uint64_t kRWait = uint64_t{1} << 23;
+  static constexpr uint64_t kRMask = ((uint64_t{1} << 20) - 1) << 23;
+  static constexpr uint64_t kWWait = uint64_t{1} << 43;
+  static constexpr uint64_t kWMask = ((uint64_t{1} << 20) - 1) << 43;
+
+  // The loops behind RWLock and RWUnlock: contention, waiters, closing,
+  // errors. The inline versions below only try the uncontended case once.
+  FdLockResult RWLockSlow(bool read);
+  bool RWUnlockSlow(bool read);
+
   // A counting semaphore (Go's runtime_Semacquire/Semrelease).
   // Two counting semaphores (index 0: readers, 1: writers) sharing one
   // mutex, so an FD pays for one absl::Mutex, not two.
@@ -73,6 +88,31 @@ class FdMutex {
   std::atomic<uint64_t> state_{0};
   Semas semas_;
 };
+
+// Every FD operation takes and releases a lock: the common uncontended case
+// is one compare-and-swap each, inline.
+inline FdLockResult FdMutex::RWLock(bool read) {
+  const uint64_t bit = read ? kRLock : kWLock;
+  uint64_t old = state_.load(std::memory_order_relaxed);
+  if ((old & (kClosed | bit)) == 0 && (old & kRefMask) != kRefMask &&
+      state_.compare_exchange_strong(old, (old | bit) + kRef)) {
+    return FdLockResult::kOk;
+  }
+  return RWLockSlow(read);
+}
+
+inline bool FdMutex::RWUnlock(bool read) {
+  const uint64_t bit = read ? kRLock : kWLock;
+  const uint64_t mask = read ? kRMask : kWMask;
+  uint64_t old = state_.load(std::memory_order_relaxed);
+  if ((old & bit) != 0 && (old & mask) == 0 && (old & kRefMask) != 0) {
+    const uint64_t next = (old & ~bit) - kRef;
+    if (state_.compare_exchange_strong(old, next)) {
+      return (next & (kClosed | kRefMask)) == kClosed;
+    }
+  }
+  return RWUnlockSlow(read);
+}
 
 }  // namespace gopoll
 
