@@ -67,6 +67,11 @@ absl::Status ErrEof() {
   return Tagged(absl::StatusCode::kOutOfRange, "EOF", "eof");
 }
 
+absl::Status ErrNullBuffer(size_t size, absl::string_view op) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(op, ": null buffer with length ", size));
+}
+
 absl::Status ErrTooManyRefs() {
   return Tagged(
       absl::StatusCode::kResourceExhausted,

@@ -17,8 +17,10 @@
 #ifndef POLL_ERRORS_H_
 #define POLL_ERRORS_H_
 
+#include <cstddef>
 #include <cstdint>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -46,6 +48,18 @@ absl::Status ErrEof();
 // "too many concurrent operations on a single file or socket (max 1048575)".
 // Code: kResourceExhausted.
 absl::Status ErrTooManyRefs();
+
+// A null buffer with a non-zero length, for operation `op` ("read", ...).
+// Code: kInvalidArgument. CheckBuffer() is the check every read and write
+// makes: inline, the message built only for a bad call.
+absl::Status ErrNullBuffer(size_t size, absl::string_view op);
+inline absl::Status CheckBuffer(const void* data, size_t size,
+                                absl::string_view op) {
+  if (ABSL_PREDICT_FALSE(data == nullptr && size > 0)) {
+    return ErrNullBuffer(size, op);
+  }
+  return absl::OkStatus();
+}
 
 // An OS error: `syscall` is the failing call ("read", "WSARecv"), `code` the
 // errno (or Windows error code, see windows/win_error.h), `text` its

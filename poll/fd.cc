@@ -6,8 +6,6 @@
 #include <atomic>
 #include <vector>
 
-#include "absl/base/attributes.h"
-#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "poll/poller.h"
 
@@ -28,22 +26,6 @@ absl::Status LockStatus(FdLockResult r, FdKind kind) {
   return absl::InternalError("poll: bad lock result");
 }
 
-// Out of line: only a bad call pays for building the message, and the
-// check in every operation stays a compare or two.
-ABSL_ATTRIBUTE_NOINLINE absl::Status NullBufError(size_t size,
-                                                  absl::string_view op) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(op, ": null buffer with length ", size));
-}
-
-inline absl::Status CheckBuf(const void* data, size_t size,
-                             absl::string_view op) {
-  if (ABSL_PREDICT_FALSE(data == nullptr && size > 0)) {
-    return NullBufError(size, op);
-  }
-  return absl::OkStatus();
-}
-
 // A write call that returned 0 bytes for a non-empty buffer (Go's
 // io.ErrUnexpectedEOF in that place).
 absl::Status ErrNoProgress(absl::string_view op) {
@@ -62,7 +44,7 @@ absl::Status CheckOffset(int64_t off, absl::string_view op) {
 template <typename Span>
 absl::Status CheckBufs(absl::Span<const Span> bufs, absl::string_view op) {
   for (const auto& b : bufs) {
-    absl::Status s = CheckBuf(b.data(), b.size(), op);
+    absl::Status s = CheckBuffer(b.data(), b.size(), op);
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -191,7 +173,7 @@ absl::Status FD::Close() {
 }
 
 absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "read"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "read"));
   FdLock l(this, true);
   if (!l.ok()) return l.status();
   if (p.empty()) return 0;
@@ -202,7 +184,7 @@ absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
 }
 
 absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "pread"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "pread"));
   POLL_RETURN_IF_ERROR(CheckOffset(off, "pread"));
   // Pread does not move the offset, but it may wait for its direction like
   // Read (IOCP), and one direction has one waiter: take the read lock.
@@ -233,7 +215,7 @@ absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
 
 absl::StatusOr<size_t> FD::Write(absl::Span<const char> p, size_t* written) {
   if (written != nullptr) *written = 0;
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "write"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "write"));
   FdLock l(this, false);
   if (!l.ok()) return l.status();
   size_t done = 0;
@@ -253,7 +235,7 @@ absl::StatusOr<size_t> FD::Write(absl::Span<const char> p, size_t* written) {
 absl::StatusOr<size_t> FD::Pwrite(absl::Span<const char> p, int64_t off,
                                   size_t* written) {
   if (written != nullptr) *written = 0;
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "pwrite"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "pwrite"));
   POLL_RETURN_IF_ERROR(CheckOffset(off, "pwrite"));
   FdLock l(this, false);
   if (!l.ok()) return l.status();
@@ -337,8 +319,8 @@ absl::Status FD::Connect(const SockAddr& addr) {
 absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
                                       int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "recvmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuf(oob.data(), oob.size(), "recvmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "recvmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(oob.data(), oob.size(), "recvmsg"));
   FdLock l(this, true);
   if (!l.ok()) return l.status();
   return ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags);
@@ -348,8 +330,8 @@ absl::StatusOr<size_t> FD::WriteMsg(absl::Span<const char> p,
                                     absl::Span<const char> oob,
                                     const SockAddr* to, int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "sendmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuf(oob.data(), oob.size(), "sendmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "sendmsg"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(oob.data(), oob.size(), "sendmsg"));
   FdLock l(this, false);
   if (!l.ok()) return l.status();
   return WriteMsgImpl(p.subspan(0, kMaxRW), oob, to, flags);
@@ -357,7 +339,7 @@ absl::StatusOr<size_t> FD::WriteMsg(absl::Span<const char> p,
 
 absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvfrom"));
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "recvfrom"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "recvfrom"));
   FdLock l(this, true);
   if (!l.ok()) return l.status();
   return RecvFromImpl(p.subspan(0, kMaxRW), flags);
@@ -366,7 +348,7 @@ absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
 absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p, const SockAddr& to,
                                   int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendto"));
-  POLL_RETURN_IF_ERROR(CheckBuf(p.data(), p.size(), "sendto"));
+  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "sendto"));
   if (to.len == 0 || to.len > sizeof(to.storage)) {
     return absl::InvalidArgumentError("sendto: empty or invalid address");
   }

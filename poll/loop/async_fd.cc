@@ -4,9 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/optimization.h"
-#include "absl/strings/str_cat.h"
-
 namespace gopoll {
 namespace internal_async {
 namespace {
@@ -14,20 +11,6 @@ namespace {
 bool WouldBlock() {
   NonBlockingScope* nb = NonBlockingScope::Current();
   return nb != nullptr && nb->would_block();
-}
-
-absl::Status BadSpan(size_t size, absl::string_view op) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(op, ": null buffer with length ", size));
-}
-
-// Checked on every attempt: inline, the error built only when needed.
-inline absl::Status CheckSpan(const void* data, size_t size,
-                              absl::string_view op) {
-  if (ABSL_PREDICT_FALSE(data == nullptr && size > 0)) {
-    return BadSpan(size, op);
-  }
-  return absl::OkStatus();
 }
 
 class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
@@ -40,7 +23,7 @@ class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
  private:
   bool Resumable() const override { return true; }
   bool Attempt() override {
-    absl::Status bad = CheckSpan(buf_.data(), buf_.size(), "read");
+    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "read");
     if (!bad.ok() || buf_.empty()) {
       result_.emplace(bad.ok() ? absl::StatusOr<size_t>(0) : bad);
       return true;
@@ -57,7 +40,7 @@ class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
     return true;
   }
   void RunBlocking() override {
-    absl::Status bad = CheckSpan(buf_.data(), buf_.size(), "read");
+    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "read");
     if (!bad.ok()) {
       result_.emplace(bad);
       return;
@@ -83,7 +66,7 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
  private:
   bool Resumable() const override { return true; }
   bool Attempt() override {
-    absl::Status bad = CheckSpan(buf_.data(), buf_.size(), "write");
+    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "write");
     if (!bad.ok()) {
       result_.emplace(bad);
       return true;
@@ -110,7 +93,7 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
   void RunBlocking() override {
     // Blocking path (helper thread): the caller's buffer may go away if the
     // consumer is abandoned, so write from a copy.
-    absl::Status bad = CheckSpan(buf_.data(), buf_.size(), "write");
+    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "write");
     if (!bad.ok()) {
       result_.emplace(bad);
       return;

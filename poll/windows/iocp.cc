@@ -74,7 +74,8 @@ InitIOHook* hook = nullptr;
 }  // namespace
 
 IocpLoopPoller::IocpLoopPoller()
-    : port_(CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1)) {}
+    : IocpPollerBase(
+          CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1)) {}
 
 IocpLoopPoller::~IocpLoopPoller() {
   if (port_ != nullptr) CloseHandle(port_);
@@ -84,7 +85,7 @@ void IocpLoopPoller::Park(ThreadWaiter& w) {
   while (!w.Take(ThreadWaiter::kWoken)) w.WaitFor(ThreadWaiter::kWoken);
 }
 
-void IocpLoopPoller::Interrupt() {
+void IocpPollerBase::Interrupt() {
   if (port_ != nullptr) PostQueuedCompletionStatus(port_, 0, 0, nullptr);
 }
 
@@ -115,10 +116,6 @@ void IocpPortPoller::Park(ThreadWaiter& w) {
     BOOL ok = GetQueuedCompletionStatus(port_, &bytes, &key, &ov, INFINITE);
     Complete(ov, bytes, ok ? 0 : GetLastError(), &w);
   });
-}
-
-void IocpPortPoller::Interrupt() {
-  PostQueuedCompletionStatus(port_, 0, 0, nullptr);
 }
 
 HANDLE Iocp::Port() {

@@ -38,53 +38,52 @@ struct Op {
   Waiter* waiter = nullptr;
 };
 
+// A completion port as a Poller: nothing to register (Register and
+// Unregister do nothing), no readiness to report; Interrupt() posts an
+// empty packet that ends the current wait on the port.
+class IocpPollerBase : public Poller {
+ public:
+  HANDLE port() const { return port_; }
+
+  absl::Status Register(intptr_t, PollDesc*) override {
+    return absl::OkStatus();
+  }
+  void Unregister(intptr_t, PollDesc*) override {}
+  void Interrupt() override;
+  bool ReportsReadiness() const override { return false; }
+
+ protected:
+  explicit IocpPollerBase(HANDLE port) : port_(port) {}
+  const HANDLE port_;
+};
+
 // The poller of one event loop (poll/loop/loop.h): its own completion port,
 // which the loop thread drains in Poll() (GetQueuedCompletionStatusEx, up
-// to 64 packets a round). FDs adopted by the loop bind to this port, lazily in
-// initIO(), instead of the process-wide one; their completions, also those
-// of blocking calls made by other threads, are dispatched by the loop
-// thread. Readiness registration does not exist on IOCP: Register and
-// Unregister do nothing.
-class IocpLoopPoller final : public Poller {
+// to 64 packets a round). FDs adopted by the loop bind to this port, lazily
+// in initIO(), instead of the process-wide one; their completions, also
+// those of blocking calls made by other threads, are dispatched by the loop
+// thread. port() is null if the port could not be created (FDs then fall
+// back to the process-wide port's modes).
+class IocpLoopPoller final : public IocpPollerBase {
  public:
   IocpLoopPoller();
   ~IocpLoopPoller() override;
-  // Null if the port could not be created (FDs then fall back to the
-  // process-wide port's modes).
-  HANDLE port() const { return port_; }
 
-  absl::Status Register(intptr_t, PollDesc*) override {
-    return absl::OkStatus();
-  }
-  void Unregister(intptr_t, PollDesc*) override {}
   // Other threads' blocking calls wait; the loop thread wakes them.
   void Park(ThreadWaiter& w) override;
-  void Interrupt() override;
   void Poll(int timeout_ms) override;
-  bool ReportsReadiness() const override { return false; }
-
- private:
-  HANDLE port_ = nullptr;
 };
 
-// The process-wide port as a Poller: Park() of a thread blocked on an
-// operation of a handle bound to it, leading GetQueuedCompletionStatusEx
-// while no other thread does. Interrupt() posts an empty packet.
-class IocpPortPoller final : public Poller {
+// The process-wide port: Park() of a thread blocked on an operation of a
+// handle bound to it, which leads GetQueuedCompletionStatus while no other
+// thread does (leader/followers).
+class IocpPortPoller final : public IocpPollerBase {
  public:
-  explicit IocpPortPoller(HANDLE port) : port_(port) {}
-  HANDLE port() const { return port_; }
+  explicit IocpPortPoller(HANDLE port) : IocpPollerBase(port) {}
 
-  absl::Status Register(intptr_t, PollDesc*) override {
-    return absl::OkStatus();
-  }
-  void Unregister(intptr_t, PollDesc*) override {}
   void Park(ThreadWaiter& w) override;
-  void Interrupt() override;
-  bool ReportsReadiness() const override { return false; }
 
  private:
-  const HANDLE port_;
   LeaderFollowers lf_;
 };
 
