@@ -103,8 +103,8 @@ bool IsSynchronousHandle(HANDLE h) {
 // Such handles are not bound to our port unless the caller opts in
 // (AllowSharedHandleModeChanges): another process's overlapped I/O on a
 // bound file object queues its packets to our port, with OVERLAPPED
-// pointers into that process (the port thread crashed on one in the test),
-// it can no longer bind the handle to its own port, and
+// pointers into that process (our dequeuing thread crashed on one in the
+// test), it can no longer bind the handle to its own port, and
 // FILE_SKIP_SET_EVENT_ON_HANDLE would leave a process that waits on the
 // handle itself waiting forever.
 bool MayBeShared(HANDLE h) {
