@@ -471,6 +471,70 @@ TEST_F(FdWindows, FileOffsetsForEveryHandleKind) {
   }
 }
 
+// Pread/Pwrite on a synchronous handle move the OS file pointer and put it
+// back (Go #74951); a Read or Write running meanwhile on another thread
+// must neither use the moved pointer nor lose its own advance. One thread
+// reads the file front to back and checks every byte against its position;
+// another keeps rewriting the same bytes with Pwrite and reading them with
+// Pread at other offsets (the content never changes, only the pointer
+// could go wrong).
+TEST_F(FdWindows, PositionalIoDoesNotDisturbReadsOnSyncHandles) {
+  constexpr int kSize = 256 * 1024;
+  std::string content(kSize, '\0');
+  for (int i = 0; i < kSize; ++i) content[i] = static_cast<char>(i % 251);
+  std::string path = TempPath();
+  HANDLE h = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
+                         CREATE_ALWAYS, FILE_FLAG_DELETE_ON_CLOSE, nullptr);
+  ASSERT_NE(h, INVALID_HANDLE_VALUE) << GetLastError();
+  FD f(S(h));
+  ASSERT_OK(f.Init(FdKind::kFile, true));
+  ASSERT_OK(f.Write(std::string_view(content)));
+  EXPECT_EQ(log_.Mode(h), IoMode::kSync);
+  std::atomic<bool> done{false};
+  std::atomic<int> positional_errors{0};
+  std::thread other([&] {
+    char buf[512];
+    for (int i = 1; !done.load(); ++i) {
+      const int64_t off = (static_cast<int64_t>(i) * 7919 * 512) % kSize;
+      auto w = f.Pwrite(std::string_view(content).substr(off, 512), off);
+      auto r = f.Pread(absl::MakeSpan(buf), off);
+      if (!w.ok() || !r.ok() || *r != 512 ||
+          std::string_view(buf, 512) !=
+              std::string_view(content).substr(off, 512)) {
+        ++positional_errors;
+      }
+    }
+  });
+  int wrong = 0;
+  for (int round = 0; round < 4 && wrong == 0; ++round) {
+    ASSERT_OK(f.Seek(0, 0));
+    int64_t pos = 0;
+    char buf[1024];
+    while (pos < kSize) {
+      auto n = f.Read(absl::MakeSpan(buf));
+      if (!n.ok() || *n == 0) {
+        ++wrong;
+        break;
+      }
+      if (std::string_view(buf, *n) !=
+          std::string_view(content).substr(pos, *n)) {
+        ++wrong;
+        break;
+      }
+      pos += static_cast<int64_t>(*n);
+    }
+    if (wrong == 0) {
+      auto at = f.Seek(0, 1);
+      ASSERT_OK(at);
+      EXPECT_EQ(*at, kSize);
+    }
+  }
+  done.store(true);
+  other.join();
+  EXPECT_EQ(wrong, 0) << "a Read used a pointer moved by Pread/Pwrite";
+  EXPECT_EQ(positional_errors.load(), 0);
+}
+
 TEST_F(FdWindows, BadInput) {
   FD bad(kInvalidSysfd);
   EXPECT_FALSE(bad.Init(FdKind::kFile, true).ok());

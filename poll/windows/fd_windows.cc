@@ -496,7 +496,12 @@ class KeepFilePointer {
 absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
   absl::Status s = initIO();
   if (!s.ok()) return s;
-  KeepFilePointer keep(H(sysfd_), backend_.mode.load() == IoMode::kSync);
+  const bool sync = backend_.mode.load() == IoMode::kSync;
+  // The file pointer is moved and put back under the offset mutex, which
+  // Read, Write and Seek of a file hold too: none of them may run between.
+  absl::MutexLockMaybe l(sync && kind_ == FdKind::kFile ? &backend_.offset_mu
+                                                        : nullptr);
+  KeepFilePointer keep(H(sysfd_), sync);
   return ExecIO(Dir::kRead, "ReadFile", [&](void* ctx) {
     OVERLAPPED sync_ov{};
     auto* ov = ctx != nullptr ? static_cast<OVERLAPPED*>(ctx) : &sync_ov;
@@ -511,7 +516,12 @@ absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
 absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
   absl::Status s = initIO();
   if (!s.ok()) return s;
-  KeepFilePointer keep(H(sysfd_), backend_.mode.load() == IoMode::kSync);
+  const bool sync = backend_.mode.load() == IoMode::kSync;
+  // The file pointer is moved and put back under the offset mutex, which
+  // Read, Write and Seek of a file hold too: none of them may run between.
+  absl::MutexLockMaybe l(sync && kind_ == FdKind::kFile ? &backend_.offset_mu
+                                                        : nullptr);
+  KeepFilePointer keep(H(sysfd_), sync);
   return ExecIO(Dir::kWrite, "WriteFile", [&](void* ctx) {
     OVERLAPPED sync_ov{};
     auto* ov = ctx != nullptr ? static_cast<OVERLAPPED*>(ctx) : &sync_ov;
