@@ -224,6 +224,40 @@ TEST_F(FdWindows, PipeReadTimeout) {
   EXPECT_EQ(std::string(buf, *n), "after");
 }
 
+// A deadline that fires while a read is pending and is extended before
+// the reader looks: the read goes on, and the new deadline must still end
+// it (the reader has to publish itself again after the first wake).
+TEST_F(FdWindows, DeadlineFiresThenExtendedWhilePending) {
+  Pipe p = MakePipe();
+  FD r(S(p.server));
+  FD w(S(p.client));
+  ASSERT_OK(r.Init(FdKind::kPipe, true));
+  ASSERT_OK(w.Init(FdKind::kPipe, true));
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE(round);
+    ASSERT_OK(r.SetReadDeadline(absl::InfiniteFuture()));
+    absl::Status got;
+    absl::Notification done;
+    std::thread t([&] {
+      char c;
+      got = r.Read(absl::MakeSpan(&c, 1)).status();
+      done.Notify();
+    });
+    absl::SleepFor(absl::Milliseconds(10));  // the read pends
+    ASSERT_OK(r.SetReadDeadline(absl::Now() - absl::Seconds(1)));
+    ASSERT_OK(r.SetReadDeadline(absl::Now() + absl::Milliseconds(30)));
+    const bool ended = done.WaitForNotificationWithTimeout(absl::Seconds(5));
+    if (!ended) {
+      // The second deadline was lost: only data ends the read now.
+      ASSERT_OK(w.Write("x"sv));
+      done.WaitForNotification();
+    }
+    t.join();
+    ASSERT_TRUE(ended) << "the extended deadline never ended the read";
+    EXPECT_TRUE(IsDeadlineExceeded(got)) << got;
+  }
+}
+
 TEST_F(FdWindows, PipeCanceledByClose) {
   Pipe p = MakePipe();
   FD r(S(p.server));

@@ -288,10 +288,17 @@ absl::StatusOr<size_t> FD::ExecIO(
   // when a deadline or Close cancelled it (then CheckErr reports that).
   const bool collecting = nb != nullptr && nb->backend_op != nullptr;
   if (!collecting) {
+    // Also for handles without deadlines (kSync, whose PollDesc never
+    // opens): a Close that ran initIO() before this operation did chose
+    // the mode of a closing handle, not of this one.
+    if (pd_.closing()) return ErrClosing(kind_);
     s = pd_.Prepare(d, kind_);
     if (!s.ok()) return s;
   }
   HANDLE h = H(sysfd_);
+  // Why a cancelled operation was cancelled, as seen when it was: the
+  // deadline may be extended before the cancellation completes.
+  absl::Status cancel_reason;
   IoResult r;
   if (mode == IoMode::kPort && nb != nullptr && nb->resumable) {
     // An event loop's operation: never wait here. Submit and leave the Op
@@ -372,11 +379,23 @@ absl::StatusOr<size_t> FD::ExecIO(
                  WAIT_OBJECT_0;
         }
         if (done) break;
-        if (!cancelled && (!armed.ok() || !pd_.CheckErr(d, kind_).ok())) {
-          CancelIoEx(h, &op.ov);
-          cancelled = true;
+        if (!cancelled) {
+          cancel_reason = armed.ok() ? pd_.CheckErr(d, kind_) : armed.status();
+          if (!cancel_reason.ok()) {
+            CancelIoEx(h, &op.ov);
+            cancelled = true;
+          }
         }
-        if (mode == IoMode::kPort) parker->Park(tw);
+        if (mode == IoMode::kPort) {
+          parker->Park(tw);
+          // A deadline that fired took `tw` out of the slot. If it was
+          // extended before we looked, the operation goes on: publish `tw`
+          // again, or the new deadline would find nobody to wake.
+          if (!cancelled && !op.done.load(std::memory_order_acquire)) {
+            pd_.Disarm(d, &tw);
+            armed = pd_.Arm(d, kind_, &tw);
+          }
+        }
       }
       // A wake still on its way only causes a spurious wake-up later.
       if (armed.ok()) pd_.Disarm(d, &tw);
@@ -419,6 +438,7 @@ absl::StatusOr<size_t> FD::ExecIO(
     case ERROR_OPERATION_ABORTED:
       s = pd_.CheckErr(d, kind_);
       if (!s.ok()) return s;
+      if (!cancel_reason.ok()) return cancel_reason;
       break;
   }
   return WinError(syscall, static_cast<uint32_t>(r.err));
@@ -509,6 +529,11 @@ absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
     DWORD got = 0;
     BOOL ok =
         ReadFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &got, ov);
+    if (!ok && ctx == nullptr && GetLastError() == ERROR_IO_PENDING) {
+      // Taken for synchronous, overlapped after all (the mode query timed
+      // out): the OVERLAPPED is on this stack, so wait for it here.
+      ok = GetOverlappedResult(H(sysfd_), ov, &got, TRUE);
+    }
     return Done(ok, got, ov);
   });
 }
@@ -529,6 +554,11 @@ absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
     DWORD put = 0;
     BOOL ok =
         WriteFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &put, ov);
+    if (!ok && ctx == nullptr && GetLastError() == ERROR_IO_PENDING) {
+      // Taken for synchronous, overlapped after all (the mode query timed
+      // out): the OVERLAPPED is on this stack, so wait for it here.
+      ok = GetOverlappedResult(H(sysfd_), ov, &put, TRUE);
+    }
     return Done(ok, put, ov);
   });
 }
