@@ -204,9 +204,19 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
     }
   }
   // Timers are cancelled outside mu_: Cancel waits for a running callback,
-  // which takes mu_. The sequence bump above already made them stale.
-  if (cancel_r) TimerQueue::Default().Cancel(&rt_);
-  if (cancel_w) TimerQueue::Default().Cancel(&wt_);
+  // which takes mu_. The sequence bump above already made them stale. A
+  // SetDeadline on another thread may have armed a new deadline between
+  // our unlock and the Cancel, and the Cancel removed that timer too: put
+  // back whatever deadline is current now (Go's last-call-wins).
+  if (cancel_r || cancel_w) {
+    if (cancel_r) TimerQueue::Default().Cancel(&rt_);
+    if (cancel_w) TimerQueue::Default().Cancel(&wt_);
+    absl::MutexLock l(&mu_);
+    if (!(info_.load(std::memory_order_relaxed) & kInfoClosing)) {
+      if (cancel_r && rd_ > 0) TimerQueue::Default().Arm(&rt_, rd_, rseq_);
+      if (cancel_w && wd_ > 0) TimerQueue::Default().Arm(&wt_, wd_, wseq_);
+    }
+  }
   if (wake_r) {
     if (Waiter* w = Unblock(Dir::kRead, false)) w->Wake();
   }
@@ -214,6 +224,11 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
     if (Waiter* w = Unblock(Dir::kWrite, false)) w->Wake();
   }
   return absl::OkStatus();
+}
+
+int64_t PollDesc::ReadDeadlineForTest() {
+  absl::MutexLock l(&mu_);
+  return rd_;
 }
 
 void PollDesc::OnReadTimer(void* arg, uint64_t seq) {

@@ -155,6 +155,9 @@ class PollDesc {
   // After it returns no timer callback runs for this PollDesc.
   void Evict();
   bool closing() const { return (info_.load() & kInfoClosing) != 0; }
+  // For tests: the read deadline as armed (monotonic ns; 0 none, -1
+  // expired).
+  int64_t ReadDeadlineForTest();
 
  private:
   static absl::Status ErrFromInfo(uint32_t info, Dir d, FdKind kind);

@@ -120,6 +120,44 @@ TEST(PollDesc, StaleTimerDoesNotExpireNewDeadline) {
   EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
 }
 
+// Two SetDeadline calls at once, one clearing the deadline and one arming
+// it: whichever runs last wins, and a deadline left armed must fire (the
+// clearing call cancels its timer outside the lock; it must not take the
+// other call's new timer with it).
+TEST(PollDesc, ConcurrentClearAndArmLeaveNoDeadThing) {
+  PollDesc pd;
+  pd.OpenWithoutPoller();
+  int armed_rounds = 0;
+  for (int round = 0; round < 1500; ++round) {
+    ASSERT_TRUE(
+        pd.SetDeadline(absl::Now() + absl::Hours(1), true, false, kNet).ok());
+    std::atomic<int> go{0};
+    std::thread clear([&] {
+      ++go;
+      while (go.load() < 2) {
+      }
+      pd.SetDeadline(absl::InfiniteFuture(), true, false, kNet).IgnoreError();
+    });
+    ++go;
+    while (go.load() < 2) {
+    }
+    ASSERT_TRUE(
+        pd.SetDeadline(absl::Now() + absl::Milliseconds(1), true, false, kNet)
+            .ok());
+    clear.join();
+    if (pd.ReadDeadlineForTest() <= 0) continue;  // the clear ran last
+    ++armed_rounds;
+    // Armed for 1 ms: it expires well within a second.
+    const absl::Time give_up = absl::Now() + absl::Seconds(1);
+    while (pd.CheckErr(Dir::kRead, kNet).ok() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Microseconds(200));
+    }
+    ASSERT_TRUE(IsDeadlineExceeded(pd.CheckErr(Dir::kRead, kNet)))
+        << "round " << round << ": a deadline armed with no timer";
+  }
+  EXPECT_GT(armed_rounds, 0);
+}
+
 TEST(PollDesc, EvictWakesBothDirections) {
   PollDesc pd;
   pd.OpenWithoutPoller();
