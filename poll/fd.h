@@ -175,6 +175,9 @@ class FD {
   // Starts a connection to `addr` and waits (honouring the write deadline
   // and Close) until it is established or failed.
   absl::Status Connect(const SockAddr& addr);
+  // recvmsg: data, control data (oob) and the sender's address. On stream
+  // and seqpacket sockets 0 bytes is EOF, except for a message that brought
+  // control data (e.g. descriptors with SCM_RIGHTS): that is returned.
   absl::StatusOr<MsgResult> ReadMsg(absl::Span<char> p, absl::Span<char> oob,
                                     int flags);
   // Returns bytes of data written; `to` may be null on connected sockets.

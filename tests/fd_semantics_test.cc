@@ -545,6 +545,43 @@ TEST_F(FdSemantics, ReadMsgWithControlData) {
   close(p[1]);
 }
 
+// A seqpacket message with descriptors but no bytes is a message, not EOF:
+// its descriptors must reach the caller (and not leak). EOF comes after.
+TEST_F(FdSemantics, ReadMsgZeroBytesWithDescriptorsIsNotEof) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  auto r = WrapFd(sv[0], FdKind::kNet);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  cmsghdr* cm = reinterpret_cast<cmsghdr*>(ctl);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &p[0], sizeof(int));
+  msghdr h{};
+  h.msg_control = ctl;
+  h.msg_controllen = sizeof(ctl);
+  ASSERT_EQ(sendmsg(sv[1], &h, 0), 0) << errno;
+  close(p[0]);
+  alignas(cmsghdr) char rctl[CMSG_SPACE(sizeof(int))] = {};
+  char buf[4];
+  auto m =
+      r->ReadMsg(absl::MakeSpan(buf), absl::MakeSpan(rctl, sizeof(rctl)), 0);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->n, 0u);
+  ASSERT_GT(m->oobn, 0u);
+  int passed = -1;
+  std::memcpy(&passed, CMSG_DATA(reinterpret_cast<cmsghdr*>(rctl)),
+              sizeof(int));
+  EXPECT_EQ(fcntl(passed, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  close(passed);
+  close(p[1]);
+  close(sv[1]);
+  m = r->ReadMsg(absl::MakeSpan(buf), absl::MakeSpan(rctl, sizeof(rctl)), 0);
+  EXPECT_TRUE(IsEof(m.status())) << m.status();
+}
+
 TEST_F(FdSemantics, DatagramRecvFromSendToAndZeroLengthIsNotEof) {
   auto mk = [] {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -111,7 +111,12 @@ absl::StatusOr<MsgResult> FD::ReadMsgImpl(absl::Span<char> p,
     return posix::Result(::recvmsg(sysfd_, &h, flags | MSG_CMSG_CLOEXEC));
   });
   if (!n.ok()) return n.status();
-  if (*n == 0 && zero_read_is_eof_ && !p.empty()) return ErrEof();
+  // A message with control data but no bytes (SOCK_SEQPACKET allows it)
+  // is not the end of the stream: reporting EOF would drop the control
+  // data, and with SCM_RIGHTS leak the descriptors it installed.
+  if (*n == 0 && zero_read_is_eof_ && !p.empty() && h.msg_controllen == 0) {
+    return ErrEof();
+  }
   m.n = *n;
   m.oobn = h.msg_controllen;
   m.flags = h.msg_flags;
