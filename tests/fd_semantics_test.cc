@@ -514,17 +514,22 @@ TEST_F(FdSemantics, ResetIsAnErrorNotEof) {
   EXPECT_EQ(OsErrorCode(r.status()), ECONNRESET) << r.status();
 }
 
+// Control data passing descriptor `fd` with SCM_RIGHTS.
+void PutRights(char (&ctl)[CMSG_SPACE(sizeof(int))], int fd) {
+  cmsghdr* cm = reinterpret_cast<cmsghdr*>(ctl);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
 TEST_F(FdSemantics, ReadMsgWithControlData) {
   FdPair s = MakeSocketPair();
   // Pass a descriptor with SCM_RIGHTS.
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  cmsghdr* cm = reinterpret_cast<cmsghdr*>(ctl);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &p[0], sizeof(int));
+  PutRights(ctl, p[0]);
   auto w =
       s.w->WriteMsg("m"sv, absl::MakeConstSpan(ctl, sizeof(ctl)), nullptr, 0);
   ASSERT_TRUE(w.ok()) << w.status();
@@ -554,11 +559,7 @@ TEST_F(FdSemantics, ReadMsgZeroBytesWithDescriptorsIsNotEof) {
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  cmsghdr* cm = reinterpret_cast<cmsghdr*>(ctl);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &p[0], sizeof(int));
+  PutRights(ctl, p[0]);
   msghdr h{};
   h.msg_control = ctl;
   h.msg_controllen = sizeof(ctl);

@@ -74,6 +74,45 @@ Pipe MakePipe(bool message = false, bool client_overlapped = true) {
 
 Sysfd S(HANDLE h) { return reinterpret_cast<Sysfd>(h); }
 
+// A 1-byte Read of an FD on a thread of its own (joined at the latest by
+// the destructor, so the read must end by then).
+class PendingRead {
+ public:
+  explicit PendingRead(FD& f)
+      : t_([this, &f] {
+          char c;
+          got_ = f.Read(absl::MakeSpan(&c, 1)).status();
+          done_.Notify();
+        }) {}
+  ~PendingRead() {
+    if (t_.joinable()) t_.join();
+  }
+  bool WaitFor(absl::Duration d) {
+    return done_.WaitForNotificationWithTimeout(d);
+  }
+  // Joins the thread: the read's status.
+  absl::Status Result() {
+    t_.join();
+    return got_;
+  }
+
+ private:
+  absl::Status got_;
+  absl::Notification done_;
+  std::thread t_;
+};
+
+// Both ends of a fresh overlapped byte pipe, each wrapped in a pollable FD.
+struct PipeFds {
+  Pipe p = MakePipe();
+  FD r{S(p.server)};
+  FD w{S(p.client)};
+  absl::Status Init() {
+    absl::Status s = r.Init(FdKind::kPipe, true);
+    return s.ok() ? w.Init(FdKind::kPipe, true) : s;
+  }
+};
+
 TEST_F(FdWindows, InitDoesNotBindFirstOperationDoes) {
   Pipe p = MakePipe();
   {
@@ -208,11 +247,10 @@ TEST_F(FdWindows, PipeExternalIOCP) {
 
 // Go's TestPipeReadTimeout on Windows, then the FD is usable again.
 TEST_F(FdWindows, PipeReadTimeout) {
-  Pipe p = MakePipe();
-  FD r(S(p.server));
-  FD w(S(p.client));
-  ASSERT_OK(r.Init(FdKind::kPipe, true));
-  ASSERT_OK(w.Init(FdKind::kPipe, true));
+  PipeFds fds;
+  ASSERT_OK(fds.Init());
+  FD& r = fds.r;
+  FD& w = fds.w;
   ASSERT_OK(r.SetReadDeadline(absl::Now() + absl::Milliseconds(1)));
   char buf[8];
   auto n = r.Read(absl::MakeSpan(buf));
@@ -228,53 +266,34 @@ TEST_F(FdWindows, PipeReadTimeout) {
 // the reader looks: the read goes on, and the new deadline must still end
 // it (the reader has to publish itself again after the first wake).
 TEST_F(FdWindows, DeadlineFiresThenExtendedWhilePending) {
-  Pipe p = MakePipe();
-  FD r(S(p.server));
-  FD w(S(p.client));
-  ASSERT_OK(r.Init(FdKind::kPipe, true));
-  ASSERT_OK(w.Init(FdKind::kPipe, true));
+  PipeFds fds;
+  ASSERT_OK(fds.Init());
+  FD& r = fds.r;
+  FD& w = fds.w;
   for (int round = 0; round < 20; ++round) {
     SCOPED_TRACE(round);
     ASSERT_OK(r.SetReadDeadline(absl::InfiniteFuture()));
-    absl::Status got;
-    absl::Notification done;
-    std::thread t([&] {
-      char c;
-      got = r.Read(absl::MakeSpan(&c, 1)).status();
-      done.Notify();
-    });
+    PendingRead read(r);
     absl::SleepFor(absl::Milliseconds(10));  // the read pends
     ASSERT_OK(r.SetReadDeadline(absl::Now() - absl::Seconds(1)));
     ASSERT_OK(r.SetReadDeadline(absl::Now() + absl::Milliseconds(30)));
-    const bool ended = done.WaitForNotificationWithTimeout(absl::Seconds(5));
-    if (!ended) {
-      // The second deadline was lost: only data ends the read now.
-      ASSERT_OK(w.Write("x"sv));
-      done.WaitForNotification();
-    }
-    t.join();
+    const bool ended = read.WaitFor(absl::Seconds(5));
+    // If the second deadline was lost, only data ends the read now.
+    if (!ended) ASSERT_OK(w.Write("x"sv));
+    const absl::Status got = read.Result();
     ASSERT_TRUE(ended) << "the extended deadline never ended the read";
     EXPECT_TRUE(IsDeadlineExceeded(got)) << got;
   }
 }
 
 TEST_F(FdWindows, PipeCanceledByClose) {
-  Pipe p = MakePipe();
-  FD r(S(p.server));
-  FD w(S(p.client));
-  ASSERT_OK(r.Init(FdKind::kPipe, true));
-  ASSERT_OK(w.Init(FdKind::kPipe, true));
-  absl::Status got;
-  absl::Notification done;
-  std::thread t([&] {
-    char c;
-    got = r.Read(absl::MakeSpan(&c, 1)).status();
-    done.Notify();
-  });
+  PipeFds fds;
+  ASSERT_OK(fds.Init());
+  PendingRead read(fds.r);
   absl::SleepFor(absl::Milliseconds(50));
-  ASSERT_OK(r.Close());
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
-  t.join();
+  ASSERT_OK(fds.r.Close());
+  ASSERT_TRUE(read.WaitFor(kHang));
+  const absl::Status got = read.Result();
   EXPECT_TRUE(IsClosing(got)) << got;
 }
 
