@@ -207,7 +207,10 @@ class FD {
   // With WaitStrategy::kInterruptibleCall the descriptor is blocking, so
   // f's own calls may block; a deadline or Close interrupts them (they fail
   // with EINTR, which f should report and return true) and the Raw call
-  // then returns OK: what f recorded is the result.
+  // then returns OK: what f recorded is the result. A thread has one such
+  // interrupt window: f must not itself call blocking operations of other
+  // kInterruptibleCall FDs (they would close the window, and a deadline or
+  // Close of this FD could then no longer interrupt f).
   absl::Status RawControl(absl::FunctionRef<void(Sysfd)> f);
   absl::Status RawRead(absl::FunctionRef<bool(Sysfd)> f);
   absl::Status RawWrite(absl::FunctionRef<bool(Sysfd)> f);
