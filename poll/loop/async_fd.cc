@@ -90,20 +90,24 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
     result_.emplace(done_);
     return true;
   }
+  void BeforeOffload() override {
+    // The caller's buffer may go away once the consumer is abandoned (a
+    // destroyed coroutine frame): copy it now, on the loop thread.
+    bad_ = CheckBuffer(buf_.data(), buf_.size(), "write");
+    if (bad_.ok()) copy_.assign(buf_.data(), buf_.size());
+  }
   void RunBlocking() override {
-    // Blocking path (helper thread): the caller's buffer may go away if the
-    // consumer is abandoned, so write from a copy.
-    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "write");
-    if (!bad.ok()) {
-      result_.emplace(bad);
+    if (!bad_.ok()) {
+      result_.emplace(bad_);
       return;
     }
-    std::string copy(buf_.data(), buf_.size());
-    result_.emplace(fd().Write(absl::Span<const char>(copy)));
+    result_.emplace(fd().Write(absl::Span<const char>(copy_)));
   }
 
   absl::Span<const char> buf_;
   size_t done_ = 0;
+  std::string copy_;  // offloaded writes only
+  absl::Status bad_;  // offloaded writes only
 };
 
 class AcceptOp final : public OpBase<absl::StatusOr<AsyncFd>> {

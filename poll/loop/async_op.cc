@@ -43,6 +43,7 @@ void AsyncOp::Completion::Wake() {
 bool AsyncOp::StartInline() {
   if (Offloads()) {
     state_ = State::kOffloaded;
+    BeforeOffload();
     Offload([this] {
       RunBlocking();
       core_->Enqueue(this);

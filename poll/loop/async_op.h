@@ -92,6 +92,10 @@ class AsyncOp : public Waiter {
   // True if Attempt() may be called again to collect an in-flight
   // completion (completion backends run such ops without helper threads).
   virtual bool Resumable() const { return false; }
+  // On the loop thread, just before the operation goes to a helper thread:
+  // take what RunBlocking needs from the caller (the caller, e.g. a
+  // coroutine frame holding the buffer, may be destroyed from then on).
+  virtual void BeforeOffload() {}
   // The whole operation through the blocking FD API (on a helper thread).
   virtual void RunBlocking() = 0;
   // Records an error result.
