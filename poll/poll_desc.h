@@ -61,6 +61,10 @@ class NonBlockingScope {
   bool resumable = false;
   void* backend_op = nullptr;
   Waiter* completion = nullptr;
+  // When collecting: why the caller cancelled the in-flight operation, as
+  // seen then (OK if it did not). An aborted operation reports it if the
+  // PollDesc has no error any more (the deadline was extended meanwhile).
+  absl::Status cancel_reason;
 
  private:
   friend class PollDesc;

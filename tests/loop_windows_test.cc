@@ -145,6 +145,27 @@ TEST_F(LoopWindows, DeadlineFires) {
   EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
 }
 
+// The loop cancels an in-flight read for its expired deadline; the deadline
+// is extended before the aborted completion is collected: the read still
+// ends with the deadline error seen at cancel time, not a raw abort.
+TEST_F(LoopWindows, DeadlineExtendedAfterCancelStillReportsTheDeadline) {
+  auto [s, c] = Pipe();
+  char buf[4];
+  absl::StatusOr<size_t> got = absl::UnknownError("not run");
+  bool done = false;
+  c.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
+    got = n;
+    done = true;
+  });
+  loop_->RunOnce(absl::ZeroDuration());  // the read is in flight
+  ASSERT_FALSE(done);
+  ASSERT_TRUE(c.SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+  loop_->RunOnce(absl::ZeroDuration());  // the loop cancels it
+  ASSERT_TRUE(c.SetReadDeadline(absl::Now() + absl::Hours(1)).ok());
+  RunUntil([&] { return done; });
+  EXPECT_TRUE(IsDeadlineExceeded(got.status())) << got.status();
+}
+
 TEST_F(LoopWindows, CloseWhilePending) {
   auto [s, c] = Pipe();
   testing::ExpectCloseFromOtherThreadEndsPendingRead(*loop_, c);

@@ -119,6 +119,7 @@ bool AsyncOp::Step() {
       nb.resumable = Resumable();
       nb.completion = &completion_;
       nb.backend_op = std::exchange(backend_op_, nullptr);  // to collect
+      if (cancelled_) nb.cancel_reason = cancel_reason_;
       done = Attempt();
       in_flight = nb.backend_op;
     }
@@ -135,6 +136,7 @@ bool AsyncOp::Step() {
       if (!ready.ok()) {
         fd_->CancelAsync(backend_op_);
         cancelled_ = true;
+        cancel_reason_ = ready.status();
       }
       return false;
     }
@@ -213,6 +215,9 @@ void AsyncOp::ResumeInFlight(bool completion) {
       if (!cancelled_) {
         fd_->CancelAsync(backend_op_);
         cancelled_ = true;
+        cancel_reason_ =
+            s.ok() ? absl::CancelledError("poll: the event loop was destroyed")
+                   : s;
       }
       return;  // the (aborted) completion comes next
     }

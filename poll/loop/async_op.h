@@ -155,6 +155,8 @@ class AsyncOp : public Waiter {
   void* backend_op_ = nullptr;
   bool pd_armed_ = false;
   bool cancelled_ = false;
+  // Why it was cancelled (handed to the backend when collecting).
+  absl::Status cancel_reason_;
   Completion completion_{this};
 };
 

@@ -297,8 +297,9 @@ absl::StatusOr<size_t> FD::ExecIO(
   }
   HANDLE h = H(sysfd_);
   // Why a cancelled operation was cancelled, as seen when it was: the
-  // deadline may be extended before the cancellation completes.
-  absl::Status cancel_reason;
+  // deadline may be extended before the cancellation completes. (An event
+  // loop's operation was cancelled by the loop, which says why.)
+  absl::Status cancel_reason = collecting ? nb->cancel_reason : absl::Status();
   IoResult r;
   if (mode == IoMode::kPort && nb != nullptr && nb->resumable) {
     // An event loop's operation: never wait here. Submit and leave the Op
