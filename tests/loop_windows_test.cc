@@ -166,6 +166,30 @@ TEST_F(LoopWindows, DeadlineExtendedAfterCancelStillReportsTheDeadline) {
   EXPECT_TRUE(IsDeadlineExceeded(got.status())) << got.status();
 }
 
+// A deadline wake is queued for an in-flight read, then the loop is
+// destroyed with the coroutine pending: the op is woken twice (the slot
+// wake, and the completion of the read the destruction cancels), is freed
+// once both ran, and the coroutine is not resumed. (Here the slot wake is
+// drained after the completion; the opposite order, which freed the op
+// before its completion entry ran, needs a busy loop that polls with
+// entries queued and is not forced by this test.)
+TEST_F(LoopWindows, DestroyedWithADeadlineWakeQueuedForAnInFlightRead) {
+  for (int round = 0; round < 20; ++round) {
+    loop_ = std::make_unique<Loop>();
+    auto [s, c] = Pipe();
+    bool resumed = false;
+    loop_->Spawn([](AsyncFd c, bool* resumed) -> Task<void> {
+      char b[4];
+      (void)co_await c.Read(absl::MakeSpan(b));
+      *resumed = true;
+    }(c, &resumed));
+    loop_->RunOnce(absl::ZeroDuration());  // the read is in flight
+    ASSERT_TRUE(c.SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+    loop_.reset();
+    EXPECT_FALSE(resumed);
+  }
+}
+
 TEST_F(LoopWindows, CloseWhilePending) {
   auto [s, c] = Pipe();
   testing::ExpectCloseFromOtherThreadEndsPendingRead(*loop_, c);

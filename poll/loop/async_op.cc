@@ -128,6 +128,7 @@ bool AsyncOp::Step() {
       // the PollDesc slot still brings deadlines and Close (to cancel it).
       backend_op_ = in_flight;
       completion_.fired = false;
+      completion_.ran = false;
       cancelled_ = false;
       state_ = State::kInFlight;
       core_->AddArmed(this);
@@ -201,6 +202,10 @@ void AsyncOp::Resume(bool completion) {
 
 void AsyncOp::ResumeInFlight(bool completion) {
   PollDesc& pd = fd_->poll_desc();
+  // Up to two queue entries wake an in-flight op: its completion and a wake
+  // out of the PollDesc slot (deadline, Close). Whichever runs last
+  // collects; the op must outlive both.
+  if (completion) completion_.ran = true;
   if (!completion) {
     // Out of the PollDesc slot: a deadline or Close (cancel the operation),
     // or the deadline was extended meanwhile (watch the slot again).
@@ -225,7 +230,9 @@ void AsyncOp::ResumeInFlight(bool completion) {
     if (!pd.Disarm(dir_, this)) return;  // its wake is on the way: wait
     pd_armed_ = false;
   }
-  if (!completion_.fired) return;
+  // The completion's own entry is still queued (it was queued before this
+  // slot wake ran): it collects, now that the slot is no longer armed.
+  if (!completion_.ran) return;
   // Completed, and nothing else will wake the op: collect.
   core_->RemoveArmed(this);
   state_ = State::kQueued;

@@ -126,7 +126,8 @@ class AsyncOp : public Waiter {
     explicit Completion(AsyncOp* o) : op(o) {}
     void Wake() override;
     AsyncOp* op;
-    bool fired = false;  // loop thread only (completions come there)
+    bool fired = false;  // queued (loop thread only: completions come there)
+    bool ran = false;    // its queue entry ran (ResumeInFlight(true))
   };
   void ResumeInFlight(bool completion);
   bool Offloads() const;
