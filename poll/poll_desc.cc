@@ -163,7 +163,6 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
                                    FdKind kind) {
   if (!pollable_) return ErrNoDeadline();
   int64_t d = EncodeDeadline(t);
-  bool cancel_r = false, cancel_w = false;
   bool wake_r = false, wake_w = false;
   {
     absl::MutexLock l(&mu_);
@@ -173,10 +172,13 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
     if (read) {
       rd_ = d;
       ++rseq_;
+      // Under mu_, so that the last of concurrent calls wins. Removing does
+      // not wait for a running callback (it takes mu_); the sequence bump
+      // above already made that callback stale.
       if (d > 0) {
         TimerQueue::Default().Arm(&rt_, d, rseq_);
       } else {
-        cancel_r = true;
+        TimerQueue::Default().Remove(&rt_);
       }
       if (d < 0) {
         info_.fetch_or(kInfoReadExpired, std::memory_order_release);
@@ -193,7 +195,7 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
       if (d > 0) {
         TimerQueue::Default().Arm(&wt_, d, wseq_);
       } else {
-        cancel_w = true;
+        TimerQueue::Default().Remove(&wt_);
       }
       if (d < 0) {
         info_.fetch_or(kInfoWriteExpired, std::memory_order_release);
@@ -201,20 +203,6 @@ absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
       } else if (info_.load(std::memory_order_relaxed) & kInfoWriteExpired) {
         info_.fetch_and(~kInfoWriteExpired, std::memory_order_release);
       }
-    }
-  }
-  // Timers are cancelled outside mu_: Cancel waits for a running callback,
-  // which takes mu_. The sequence bump above already made them stale. A
-  // SetDeadline on another thread may have armed a new deadline between
-  // our unlock and the Cancel, and the Cancel removed that timer too: put
-  // back whatever deadline is current now (Go's last-call-wins).
-  if (cancel_r || cancel_w) {
-    if (cancel_r) TimerQueue::Default().Cancel(&rt_);
-    if (cancel_w) TimerQueue::Default().Cancel(&wt_);
-    absl::MutexLock l(&mu_);
-    if (!(info_.load(std::memory_order_relaxed) & kInfoClosing)) {
-      if (cancel_r && rd_ > 0) TimerQueue::Default().Arm(&rt_, rd_, rseq_);
-      if (cancel_w && wd_ > 0) TimerQueue::Default().Arm(&wt_, wd_, wseq_);
     }
   }
   if (wake_r) {

@@ -146,6 +146,13 @@ bool TimerQueue::Cancel(Timer* t) {
   return removed;
 }
 
+void TimerQueue::Remove(Timer* t) {
+  absl::MutexLock l(&mu_);
+  if (t->index_ < 0) return;
+  assert(t->queue_ == this && "armed on another queue");
+  RemoveLocked(t);
+}
+
 int64_t TimerQueue::NextWhen() const {
   absl::MutexLock l(&mu_);
   SettleHeadLocked();

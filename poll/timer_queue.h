@@ -87,6 +87,10 @@ class TimerQueue {
   // running callback unless called from inside that callback; a callback
   // that re-arms its own timer meanwhile is disarmed again.
   bool Cancel(Timer* t);
+  // Disarms `t` without waiting for a running callback, so it may be
+  // called with locks held that the callback takes; that callback may still
+  // run (the caller makes it harmless, e.g. with a newer `seq`).
+  void Remove(Timer* t);
 
   // The earliest `when` armed, kMonoNever if none.
   int64_t NextWhen() const;

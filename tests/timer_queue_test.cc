@@ -279,6 +279,47 @@ TEST(TimerQueueManual, CancelBeforeFireAndAfter) {
   EXPECT_EQ(q.RunExpired(200), 1);
 }
 
+TEST(TimerQueueManual, RemoveDisarmsWithoutFiring) {
+  TimerQueue q(false);
+  Recorder rec;
+  TestTimer a, b;
+  a.Init(1, &rec);
+  b.Init(2, &rec);
+  q.Remove(&a.t);  // never armed: nothing happens
+  a.Arm(q, 100, 1);
+  b.Arm(q, 100, 2);
+  q.Remove(&b.t);
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.RunExpired(100), 1);
+  const auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].id, 1);
+  b.Arm(q, 200, 3);  // a removed timer can be armed again
+  EXPECT_EQ(q.RunExpired(200), 1);
+}
+
+// Remove does not wait for a running callback (its caller may hold a lock
+// that the callback takes).
+TEST(TimerQueueThreaded, RemoveDoesNotWaitForRunningCallback) {
+  TimerQueue q(true);
+  struct Ctx {
+    absl::Notification entered, release;
+  } ctx;
+  Timer t;
+  t.arg = &ctx;
+  t.fn = [](void* arg, uint64_t) {
+    auto* c = static_cast<Ctx*>(arg);
+    c->entered.Notify();
+    c->release.WaitForNotification();
+  };
+  q.Arm(&t, MonoNow(), 0);
+  ASSERT_TRUE(ctx.entered.WaitForNotificationWithTimeout(kHang));
+  q.Remove(&t);  // returns while the callback still runs
+  EXPECT_FALSE(ctx.release.HasBeenNotified());
+  ctx.release.Notify();
+  EXPECT_FALSE(q.Cancel(&t));  // waits for it to finish; it is not armed
+}
+
 TEST(TimerQueueManual, NeverArmedAtNeverFires) {
   TimerQueue q(false);
   Recorder rec;
