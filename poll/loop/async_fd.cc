@@ -93,12 +93,13 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
   void BeforeOffload() override {
     // The caller's buffer may go away once the consumer is abandoned (a
     // destroyed coroutine frame): copy it now, on the loop thread.
-    bad_ = CheckBuffer(buf_.data(), buf_.size(), "write");
-    if (bad_.ok()) copy_.assign(buf_.data(), buf_.size());
+    if (buf_.data() != nullptr) copy_.assign(buf_.data(), buf_.size());
   }
   void RunBlocking() override {
-    if (!bad_.ok()) {
-      result_.emplace(bad_);
+    // (Checks only the span itself, not the memory it pointed to.)
+    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "write");
+    if (!bad.ok()) {
+      result_.emplace(bad);
       return;
     }
     result_.emplace(fd().Write(absl::Span<const char>(copy_)));
@@ -107,7 +108,6 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
   absl::Span<const char> buf_;
   size_t done_ = 0;
   std::string copy_;  // offloaded writes only
-  absl::Status bad_;  // offloaded writes only
 };
 
 class AcceptOp final : public OpBase<absl::StatusOr<AsyncFd>> {

@@ -205,7 +205,6 @@ void AsyncOp::ResumeInFlight(bool completion) {
   // Up to two queue entries wake an in-flight op: its completion and a wake
   // out of the PollDesc slot (deadline, Close). Whichever runs last
   // collects; the op must outlive both.
-  if (completion) completion_.ran = true;
   if (!completion) {
     // Out of the PollDesc slot: a deadline or Close (cancel the operation),
     // or the deadline was extended meanwhile (watch the slot again).
@@ -226,9 +225,12 @@ void AsyncOp::ResumeInFlight(bool completion) {
       }
       return;  // the (aborted) completion comes next
     }
-  } else if (pd_armed_) {
-    if (!pd.Disarm(dir_, this)) return;  // its wake is on the way: wait
-    pd_armed_ = false;
+  } else {
+    completion_.ran = true;
+    if (pd_armed_) {
+      if (!pd.Disarm(dir_, this)) return;  // its wake is on the way: wait
+      pd_armed_ = false;
+    }
   }
   // The completion's own entry is still queued (it was queued before this
   // slot wake ran): it collects, now that the slot is no longer armed.
