@@ -46,6 +46,12 @@ class Poller {
   // False for completion pollers (IOCP): they report finished operations,
   // never readiness edges, so PollDesc::drained hints do not apply.
   virtual bool ReportsReadiness() const { return true; }
+  // The loop that owned this poller is gone (LoopCore::Shutdown, after the
+  // last loop round). FDs adopted by the loop may outlive it: from now on
+  // the blocked threads of those FDs run the OS wait themselves
+  // (leader/followers, as on the process-wide poller), so blocking calls,
+  // deadlines and Close keep working. Poll() is not called any more.
+  virtual void Orphan() {}
 };
 
 // The poller of the event loop the calling thread ran most recently (set by
