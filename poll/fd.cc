@@ -131,11 +131,28 @@ absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
 
 absl::Status FD::InitChecked(FdKind kind, bool pollable, WaitStrategy strategy,
                              Poller* loop_poller) {
+  if (mu_.IsClosed()) return ErrClosing(kind_);
   if (sysfd_ == kInvalidSysfd) {
     return absl::InvalidArgumentError("poll: Init of an invalid handle");
   }
+  if (initialized_) {
+    return absl::FailedPreconditionError(
+        "poll: Init of an FD that was already "
+        "initialised (Init runs once)");
+  }
+  // All or nothing: a failed Init leaves the FD as it was (and may be
+  // retried).
+  const FdKind old_kind = kind_;
+  const bool old_zero_read_is_eof = zero_read_is_eof_;
   kind_ = kind;
-  return InitBackend(pollable, strategy, loop_poller);
+  absl::Status s = InitBackend(pollable, strategy, loop_poller);
+  if (!s.ok()) {
+    kind_ = old_kind;
+    zero_read_is_eof_ = old_zero_read_is_eof;
+    return s;
+  }
+  initialized_ = true;
+  return s;
 }
 
 void FD::Unref() {
@@ -160,9 +177,11 @@ absl::Status FD::Close() {
   EvictBackend();
   bool blocking = blocking_.load();
   // On an event loop's thread, pending asynchronous operations of this FD
-  // finish only when that thread runs them: do not wait for them there.
+  // finish only when that thread runs them: do not wait for them there
+  // (once the loop is gone, none are pending and Close waits as anywhere).
   Poller* poller = pd_.poller();
-  bool loop_thread = poller != nullptr && poller == CurrentLoopPoller();
+  bool loop_thread =
+      poller != nullptr && poller == CurrentLoopPoller() && !poller->orphaned();
   Unref();
   // A pollable FD's operations all return promptly now: wait for the last
   // one so that the handle is really closed when Close returns. Blocking

@@ -114,6 +114,9 @@ class FD {
   // refuses it (regular files) it stays blocking and becomes non-pollable.
   // On Windows only sockets (kNet) are bound to the IOCP here; other handles
   // are bound lazily by the first operation or deadline call.
+  // Init is all or nothing: a failed Init leaves the FD unchanged (it may be
+  // retried); after a successful one, every further Init fails with
+  // FailedPrecondition, and after Close with IsClosing.
   absl::Status Init(FdKind kind, bool pollable);
   // As Init(kind, pollable) with an explicit waiting strategy for a pollable
   // FD (ignored when `pollable` is false). A strategy the backend lacks is
@@ -298,6 +301,7 @@ class FD {
   Sysfd sysfd_;
   FdKind kind_ = FdKind::kFile;
   bool zero_read_is_eof_ = true;
+  bool initialized_ = false;  // an Init succeeded (a second one fails)
   // The handle is in blocking mode: Close does not wait for operations.
   std::atomic<bool> blocking_{true};
   FdMutex mu_;

@@ -9,7 +9,7 @@ void LeaderFollowers::Park(ThreadWaiter& w, Poller* poller,
     bool lead = false;
     {
       absl::MutexLock l(&mu_);
-      if (leader_ == nullptr) {
+      if (leader_ == nullptr && !reserved_) {
         leader_ = &w;
         lead = true;
       } else {
@@ -64,6 +64,10 @@ void LeaderFollowers::Lead(ThreadWaiter& w, Poller* poller,
   w.SetLeading(nullptr);
   absl::MutexLock l(&mu_);
   leader_ = nullptr;
+  PromoteOldestLocked();
+}
+
+void LeaderFollowers::PromoteOldestLocked() {
   if (ThreadWaiter* f = head_) {
     head_ = f->next_follower;
     if (head_ == nullptr) tail_ = nullptr;
@@ -72,6 +76,18 @@ void LeaderFollowers::Lead(ThreadWaiter& w, Poller* poller,
     leader_ = f;
     f->Post(ThreadWaiter::kLead);
   }
+}
+
+void LeaderFollowers::ReserveLeadership() {
+  absl::MutexLock l(&mu_);
+  reserved_ = true;
+}
+
+void LeaderFollowers::ReleaseLeadership() {
+  absl::MutexLock l(&mu_);
+  if (!reserved_) return;
+  reserved_ = false;
+  if (leader_ == nullptr) PromoteOldestLocked();
 }
 
 }  // namespace gopoll

@@ -33,15 +33,26 @@ class LeaderFollowers {
   void Park(ThreadWaiter& w, Poller* poller,
             absl::FunctionRef<void()> wait_once);
 
+  // Event loops' pollers: the loop's thread runs every OS wait, so no
+  // blocked caller may lead; they all follow, and are woken for their own
+  // events by the loop. Call before the first Park.
+  void ReserveLeadership();
+  // The loop is gone (Poller::Orphan): hands the leadership to the oldest
+  // follower, if any; from then on blocked callers lead themselves.
+  void ReleaseLeadership();
+
  private:
   // Runs the OS wait until `w` is woken, then passes the leadership on.
   void Lead(ThreadWaiter& w, Poller* poller,
             absl::FunctionRef<void()> wait_once);
+  // Makes the oldest follower (if any) the leader and wakes it.
+  void PromoteOldestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes `w` out of the followers' queue if it is still there.
   void Unfollow(ThreadWaiter& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   ThreadWaiter* leader_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool reserved_ ABSL_GUARDED_BY(mu_) = false;  // ReserveLeadership
   ThreadWaiter* head_ ABSL_GUARDED_BY(mu_) = nullptr;
   ThreadWaiter* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
 };

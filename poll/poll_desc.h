@@ -131,15 +131,6 @@ class PollDesc {
   // from a deadline or Close (false; see CheckErr).
   bool ConsumeReady(Dir d);
 
-  // Edge-triggered hint, owned by whoever holds the direction's lock: the
-  // last operation of `d` ended short (a read got less than it asked for, a
-  // write wrote less), so the OS buffer was drained (full) at that moment
-  // and any later change brings a new readiness edge. The next operation
-  // may then wait for readiness (Arm) before its first attempt instead of
-  // spending a system call to learn that it would block.
-  bool drained(Dir d) const { return drained_[static_cast<int>(d)]; }
-  void set_drained(Dir d, bool v) { drained_[static_cast<int>(d)] = v; }
-
   // Called by the poller: readiness edges for either direction; `error_only`
   // means the event was a bare error (EPOLLERR alone). Returns the waiters
   // taken out of their slots; the caller must Wake() them.
@@ -185,7 +176,6 @@ class PollDesc {
   // a guarded closing flag).
   std::atomic<uint32_t> info_{0};
   bool pollable_ = false;
-  bool drained_[2] = {false, false};
   Poller* poller_ = nullptr;
 
   mutable absl::Mutex mu_;

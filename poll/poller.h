@@ -9,6 +9,7 @@
 #ifndef POLL_POLLER_H_
 #define POLL_POLLER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -40,18 +41,32 @@ class Poller {
   // --- Event loops (pollers made by NewLoopPoller) ---------------------
   // Runs one OS wait on the calling thread, at most `timeout_ms` (-1: until
   // an event or Interrupt()), and delivers the readiness it finds. Only the
-  // loop's thread calls it; Park() of other threads never runs the OS wait
-  // of such a poller, it waits for the loop thread to wake it.
+  // loop's thread calls it; until Orphan(), Park() of other threads never
+  // runs the OS wait of such a poller, it waits for the loop thread to wake
+  // it.
   virtual void Poll(int timeout_ms) { (void)timeout_ms; }
   // False for completion pollers (IOCP): they report finished operations,
-  // never readiness edges, so PollDesc::drained hints do not apply.
+  // never readiness edges.
   virtual bool ReportsReadiness() const { return true; }
   // The loop that owned this poller is gone (LoopCore::Shutdown, after the
   // last loop round). FDs adopted by the loop may outlive it: from now on
   // the blocked threads of those FDs run the OS wait themselves
   // (leader/followers, as on the process-wide poller), so blocking calls,
   // deadlines and Close keep working. Poll() is not called any more.
-  virtual void Orphan() {}
+  void Orphan() {
+    orphaned_.store(true, std::memory_order_release);
+    OnOrphan();
+  }
+  // True after Orphan(): FD::Close waits for pending operations again on
+  // the thread that ran the loop.
+  bool orphaned() const { return orphaned_.load(std::memory_order_acquire); }
+
+ protected:
+  // The backend's part of Orphan().
+  virtual void OnOrphan() {}
+
+ private:
+  std::atomic<bool> orphaned_{false};
 };
 
 // The poller of the event loop the calling thread ran most recently (set by

@@ -218,21 +218,39 @@ TEST_F(FdSemantics, DeadlineSetToPastWhileBlocked) {
   EXPECT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
 }
 
+// A deadline extended while the read is blocked: the first deadline passes
+// and the read keeps waiting, for the data that comes after it. The
+// extension must land before the first deadline (a deadline that fired
+// first is a correct timeout, not this case), so the first deadline is
+// far away and the extension is made as soon as the reader blocks; a round
+// whose extension came too late (a very slow thread start) is not judged
+// and is run again.
 TEST_F(FdSemantics, DeadlineExtendedWhileBlockedKeepsWaiting) {
-  FdPair p = MakePipe();
-  ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(30))).ok());
-  std::atomic<bool> wrote{false};
-  std::thread t([&] {
+  for (int round = 0;; ++round) {
+    ASSERT_LT(round, 5) << "the extension never landed before the deadline";
+    FdPair p = MakePipe();
+    const absl::Time first = In(absl::Milliseconds(300));
+    ASSERT_TRUE(p.r->SetReadDeadline(first).ok());
+    std::atomic<pid_t> tid{0};
+    absl::StatusOr<size_t> r = absl::UnknownError("not run");
+    char c;
+    std::thread reader([&] {
+      tid = ThreadId();
+      r = p.r->Read(absl::MakeSpan(&c, 1));
+    });
+    while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
+    ASSERT_TRUE(WaitUntilBlocked(tid.load()));
     ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
-    absl::SleepFor(absl::Milliseconds(80));
-    wrote = true;
+    const bool in_time = absl::Now() < first;
+    // Past the first deadline, then the data.
+    absl::SleepFor(first - absl::Now() + absl::Milliseconds(50));
     ASSERT_TRUE(p.w->Write("z"sv).ok());
-  });
-  char c;
-  auto r = p.r->Read(absl::MakeSpan(&c, 1));
-  t.join();
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(wrote.load());
+    reader.join();
+    if (!in_time) continue;
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(c, 'z');
+    return;
+  }
 }
 
 TEST_F(FdSemantics, ReadAndWriteDeadlinesAreIndependent) {
@@ -691,6 +709,48 @@ TEST_F(FdSemantics, InvalidDescriptors) {
   FD notsock(p[0]);
   s = notsock.Init(FdKind::kNet, true);
   EXPECT_EQ(OsErrorCode(s), ENOTSOCK) << s;
+}
+
+// Init is all or nothing, and runs once: a second Init fails the same way
+// on every strategy and leaves the FD as it was (its kind, its errors).
+TEST_F(FdSemantics, SecondInitFailsAndChangesNothing) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  std::unique_ptr<FD> r = WrapFd(p[0], FdKind::kPipe);
+  std::unique_ptr<FD> w = WrapFd(p[1], FdKind::kPipe);
+  for (FdKind kind : {FdKind::kNet, FdKind::kPipe}) {
+    absl::Status again = r->Init(kind, true, kTestWaitStrategy);
+    EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+  }
+  EXPECT_EQ(r->kind(), FdKind::kPipe);
+  ASSERT_TRUE(w->Write("ok"sv).ok());
+  char buf[4];
+  auto n = r->Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "ok");
+  ASSERT_TRUE(r->Close().ok());
+  // A closed pipe still says "file", not "network connection".
+  absl::Status closed = r->Read(absl::MakeSpan(buf)).status();
+  EXPECT_TRUE(IsClosing(closed)) << closed;
+  EXPECT_NE(closed.message().find("file"), std::string::npos) << closed;
+  EXPECT_TRUE(IsClosing(r->Init(FdKind::kPipe, true, kTestWaitStrategy)));
+}
+
+TEST_F(FdSemantics, FailedInitLeavesTheFdUninitialised) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  FD r(p[0]);
+  const FdKind before = r.kind();
+  // A pipe is not a socket: kNet fails, and nothing of it sticks.
+  absl::Status s = r.Init(FdKind::kNet, true, kTestWaitStrategy);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(r.kind(), before);
+  // The FD can still be initialised for what it is.
+  ASSERT_TRUE(r.Init(FdKind::kPipe, true, kTestWaitStrategy).ok());
+  EXPECT_EQ(r.kind(), FdKind::kPipe);
+  ::close(p[1]);
+  char c;
+  EXPECT_TRUE(IsEof(r.Read(absl::MakeSpan(&c, 1)).status()));
 }
 
 // --- Stress (close racing reads, deadlines racing data) -------------------

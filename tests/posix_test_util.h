@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -135,6 +137,34 @@ inline absl::Time In(absl::Duration d) { return absl::Now() + d; }
 
 // Generous bound used only to detect hangs, never to assert speed.
 inline constexpr absl::Duration kHang = absl::Seconds(20);
+
+// The calling thread's kernel id (to hand to WaitUntilBlocked).
+inline pid_t ThreadId() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+// Waits until thread `tid` of this process sleeps in the kernel (state S or
+// D in /proc: blocked in a system call, or parked on a futex). Lets a test
+// act "while blocked" by state instead of by a sleep. False after `limit`.
+inline bool WaitUntilBlocked(pid_t tid, absl::Duration limit = kHang) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  const absl::Time give_up = absl::Now() + limit;
+  while (absl::Now() < give_up) {
+    char buf[512];
+    int f = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f < 0) return false;
+    ssize_t n = ::read(f, buf, sizeof(buf) - 1);
+    ::close(f);
+    if (n > 0) {
+      buf[n] = 0;
+      // "tid (comm) S ...": the state follows the last ')'.
+      const char* p = strrchr(buf, ')');
+      if (p != nullptr && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D')) {
+        return true;
+      }
+    }
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  return false;
+}
 
 }  // namespace gopoll::testing
 

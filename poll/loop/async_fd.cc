@@ -30,8 +30,6 @@ class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
     }
     absl::StatusOr<size_t> n = ReadOnce(buf_);
     if (!n.ok() && WouldBlock()) return false;
-    // A short read of a stream drained the buffer (datagrams: one per read).
-    SetDrained(n.ok() && *n < buf_.size() && zero_read_is_eof());
     if (n.ok() && *n == 0 && zero_read_is_eof()) {
       result_.emplace(ErrEof());
     } else {
@@ -85,7 +83,6 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
         return true;
       }
       done_ += *n;
-      SetDrained(done_ < buf_.size());  // short: the buffer is full
     }
     result_.emplace(done_);
     return true;

@@ -136,6 +136,24 @@ class AsyncFd {
 
   // An empty handle (valid() is false); use Loop::Adopt.
   AsyncFd() = default;
+  AsyncFd(const AsyncFd&) = default;
+  AsyncFd(AsyncFd&&) noexcept = default;
+  // Assignment drops the old FD before the old loop core: the FD
+  // unregisters from the loop's poller, which the core owns.
+  AsyncFd& operator=(const AsyncFd& o) {
+    if (this != &o) {
+      fd_ = o.fd_;
+      core_ = o.core_;
+    }
+    return *this;
+  }
+  AsyncFd& operator=(AsyncFd&& o) noexcept {
+    if (this != &o) {
+      fd_ = std::move(o.fd_);
+      core_ = std::move(o.core_);
+    }
+    return *this;
+  }
   // Wraps `sysfd` (taking ownership) in an FD initialised on `core`'s poller.
   static absl::StatusOr<AsyncFd> Wrap(std::shared_ptr<LoopCore> core,
                                       Sysfd sysfd, FdKind kind);

@@ -23,6 +23,10 @@ bool IsBusy(const absl::Status& s) {
   return !s.ok() && s.GetPayload(kBusyUrl).has_value();
 }
 
+absl::Status ErrLoopDestroyed() {
+  return absl::CancelledError("poll: the event loop was destroyed");
+}
+
 AsyncOp::AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd, Dir d)
     : core_(std::move(core)), fd_(std::move(fd)), dir_(d) {}
 
@@ -41,6 +45,19 @@ void AsyncOp::Completion::Wake() {
 }
 
 bool AsyncOp::StartInline() {
+  if (core_->shut_down()) {
+    // The loop is gone: nothing would ever run the operation or deliver it
+    // (blocking calls of the FD still work; see loop.h).
+    Fail(ErrLoopDestroyed());
+    return true;
+  }
+  if (!core_->InLoop()) {
+    // A coroutine awaiting this FD's operation from another loop's thread:
+    // the op's state belongs to its own loop's thread.
+    Fail(absl::FailedPreconditionError(
+        "poll: an AsyncFd operation was awaited outside its loop's thread"));
+    return true;
+  }
   if (Offloads()) {
     state_ = State::kOffloaded;
     BeforeOffload();
@@ -64,28 +81,16 @@ bool AsyncOp::StartInline() {
       Fail(ErrTooManyRefs());
       return true;
   }
-  PollDesc& pd = fd_->poll_desc();
-  if (pd.drained(dir_) && core_->poller()->ReportsReadiness()) {
-    // The last operation drained the buffer: wait for the next edge (it may
-    // be here already) instead of an attempt that would only block.
-    absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
-    if (!ready.ok()) {
-      Fail(ready.status());
-      Release();
-      return true;
-    }
-    if (!*ready) {
-      state_ = State::kArmed;
-      core_->AddArmed(this);
-      return false;
-    }
-  } else {
-    absl::Status s = pd.Prepare(dir_, fd_->kind());
-    if (!s.ok()) {
-      Fail(s);
-      Release();
-      return true;
-    }
+  // Always one attempt first, as Go does: no readiness hint can prove that
+  // the OS buffer is empty (a hang-up reported once in the same edge as the
+  // last data, message and packet boundaries, TCP's urgent mark, a
+  // descriptor shared with other code), and an edge that was consumed with
+  // the data that came with it does not come again.
+  absl::Status s = fd_->poll_desc().Prepare(dir_, fd_->kind());
+  if (!s.ok()) {
+    Fail(s);
+    Release();
+    return true;
   }
   if (Step()) {
     Release();
@@ -183,7 +188,7 @@ void AsyncOp::Resume(bool completion) {
     return;
   }
   if (core_->shut_down()) {
-    Fail(absl::CancelledError("poll: the event loop was destroyed"));
+    Fail(ErrLoopDestroyed());
     FinishAndDelete();
     return;
   }
@@ -219,9 +224,7 @@ void AsyncOp::ResumeInFlight(bool completion) {
       if (!cancelled_) {
         fd_->CancelAsync(backend_op_);
         cancelled_ = true;
-        cancel_reason_ =
-            s.ok() ? absl::CancelledError("poll: the event loop was destroyed")
-                   : s;
+        cancel_reason_ = s.ok() ? ErrLoopDestroyed() : s;
       }
       return;  // the (aborted) completion comes next
     }
@@ -245,7 +248,7 @@ void AsyncOp::ResumeInFlight(bool completion) {
       delete this;
       return;
     }
-    Fail(absl::CancelledError("poll: the event loop was destroyed"));
+    Fail(ErrLoopDestroyed());
     FinishAndDelete();
     return;
   }
@@ -287,7 +290,7 @@ bool AsyncOp::CancelArmed() {
     return false;
   }
   core_->RemoveArmed(this);
-  Fail(absl::CancelledError("poll: the event loop was destroyed"));
+  Fail(ErrLoopDestroyed());
   FinishAndDelete();
   return true;
 }

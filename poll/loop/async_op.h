@@ -44,6 +44,9 @@ namespace gopoll {
 absl::Status ErrBusy(Dir d);
 bool IsBusy(const absl::Status& s);
 
+// What an operation of a destroyed loop completes with (code kCancelled).
+absl::Status ErrLoopDestroyed();
+
 class AsyncOp : public Waiter {
  public:
   AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd, Dir d);
@@ -114,8 +117,6 @@ class AsyncOp : public Waiter {
   absl::StatusOr<Accepted> AcceptOnce() { return fd_->AcceptImpl(); }
   absl::Status ConnectOnce(const SockAddr& a) { return fd_->ConnectImpl(a); }
   bool zero_read_is_eof() const { return fd_->zero_read_is_eof(); }
-  // Records whether this attempt drained the OS buffer (PollDesc::drained).
-  void SetDrained(bool v) { fd_->poll_desc().set_drained(dir_, v); }
   LoopCore& core() { return *core_; }
   std::shared_ptr<LoopCore> core_ref() const { return core_; }
 

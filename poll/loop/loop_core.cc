@@ -230,6 +230,9 @@ void LoopCore::Shutdown() {
     // poller (IOCP).
     if (poller_ != nullptr && armed_head_ != nullptr) poller_->Poll(10);
   }
+  // FDs adopted by the loop may outlive it: their blocked callers poll
+  // from now on.
+  if (poller_ != nullptr) poller_->Orphan();
   t_running = outer;
 }
 

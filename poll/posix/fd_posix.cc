@@ -43,7 +43,14 @@ absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
   });
 }
 
+// Sockets are written with MSG_NOSIGNAL: a write to a connection the peer
+// closed fails with EPIPE instead of raising SIGPIPE (posix_calls.h).
 absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
+  if (kind_ == FdKind::kNet) {
+    return Exec(*this, Dir::kWrite, "write", [&](void*) {
+      return posix::Result(::send(sysfd_, p.data(), p.size(), MSG_NOSIGNAL));
+    });
+  }
   return Exec(*this, Dir::kWrite, "write", [&](void*) {
     return posix::Result(::write(sysfd_, p.data(), p.size()));
   });
@@ -72,6 +79,14 @@ absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
 absl::StatusOr<size_t> FD::WriteVImpl(
     absl::Span<const absl::Span<const char>> bufs) {
   std::vector<iovec> iov = posix::ToIovecs(bufs);
+  if (kind_ == FdKind::kNet) {
+    return Exec(*this, Dir::kWrite, "writev", [&](void*) {
+      msghdr msg{};
+      msg.msg_iov = iov.data();
+      msg.msg_iovlen = iov.size();
+      return posix::Result(::sendmsg(sysfd_, &msg, MSG_NOSIGNAL));
+    });
+  }
   return Exec(*this, Dir::kWrite, "writev", [&](void*) {
     return posix::Result(
         ::writev(sysfd_, iov.data(), static_cast<int>(iov.size())));

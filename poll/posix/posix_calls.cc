@@ -1,16 +1,38 @@
 #include "poll/posix/posix_calls.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace gopoll::posix {
 
+namespace {
+void OnSigpipe(int) {}
+}  // namespace
+
+void KeepSigpipeFromKilling() {
+  static const bool done = [] {
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 &&
+        (old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == SIG_DFL) {
+      struct sigaction sa {};
+      sa.sa_handler = &OnSigpipe;
+      sa.sa_flags = SA_RESTART;
+      sigemptyset(&sa.sa_mask);
+      ::sigaction(SIGPIPE, &sa, nullptr);
+    }
+    return true;
+  }();
+  (void)done;
+}
+
 absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof) {
   int fl = ::fcntl(static_cast<int>(fd), F_GETFL);
   if (fl < 0) return ErrnoError("fcntl", errno);
   *zero_read_is_eof = true;
+  if (kind != FdKind::kNet) KeepSigpipeFromKilling();
   if (kind == FdKind::kNet) {
     int type = 0;
     socklen_t len = sizeof(type);

@@ -51,7 +51,21 @@ std::vector<iovec> ToIovecs(absl::Span<const Span> bufs) {
 
 // Checks that `fd` is open and, for sockets, whether a 0-byte read means
 // EOF (everything but SOCK_DGRAM/SOCK_RAW). kNet on a non-socket fails.
+// Kinds other than kNet also make sure SIGPIPE cannot kill the process
+// (KeepSigpipeFromKilling).
 absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof);
+
+// SIGPIPE policy. Writes of kNet FDs pass MSG_NOSIGNAL and never raise it.
+// A write to a pipe whose reader is gone (or to a socket wrapped with
+// another kind) raises SIGPIPE, whose default action kills the process: so
+// the first FD of such a kind installs a handler that does nothing, once
+// per process and only while SIGPIPE still has its default action (Go's
+// runtime does the same); the write then fails with EPIPE ("write: broken
+// pipe"), on every descriptor (unlike Go, also on stdout and stderr). A
+// disposition the application chose (SIG_IGN or its own handler) is left
+// alone. Programs started with exec get the default action back (a handler,
+// unlike SIG_IGN, is reset by exec).
+void KeepSigpipeFromKilling();
 absl::Status SetNonblock(Sysfd fd, bool nonblocking);
 absl::Status Close(Sysfd fd);
 absl::Status Shutdown(Sysfd fd, int how);

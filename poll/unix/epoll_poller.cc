@@ -37,6 +37,7 @@ EpollPoller::EpollPoller(bool loop_owned) : loop_owned_(loop_owned) {
     // Poll() is not lost (Poll reports an error if this failed).
     absl::MutexLock l(&mu_);
     EnsureOpen().IgnoreError();
+    lf_.ReserveLeadership();
   }
 }
 
@@ -144,12 +145,11 @@ void EpollPoller::Poll(int timeout_ms) {
   Dispatch(events, n, nullptr);
 }
 
+void EpollPoller::OnOrphan() { lf_.ReleaseLeadership(); }
+
 void EpollPoller::Park(ThreadWaiter& w) {
-  if (loop_owned_) {
-    // The loop thread polls; it wakes us like any other waiter.
-    while (!w.Take(ThreadWaiter::kWoken)) w.WaitFor(ThreadWaiter::kWoken);
-    return;
-  }
+  // A loop's poller: until Orphan(), the loop thread polls and wakes us like
+  // any other waiter (we only follow).
   lf_.Park(w, this, [&] {
     epoll_event events[kMaxEvents];
     int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, -1);

@@ -33,7 +33,8 @@ class EpollPoller final : public Poller {
   static EpollPoller& Default();
 
   // `loop_owned`: the poller of an event loop, whose thread runs every
-  // epoll_wait through Poll(); blocked callers only park (no leaders).
+  // epoll_wait through Poll(); blocked callers only park (no leaders) until
+  // Orphan(), after which they lead as on the process-wide poller.
   explicit EpollPoller(bool loop_owned = false);
   ~EpollPoller() override;
 
@@ -46,6 +47,9 @@ class EpollPoller final : public Poller {
   // Registered descriptors (tests).
   size_t registered() const;
 
+ protected:
+  void OnOrphan() override;
+
  private:
   struct Slot {
     PollDesc* pd = nullptr;
@@ -57,7 +61,7 @@ class EpollPoller final : public Poller {
   void Dispatch(const void* events, int n, ThreadWaiter* self);
 
   const bool loop_owned_;
-  LeaderFollowers lf_;  // blocked callers of the process-wide poller
+  LeaderFollowers lf_;  // blocked callers
 
   mutable absl::Mutex mu_;
   int epfd_ ABSL_GUARDED_BY(mu_) = -1;
