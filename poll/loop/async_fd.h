@@ -20,8 +20,12 @@
 //   A coroutine destroyed while suspended in such a co_await abandons the
 //   operation: it is never resumed, and the FD's lock is released.
 //
-// Writes write the whole buffer (or fail). Operations may be started from
-// any thread; coroutine forms only from a task on the loop thread.
+// Writes write the whole buffer (or fail). Every operation tries its system
+// call first and waits only if that would block. Operations may be started
+// from any thread; coroutine forms only from a task on the loop thread
+// (elsewhere they fail with FailedPrecondition). After the loop was
+// destroyed every operation fails at once with CancelledError, delivered
+// inside the call.
 //
 // Blocking FD calls (fd()) may be mixed with async ones on one FD from
 // other threads; they wait for the loop thread to report readiness, so

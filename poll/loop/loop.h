@@ -27,7 +27,11 @@
 // thread runs it: pending spawned tasks are destroyed, pending callback
 // operations complete with CancelledError on the destroying thread (an
 // operation still running on a helper thread completes on that thread when
-// it returns), and posted functions not yet run are dropped.
+// it returns), and posted functions not yet run are dropped. FDs adopted
+// by the loop may outlive it: their asynchronous operations then fail at
+// once with CancelledError (inside the call: no loop thread is left), and
+// blocking calls on fd() keep working (the loop's poller passes to the
+// blocked threads, Poller::Orphan).
 #ifndef POLL_LOOP_LOOP_H_
 #define POLL_LOOP_LOOP_H_
 
