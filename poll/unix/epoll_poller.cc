@@ -123,8 +123,12 @@ size_t EpollPoller::registered() const {
 
 void EpollPoller::Interrupt() {
   uint64_t one = 1;
-  ssize_t r = ::write(evfd_fast_.load(), &one, sizeof(one));
-  (void)r;  // EAGAIN: the counter is already non-zero, the wake is pending.
+  ssize_t r;
+  // EINTR would lose the wake (and hang the leader): retry it. EAGAIN: the
+  // counter is already non-zero, the wake is pending.
+  do {
+    r = ::write(evfd_fast_.load(), &one, sizeof(one));
+  } while (r < 0 && errno == EINTR);
 }
 
 void EpollPoller::Poll(int timeout_ms) {
