@@ -13,6 +13,7 @@ WRAPPED_CALLS = [
     "recvmsg",
     "sendmsg",
     "recvfrom",
+    "send",
     "sendto",
     "accept4",
     "connect",

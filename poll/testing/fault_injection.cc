@@ -28,6 +28,7 @@ ssize_t __real_pwrite(int, const void*, size_t, off_t);
 ssize_t __real_recvmsg(int, msghdr*, int);
 ssize_t __real_sendmsg(int, const msghdr*, int);
 ssize_t __real_recvfrom(int, void*, size_t, int, sockaddr*, socklen_t*);
+ssize_t __real_send(int, const void*, size_t, int);
 ssize_t __real_sendto(int, const void*, size_t, int, const sockaddr*,
                       socklen_t);
 int __real_accept4(int, sockaddr*, socklen_t*, int);
@@ -292,6 +293,12 @@ ssize_t __wrap_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* a,
   t::Decision d = t::Decide(t::kRecvfrom, fd);
   if (t::Fail(d)) return -1;
   return __real_recvfrom(fd, buf, t::Cap(d, n), flags, a, al);
+}
+
+ssize_t __wrap_send(int fd, const void* buf, size_t n, int flags) {
+  t::Decision d = t::Decide(t::kSend, fd);
+  if (t::Fail(d)) return -1;
+  return __real_send(fd, buf, t::Cap(d, n), flags);
 }
 
 ssize_t __wrap_sendto(int fd, const void* buf, size_t n, int flags,

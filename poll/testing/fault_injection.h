@@ -3,8 +3,8 @@
 // Test-only fault injection for the POSIX backends, in the manner of Go's
 // internal/socktest: every system call the library makes on a descriptor
 // (read, write, readv, writev, pread, pwrite, recvmsg, sendmsg, recvfrom,
-// sendto, accept4, connect, shutdown, close, poll, epoll_wait) goes through
-// this layer in a test binary linked with the linker options of
+// send, sendto, accept4, connect, shutdown, close, poll, epoll_wait) goes
+// through this layer in a test binary linked with the linker options of
 // fault_injection.bzl (`-Wl,--wrap=read,...`). Rules make the calls of one
 // descriptor (or all) fail with an errno (EINTR, EAGAIN, ENOMEM, EMFILE,
 // ECONNRESET, EPIPE ...), transfer fewer bytes (short reads and writes), or
@@ -42,8 +42,9 @@ enum Call : uint32_t {
   kClose = 1u << 13,
   kPoll = 1u << 14,       // poll(2): the interruptible strategy's waits
   kEpollWait = 1u << 15,  // epoll_wait(2): poller and loop waits
+  kSend = 1u << 16,       // send(2): socket writes (MSG_NOSIGNAL)
   kAllReads = kRead | kReadv | kPread | kRecvmsg | kRecvfrom,
-  kAllWrites = kWrite | kWritev | kPwrite | kSendmsg | kSendto,
+  kAllWrites = kWrite | kWritev | kPwrite | kSendmsg | kSendto | kSend,
   kAllIo = kAllReads | kAllWrites,
 };
 

@@ -221,14 +221,14 @@ TEST_P(FaultTest, OsErrorsCarryTheCallName) {
   };
   const std::vector<Case> cases = {
       {"read", kRead, p.r.get(), ok_read(*p.r)},
-      {"write", kWrite, p.w.get(),
+      {"write", kWrite | kSend, p.w.get(),
        [&] { return p.w->Write(absl::string_view("x")).status(); }},
       {"readv", kReadv, p.r.get(),
        [&] {
          absl::Span<char> s(buf, 8);
          return p.r->ReadV({&s, 1}).status();
        }},
-      {"writev", kWritev, p.w.get(),
+      {"writev", kWritev | kSendmsg, p.w.get(),
        [&] {
          absl::Span<const char> s("x", 1);
          return p.w->WriteV({&s, 1}).status();
