@@ -161,7 +161,10 @@ PollDesc::Woken PollDesc::NetpollReady(bool read, bool write, bool error_only) {
 
 absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,
                                    FdKind kind) {
-  if (!pollable_) return ErrNoDeadline();
+  // Closing wins over "no deadline": on Windows a Close that ran initIO()
+  // first decided the mode of a closing handle (synchronous, no deadlines),
+  // not of this one, so a SetDeadline racing Close must see the Close.
+  if (!pollable_) return closing() ? ErrClosing(kind) : ErrNoDeadline();
   int64_t d = EncodeDeadline(t);
   bool wake_r = false, wake_w = false;
   {

@@ -143,7 +143,8 @@ class PollDesc {
   // Deadlines (Go's SetDeadline contract). InfiniteFuture() or absl::Time()
   // clears; a time not after now expires the direction at once and wakes
   // its waiter; a future time is armed on the shared TimerQueue.
-  // ErrClosing after Evict(), ErrNoDeadline if not pollable.
+  // ErrClosing after Evict() (also if not pollable), else ErrNoDeadline if
+  // not pollable.
   absl::Status SetDeadline(absl::Time t, bool read, bool write, FdKind kind);
 
   // Close: marks closing, wakes both waiters, stops the deadline timers.

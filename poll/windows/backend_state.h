@@ -49,6 +49,13 @@ struct BackendState {
   int sock_family = 0;
   int sock_type = 0;
   int sock_protocol = 0;
+  // Calls of a kSync handle that are inside the OS call (or about to enter
+  // it): Close cancels them with CancelIoEx, again and again until none is
+  // left, since a call may enter the OS just after a cancellation. Close
+  // waits on sync_mu (Await) for the count to drop to zero; a call that
+  // leaves while the FD is closing takes sync_mu once to wake it.
+  std::atomic<int> sync_calls{0};
+  absl::Mutex sync_mu;
   // The last read (under the read lock) returned a truncated message or
   // datagram (ERROR_MORE_DATA / WSAEMSGSIZE). ReadMsg reports it as
   // MSG_TRUNC, which Wine's WSARecvMsg does not set itself.

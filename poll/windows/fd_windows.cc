@@ -18,6 +18,7 @@
 #include <windows.h>
 // clang-format on
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
@@ -25,6 +26,7 @@
 #include "absl/time/time.h"
 #include "poll/detached_thread.h"
 #include "poll/fd.h"
+#include "poll/poller.h"
 #include "poll/windows/iocp.h"
 #include "poll/windows/win_error.h"
 #include "poll/windows/wsa.h"
@@ -151,6 +153,10 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
   if (GetFileType(h) == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR) {
     return WinError("GetFileType", GetLastError());
   }
+  // Close waits for the last reference in every mode (as Go's does on
+  // Windows): whatever initIO() decides later, also kSync, whose calls
+  // Close cancels. Only SetBlocking() turns the wait off.
+  blocking_.store(false);
   backend_.want_poller = pollable;
   if (kind_ == FdKind::kNet) {
     WSAPROTOCOL_INFOW info{};
@@ -232,7 +238,6 @@ absl::Status FD::initIO() {
           !pd_.Open(backend_.loop_poller, sysfd_).ok()) {
         pd_.OpenWithoutPoller();
       }
-      blocking_.store(false);
     }
     backend_.mode.store(mode);
     RunInitIOHook(h, mode, bind);
@@ -242,7 +247,33 @@ absl::Status FD::initIO() {
 
 void FD::EvictBackend() {
   initIO().IgnoreError();
-  if (backend_.mode.load() != IoMode::kSync) CancelIoEx(H(sysfd_), nullptr);
+  HANDLE h = H(sysfd_);
+  // Overlapped operations are also cancelled by their own waiters (woken by
+  // PollDesc::Evict); a synchronous call can only be ended from here:
+  // CancelIoEx ends a ReadFile/WriteFile blocked on a synchronous handle
+  // (ERROR_OPERATION_ABORTED), as Go's Close relies on for pipes.
+  CancelIoEx(h, nullptr);
+  if (backend_.mode.load() != IoMode::kSync || blocking_.load()) return;
+  // A call that checked `closing` before Evict may enter the OS only now,
+  // after the cancellation: cancel again until every call has left (each
+  // announced itself in sync_calls before its check, so none is missed).
+  // The pauses grow, so a call that cannot be cancelled (a console read)
+  // costs a few CancelIoEx calls per second, not a spinning CPU. Not on the
+  // thread of the FD's event loop (Close does not wait there).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (backend_.sync_calls.load() == 0) return;
+  if (backend_.loop_poller != nullptr &&
+      backend_.loop_poller == CurrentLoopPoller()) {
+    return;
+  }
+  absl::Duration pause = absl::Milliseconds(1);
+  absl::MutexLock l(&backend_.sync_mu);
+  const absl::Condition none(
+      +[](BackendState* b) { return b->sync_calls.load() == 0; }, &backend_);
+  while (!backend_.sync_mu.AwaitWithTimeout(none, pause)) {
+    CancelIoEx(h, nullptr);
+    pause = std::min(pause * 2, absl::Milliseconds(100));
+  }
 }
 
 absl::Status FD::CloseSysfd() {
@@ -334,7 +365,20 @@ absl::StatusOr<size_t> FD::ExecIO(
       delete op;
     }
   } else if (mode == IoMode::kSync) {
-    r = attempt(nullptr);
+    // Announced before the closing check that Close's cancellation loop
+    // pairs with (EvictBackend); the check above may be stale by now.
+    backend_.sync_calls.fetch_add(1);
+    if (pd_.closing()) {
+      r = {0, ERROR_OPERATION_ABORTED};
+    } else {
+      r = attempt(nullptr);
+    }
+    if (backend_.sync_calls.fetch_sub(1) == 1 && pd_.closing()) {
+      absl::MutexLock l(&backend_.sync_mu);  // Close re-checks on unlock
+    }
+    if (r.err == ERROR_OPERATION_ABORTED && pd_.closing()) {
+      return ErrClosing(kind_);
+    }
   } else {
     Op op;
     ThreadWaiter& tw = ThreadWaiter::Current();
