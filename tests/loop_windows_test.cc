@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "poll/loop/loop.h"
@@ -216,6 +217,113 @@ TEST_F(LoopWindows, DestroyingLoopDestroysPendingTask) {
   // the abandoned operation releases the FD (the leak check in TearDown).
   ASSERT_TRUE(c.Close().ok());
   EXPECT_FALSE(resumed);
+}
+
+// FDs may outlive their loop: after ~Loop the loop's port is orphaned and
+// the FDs' blocking callers dequeue it themselves. A blocking Read with a
+// deadline ends with IsDeadlineExceeded; a blocking Read ended by Close
+// from another thread gets IsClosing, and Close returns.
+TEST_F(LoopWindows, BlockingCallsOfAnFdThatOutlivesItsLoop) {
+  auto [s, c] = Pipe();
+  // Bind both ends to the loop's port while it runs.
+  char buf[8];
+  ASSERT_TRUE(s.fd().Write(std::string_view("hi")).ok());
+  absl::StatusOr<size_t> n =
+      testing::ReadOnLoop(*loop_, c, absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(c.fd().backend().mode.load(), IoMode::kPort);
+  loop_.reset();
+
+  testing::RunOrDie("a blocking Read with a deadline after ~Loop", [c = c] {
+    ASSERT_TRUE(
+        c.fd().SetReadDeadline(absl::Now() + absl::Milliseconds(100)).ok());
+    char b[4];
+    absl::StatusOr<size_t> got = c.fd().Read(absl::MakeSpan(b));
+    EXPECT_TRUE(IsDeadlineExceeded(got.status())) << got.status();
+    // Data still flows.
+    EXPECT_TRUE(c.fd().SetReadDeadline(absl::InfiniteFuture()).ok());
+  });
+  testing::RunOrDie("a blocking Write and Read after ~Loop", [s = s, c = c] {
+    EXPECT_TRUE(s.fd().Write(std::string_view("abc")).ok());
+    char b[4];
+    absl::StatusOr<size_t> got = c.fd().Read(absl::MakeSpan(b));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(std::string(b, *got), "abc");
+  });
+  testing::RunOrDie("Close with a blocking Read pending after ~Loop", [c = c] {
+    absl::Status got;
+    absl::Notification started;
+    std::thread reader([&] {
+      started.Notify();
+      char b[4];
+      got = c.fd().Read(absl::MakeSpan(b)).status();
+    });
+    started.WaitForNotification();
+    absl::SleepFor(absl::Milliseconds(50));  // let the read park
+    std::thread closer([c] { EXPECT_TRUE(c.Close().ok()); });
+    closer.join();
+    reader.join();
+    EXPECT_TRUE(IsClosing(got)) << got;
+  });
+  EXPECT_TRUE(s.Close().ok());
+}
+
+// A thread parked on the loop's port (waiting for the loop thread to hand
+// it its completion) when the loop is destroyed: it must take over the
+// port, so its deadline still ends its Read.
+TEST_F(LoopWindows, ThreadParkedOnTheLoopsPortWhenTheLoopIsDestroyed) {
+  auto [s, c] = Pipe();
+  absl::Status got;
+  absl::Notification started;
+  std::thread reader([&, c = c] {
+    EXPECT_TRUE(
+        c.fd().SetReadDeadline(absl::Now() + absl::Milliseconds(300)).ok());
+    started.Notify();
+    char b[4];
+    got = c.fd().Read(absl::MakeSpan(b)).status();
+  });
+  started.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(50));  // let the read park
+  loop_.reset();
+  testing::RunOrDie("a Read parked at ~Loop", [&] { reader.join(); });
+  EXPECT_TRUE(IsDeadlineExceeded(got)) << got;
+  EXPECT_TRUE(c.Close().ok());
+  EXPECT_TRUE(s.Close().ok());
+}
+
+// An AsyncAccept (offloaded to a helper thread, which blocks on the loop's
+// port) pending at ~Loop: closing the listener ends it on its helper
+// thread, and Close returns.
+TEST_F(LoopWindows, AcceptPendingAtLoopDestructionEndsWithClose) {
+  WSADATA wsa;
+  ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
+  SOCKET ls = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  ASSERT_NE(ls, INVALID_SOCKET);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+  ASSERT_EQ(listen(ls, 16), 0);
+  auto listener = loop_->Adopt(static_cast<Sysfd>(ls), FdKind::kNet);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::atomic<bool> delivered{false};
+  absl::Status accepted = absl::UnknownError("not run");
+  listener->AsyncAccept([&](absl::StatusOr<AsyncFd> a) {
+    accepted = a.status();
+    if (a.ok()) (void)a->Close();
+    delivered = true;
+  });
+  loop_->RunOnce(absl::Milliseconds(50));   // the op goes to a helper thread
+  absl::SleepFor(absl::Milliseconds(200));  // which starts its AcceptEx
+  loop_.reset();
+  testing::RunOrDie("Close of a listener with an Accept pending at ~Loop",
+                    [l = *listener] { EXPECT_TRUE(l.Close().ok()); });
+  const absl::Time give_up = absl::Now() + testing::kHang;
+  while (!delivered.load() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(delivered.load()) << "the Accept never completed";
+  EXPECT_FALSE(accepted.ok()) << accepted;
 }
 
 // TCP on loopback: Accept and Connect (helper threads), then an echo whose

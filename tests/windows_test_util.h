@@ -2,7 +2,8 @@
 //
 // Helpers shared by the Windows test suites (run under Wine): status
 // assertions, the process handle count for leak checks, a recorder of the
-// IOCP backend's initIO() decisions, and unique pipe names.
+// IOCP backend's initIO() decisions, unique pipe names, and a runner that
+// turns a hanging call into a failure.
 #ifndef TESTS_WINDOWS_TEST_UTIL_H_
 #define TESTS_WINDOWS_TEST_UTIL_H_
 
@@ -13,8 +14,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -105,6 +110,29 @@ inline DWORD WriteAndWait(HANDLE h, std::string_view s) {
   DWORD err = ok ? 0 : GetLastError();
   CloseHandle(ov.hEvent);
   return err;
+}
+
+// Runs `fn` on a thread of its own and waits for it. A call that hangs
+// cannot be unblocked: after `limit` the test fails and the process ends
+// (instead of waiting for the test runner's timeout).
+template <typename Fn>
+void RunOrDie(const char* what, Fn fn, absl::Duration limit = kHang) {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread t([done, fn = std::move(fn)]() mutable {
+    fn();
+    done->store(true);
+  });
+  const absl::Time give_up = absl::Now() + limit;
+  while (!done->load() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  if (!done->load()) {
+    std::fprintf(stderr, "FAILED: %s did not return within %s (hang)\n", what,
+                 absl::FormatDuration(limit).c_str());
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  t.join();
 }
 
 // A pipe name no other test (or process) uses.

@@ -66,6 +66,15 @@ void Complete(OVERLAPPED* ov, DWORD bytes, DWORD err, ThreadWaiter* self) {
   }
 }
 
+// One wait of a leader on `port` and the delivery of the packet it got.
+void DequeueOne(HANDLE port, ThreadWaiter& self) {
+  DWORD bytes = 0;
+  ULONG_PTR key = 0;
+  OVERLAPPED* ov = nullptr;
+  BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &ov, INFINITE);
+  Complete(ov, bytes, ok ? 0 : GetLastError(), &self);
+}
+
 }  // namespace
 
 namespace {
@@ -73,16 +82,56 @@ absl::Mutex hook_mu(absl::kConstInit);
 InitIOHook* hook = nullptr;
 }  // namespace
 
+// No concurrency limit: once orphaned, any blocked thread may lead, and
+// one that led stays associated with the port while it runs on (see
+// InitPort).
 IocpLoopPoller::IocpLoopPoller()
     : IocpPollerBase(
-          CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1)) {}
+          CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, INFINITE)) {}
 
 IocpLoopPoller::~IocpLoopPoller() {
   if (port_ != nullptr) CloseHandle(port_);
 }
 
 void IocpLoopPoller::Park(ThreadWaiter& w) {
-  while (!w.Take(ThreadWaiter::kWoken)) w.WaitFor(ThreadWaiter::kWoken);
+  bool registered = false;
+  if (!orphaned_fast_.load(std::memory_order_acquire)) {
+    absl::MutexLock l(&mu_);
+    if (!orphaned_) {
+      parked_.push_back(&w);
+      registered = true;
+    }
+  }
+  // Registered: the loop thread wakes us (kWoken), or Orphan() tells us the
+  // loop is gone (kLead, posted under mu_ only to the threads in parked_,
+  // which it empties).
+  while (registered) {
+    if (w.Take(ThreadWaiter::kWoken)) {
+      absl::MutexLock l(&mu_);
+      for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+        if (*it != &w) continue;
+        *it = parked_.back();
+        parked_.pop_back();
+        break;
+      }
+      // An Orphan() that came meanwhile must not leave its kLead behind:
+      // leader/followers would take it for a grant.
+      w.Take(ThreadWaiter::kLead);
+      return;
+    }
+    if (w.Take(ThreadWaiter::kLead)) break;  // orphaned while parked
+    w.WaitFor(ThreadWaiter::kWoken | ThreadWaiter::kLead);
+  }
+  // The loop is gone: dequeue the port ourselves (leader/followers).
+  lf_.Park(w, this, [&] { DequeueOne(port_, w); });
+}
+
+void IocpLoopPoller::Orphan() {
+  absl::MutexLock l(&mu_);
+  orphaned_ = true;
+  orphaned_fast_.store(true, std::memory_order_release);
+  for (ThreadWaiter* w : parked_) w->Post(ThreadWaiter::kLead);
+  parked_.clear();
 }
 
 void IocpPollerBase::Interrupt() {
@@ -109,13 +158,7 @@ void IocpPortPoller::Park(ThreadWaiter& w) {
   // One packet per wait: under Wine, GetQueuedCompletionStatusEx asks the
   // wineserver once more for further packets after the first, and with
   // blocked callers a leader usually finds only its own.
-  lf_.Park(w, this, [&] {
-    DWORD bytes = 0;
-    ULONG_PTR key = 0;
-    OVERLAPPED* ov = nullptr;
-    BOOL ok = GetQueuedCompletionStatus(port_, &bytes, &key, &ov, INFINITE);
-    Complete(ov, bytes, ok ? 0 : GetLastError(), &w);
-  });
+  lf_.Park(w, this, [&] { DequeueOne(port_, w); });
 }
 
 HANDLE Iocp::Port() {

@@ -21,8 +21,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "poll/backend_state.h"
 #include "poll/leader_followers.h"
 #include "poll/poller.h"
@@ -64,14 +67,30 @@ class IocpPollerBase : public Poller {
 // those of blocking calls made by other threads, are dispatched by the loop
 // thread. port() is null if the port could not be created (FDs then fall
 // back to the process-wide port's modes).
+//
+// Once the loop is gone (Orphan()), nobody runs Poll() any more: the
+// threads blocked on the port's operations dequeue it themselves, as
+// leader/followers like on the process-wide port, so the FDs that outlive
+// their loop keep their blocking calls, deadlines and Close.
 class IocpLoopPoller final : public IocpPollerBase {
  public:
   IocpLoopPoller();
   ~IocpLoopPoller() override;
 
-  // Other threads' blocking calls wait; the loop thread wakes them.
+  // Until Orphan(): other threads' blocking calls wait, the loop thread
+  // wakes them. Afterwards: leader/followers on the port.
   void Park(ThreadWaiter& w) override;
   void Poll(int timeout_ms) override;
+  // Threads parked at this moment are told to lead (or follow) instead.
+  void Orphan() override;
+
+ private:
+  absl::Mutex mu_;
+  bool orphaned_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> orphaned_fast_{false};
+  // Threads parked waiting for the loop thread (before Orphan()).
+  std::vector<ThreadWaiter*> parked_ ABSL_GUARDED_BY(mu_);
+  LeaderFollowers lf_;
 };
 
 // The process-wide port: Park() of a thread blocked on an operation of a
