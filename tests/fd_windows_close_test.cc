@@ -133,6 +133,90 @@ TEST_F(FdWindowsClose, CloseEndsAReadBlockedOnASynchronousPipe) {
   }
 }
 
+// The narrow case of the test above: the Read has passed its closing check
+// but not yet entered ReadFile when Close cancels. A single CancelIoEx
+// finds nothing to cancel and the ReadFile then blocks; Close cancels
+// again until the call has left. Close starts right after the reader
+// announced itself, a little later in each round.
+TEST_F(FdWindowsClose, CloseCancelsAReadThatEntersReadFileAfterIt) {
+  constexpr int kRounds = 300;
+  FD* current = nullptr;  // published by `go`
+  std::atomic<int> go{-1};
+  std::atomic<int> started{-1};
+  std::atomic<int> finished{-1};
+  std::atomic<bool> quit{false};
+  absl::Status result;
+  std::thread reader([&] {
+    for (int round = 0; round < kRounds; ++round) {
+      while (go.load() != round) {
+        if (quit.load()) return;
+        std::this_thread::yield();
+      }
+      started.store(round);
+      char c;
+      result = current->Read(absl::MakeSpan(&c, 1)).status();
+      finished.store(round);
+    }
+  });
+  // A Read that Close left blocked in ReadFile (and so a Close waiting for
+  // it) would hang the test: after 5 s the watchdog writes a byte to end
+  // it, and counts the round.
+  std::atomic<HANDLE> closing_w{nullptr};
+  std::atomic<int> stuck{0};
+  std::atomic<bool> stop{false};
+  std::thread watchdog([&] {
+    HANDLE seen = nullptr;
+    absl::Time since;
+    while (!stop.load()) {
+      absl::SleepFor(absl::Milliseconds(10));
+      HANDLE w = closing_w.load();
+      if (w != seen) {
+        seen = w;
+        since = absl::Now();
+      } else if (w != nullptr && absl::Now() - since > absl::Seconds(5)) {
+        DWORD n = 0;
+        WriteFile(w, "x", 1, &n, nullptr);
+        ++stuck;
+        since = absl::Now();
+      }
+    }
+  });
+  int bad = 0;
+  std::string first_bad;
+  for (int round = 0; round < kRounds && stuck.load() < 3; ++round) {
+    HANDLE r = nullptr, w = nullptr;
+    EXPECT_TRUE(CreatePipe(&r, &w, nullptr, 0));
+    {
+      FD fd(S(r));
+      EXPECT_TRUE(fd.Init(FdKind::kPipe, true).ok());
+      // Decide the mode first (kSync), so the Read goes straight on.
+      EXPECT_TRUE(IsNoDeadline(fd.SetReadDeadline(absl::InfiniteFuture())));
+      current = &fd;
+      go.store(round);
+      while (started.load() != round) {
+      }
+      std::atomic<int> spin{0};
+      while (spin.fetch_add(1) < (round % 64) * 4) {
+      }
+      closing_w.store(w);
+      EXPECT_TRUE(fd.Close().ok());
+      while (finished.load() != round) std::this_thread::yield();
+      closing_w.store(nullptr);
+    }
+    CloseHandle(w);
+    if (!IsClosing(result)) {
+      if (++bad == 1) first_bad = result.ToString();
+    }
+  }
+  stop.store(true);
+  watchdog.join();
+  quit.store(true);  // if the rounds stopped early
+  reader.join();
+  EXPECT_EQ(stuck.load(), 0) << "Reads left blocked in ReadFile by Close";
+  EXPECT_EQ(bad, 0) << bad
+                    << " Reads were not ended by Close; first: " << first_bad;
+}
+
 // A SetDeadline that took its reference before Close marked the FD
 // closing, and ran initIO() after Close had (or Close's initIO() had)
 // decided kSync, the mode of a closing handle, reported IsNoDeadline.
