@@ -588,6 +588,47 @@ TEST_F(FdWindows, PositionalIoDoesNotDisturbReadsOnSyncHandles) {
   EXPECT_EQ(positional_errors.load(), 0);
 }
 
+// Go's TestWSASocketConflict (#58870), with a pipe: the application runs
+// its own overlapped ReadFile on a handle the FD bound to our port. Its
+// packet reaches the port; the thread that dequeues it must not take it
+// for one of ours (it wrote the result into the memory after the
+// application's OVERLAPPED): it is dropped, and the application still gets
+// its result through its event and GetOverlappedResult.
+TEST_F(FdWindows, ForeignOverlappedIoOnABoundHandleIsLeftAlone) {
+  PipeFds fds;
+  ASSERT_OK(fds.Init());
+  ASSERT_OK(fds.r.SetReadDeadline(absl::InfiniteFuture()));  // binds
+  ASSERT_EQ(log_.Mode(fds.p.server), IoMode::kPort);
+  struct {
+    OVERLAPPED ov{};
+    unsigned char after[64] = {};  // the application's own data
+  } app;
+  app.ov.hEvent = CreateEventA(nullptr, TRUE, FALSE, nullptr);
+  char buf[8];
+  ASSERT_FALSE(ReadFile(fds.p.server, buf, 5, nullptr, &app.ov));
+  ASSERT_EQ(GetLastError(), static_cast<DWORD>(ERROR_IO_PENDING));
+  ASSERT_OK(fds.w.Write("hello"sv));
+  ASSERT_EQ(WaitForSingleObject(app.ov.hEvent, 20000), WAIT_OBJECT_0);
+  // Its packet is queued on our port now. A Read of ours that waits leads
+  // the port and dequeues it (before its own cancelled one: FIFO).
+  ASSERT_OK(fds.r.SetReadDeadline(absl::Now() + absl::Milliseconds(50)));
+  auto n = fds.r.Read(absl::MakeSpan(buf));
+  EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
+  for (unsigned char c : app.after)
+    ASSERT_EQ(c, 0) << "written past OVERLAPPED";
+  DWORD got = 0;
+  ASSERT_TRUE(GetOverlappedResult(fds.p.server, &app.ov, &got, FALSE))
+      << GetLastError();
+  EXPECT_EQ(std::string(buf, got), "hello");
+  CloseHandle(app.ov.hEvent);
+  // The FD goes on working.
+  ASSERT_OK(fds.r.SetReadDeadline(absl::InfiniteFuture()));
+  ASSERT_OK(fds.w.Write("again"sv));
+  n = fds.r.Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "again");
+}
+
 TEST_F(FdWindows, BadInput) {
   FD bad(kInvalidSysfd);
   EXPECT_FALSE(bad.Init(FdKind::kFile, true).ok());

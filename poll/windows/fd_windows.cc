@@ -203,7 +203,8 @@ absl::Status FD::initIO() {
             loop != nullptr
                 ? absl::InternalError("the loop's completion port is missing")
                 : Iocp::PortStatus();
-      } else if (CreateIoCompletionPort(h, port, 0, 0) == port) {
+      } else if (CreateIoCompletionPort(h, port, PortKey(backend_), 0) ==
+                 port) {
         mode = IoMode::kPort;
         // Sockets: only if every provider hands out IFS handles (Go's
         // socketCanUseSetFileCompletionNotificationModes). Other handles
@@ -340,6 +341,7 @@ absl::StatusOr<size_t> FD::ExecIO(
     nb->backend_op = nullptr;
     if (op == nullptr) {
       op = new Op;
+      op->tag = OpTag(PortKey(backend_));
       op->waiter = nb->completion;
       r = attempt(&op->ov);
       const bool warning = r.err == ERROR_MORE_DATA || r.err == WSAEMSGSIZE;
@@ -381,6 +383,7 @@ absl::StatusOr<size_t> FD::ExecIO(
     }
   } else {
     Op op;
+    op.tag = OpTag(PortKey(backend_));
     ThreadWaiter& tw = ThreadWaiter::Current();
     op.waiter = &tw;
     // Bound to a loop's port: its thread dequeues our packet and wakes us.

@@ -50,9 +50,12 @@ DWORD PacketError(const OVERLAPPED* ov) {
 
 // Records a dequeued packet's result in its Op and wakes the Op's waiter,
 // or only marks it when it is `self` (a leader dequeuing its own packet).
-void Complete(OVERLAPPED* ov, DWORD bytes, DWORD err, ThreadWaiter* self) {
-  if (ov == nullptr) return;  // Interrupt()
+// Packets that are not ours (see Op) are dropped untouched.
+void Complete(OVERLAPPED* ov, ULONG_PTR key, DWORD bytes, DWORD err,
+              ThreadWaiter* self) {
+  if (ov == nullptr || key == 0) return;  // Interrupt()
   Op* op = CONTAINING_RECORD(ov, Op, ov);
+  if (op->tag != OpTag(key)) return;  // the application's own OVERLAPPED
   Waiter* w = op->waiter;
   op->bytes = bytes;
   op->err = err;
@@ -72,7 +75,7 @@ void DequeueOne(HANDLE port, ThreadWaiter& self) {
   ULONG_PTR key = 0;
   OVERLAPPED* ov = nullptr;
   BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &ov, INFINITE);
-  Complete(ov, bytes, ok ? 0 : GetLastError(), &self);
+  Complete(ov, key, bytes, ok ? 0 : GetLastError(), &self);
 }
 
 }  // namespace
@@ -149,7 +152,8 @@ void IocpLoopPoller::Poll(int timeout_ms) {
   }
   for (ULONG i = 0; i < n; ++i) {
     OVERLAPPED* ov = entries[i].lpOverlapped;
-    Complete(ov, entries[i].dwNumberOfBytesTransferred,
+    Complete(ov, entries[i].lpCompletionKey,
+             entries[i].dwNumberOfBytesTransferred,
              ov != nullptr ? PacketError(ov) : 0, nullptr);
   }
 }

@@ -33,8 +33,28 @@
 
 namespace gopoll {
 
+// The completion key of an FD's handle on our ports: the address of its
+// BackendState (never 0; Interrupt() posts key 0 without an OVERLAPPED).
+inline ULONG_PTR PortKey(const BackendState& b) {
+  return reinterpret_cast<ULONG_PTR>(&b);
+}
+// What an Op of the handle with completion key `key` carries in `tag`.
+inline uintptr_t OpTag(ULONG_PTR key) {
+  return static_cast<uintptr_t>(key) ^
+         static_cast<uintptr_t>(0x90D01EC0FFEE0BADull);
+}
+
+// An operation of ours. A packet on our port whose OVERLAPPED is not in an
+// Op (the application's own overlapped I/O on a handle the FD bound, Go
+// #58870) is told apart by `tag`, right after the OVERLAPPED: it must be
+// OpTag(key) of the packet's completion key. Foreign packets are dropped
+// (the application waits on its own event or GetOverlappedResult, not on
+// our port); the dequeuer writes nothing into their memory. Reading the
+// word after a foreign OVERLAPPED is the one access left (Go reads its
+// operation's pollDesc pointer there the same way).
 struct Op {
   OVERLAPPED ov{};
+  uintptr_t tag = 0;  // OpTag(key); must follow `ov`
   std::atomic<bool> done{false};
   DWORD bytes = 0;
   DWORD err = 0;
