@@ -1,5 +1,6 @@
 #include "poll/errors.h"
 
+#include <cerrno>
 #include <string>
 #include <system_error>
 
@@ -70,6 +71,19 @@ absl::Status ErrEof() {
 absl::Status ErrNullBuffer(size_t size, absl::string_view op) {
   return absl::InvalidArgumentError(
       absl::StrCat(op, ": null buffer with length ", size));
+}
+
+absl::Status ErrBadWhence(int whence) {
+  // The code the OS gives for it (Go passes whence on to the OS).
+#ifdef _WIN32
+  constexpr int64_t kCode = 87;  // ERROR_INVALID_PARAMETER
+#else
+  constexpr int64_t kCode = EINVAL;
+#endif
+  absl::Status s = absl::InvalidArgumentError(
+      absl::StrCat("seek: bad whence ", whence, " (os error ", kCode, ")"));
+  s.SetPayload(kOsCodeUrl, absl::Cord(absl::StrCat(kCode)));
+  return s;
 }
 
 absl::Status ErrTooManyRefs() {

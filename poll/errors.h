@@ -61,6 +61,11 @@ inline absl::Status CheckBuffer(const void* data, size_t size,
   return absl::OkStatus();
 }
 
+// Seek's whence is not 0, 1 or 2: InvalidArgument, carrying the code the
+// OS gives for it (EINVAL; ERROR_INVALID_PARAMETER on Windows) for
+// OsErrorCode, as Go's error does.
+absl::Status ErrBadWhence(int whence);
+
 // An OS error: `syscall` is the failing call ("read", "WSARecv"), `code` the
 // errno (or Windows error code, see windows/win_error.h), `text` its
 // description. Message: "<syscall>: <text> (<kind> <code>)".

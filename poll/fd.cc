@@ -394,10 +394,7 @@ absl::Status FD::Fsync() {
 }
 
 absl::StatusOr<int64_t> FD::Seek(int64_t offset, int whence) {
-  if (whence < 0 || whence > 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seek: bad whence ", whence));
-  }
+  if (whence < 0 || whence > 2) return ErrBadWhence(whence);
   // Seek changes the offset reads and writes use: take both locks.
   FdLock rl(this, true);
   if (!rl.ok()) return rl.status();

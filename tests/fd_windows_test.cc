@@ -7,6 +7,7 @@
 // clang-format on
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -520,6 +521,48 @@ TEST_F(FdWindows, FileOffsetsForEveryHandleKind) {
       } else {
         EXPECT_TRUE(dl.ok()) << dl;
       }
+    }
+  }
+}
+
+// Seek errors carry the OS code, as Go's do, for every handle kind: a
+// negative result is ERROR_NEGATIVE_SEEK (131), a bad whence
+// ERROR_INVALID_PARAMETER (87), and the offset is left where it was.
+TEST_F(FdWindows, SeekErrorsCarryTheOsCode) {
+  for (bool overlapped : {true, false}) {
+    for (bool pollable : {true, false}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "overlapped=" << overlapped << " pollable=" << pollable);
+      std::string path = TempPath();
+      HANDLE h = CreateFileA(
+          path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS,
+          FILE_FLAG_DELETE_ON_CLOSE | (overlapped ? FILE_FLAG_OVERLAPPED : 0),
+          nullptr);
+      ASSERT_NE(h, INVALID_HANDLE_VALUE) << GetLastError();
+      FD f(S(h));
+      ASSERT_OK(f.Init(FdKind::kFile, pollable));
+      ASSERT_OK(f.Write("0123456789"sv));
+      ASSERT_OK(f.Seek(5, 0));
+      for (auto [off, whence] : {std::pair<int64_t, int>{-1, 0},
+                                 {-6, 1},
+                                 {-11, 2},
+                                 {INT64_MAX, 1}}) {
+        absl::Status st = f.Seek(off, whence).status();
+        EXPECT_EQ(OsErrorCode(st), ERROR_NEGATIVE_SEEK)
+            << off << " from " << whence << ": " << st;
+      }
+      for (int whence : {3, -1}) {
+        absl::Status st = f.Seek(0, whence).status();
+        EXPECT_EQ(OsErrorCode(st), ERROR_INVALID_PARAMETER) << st;
+        EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+      }
+      auto at = f.Seek(0, 1);
+      ASSERT_TRUE(at.ok()) << at.status();
+      EXPECT_EQ(*at, 5);
+      char buf[8];
+      auto n = f.Read(absl::MakeSpan(buf));
+      ASSERT_TRUE(n.ok()) << n.status();
+      EXPECT_EQ(std::string(buf, *n), "56789");
     }
   }
 }

@@ -644,33 +644,28 @@ absl::StatusOr<size_t> FD::WriteVImpl(
 absl::StatusOr<int64_t> FD::SeekImpl(int64_t offset, int whence) {
   absl::Status s = initIO();
   if (!s.ok()) return s;
-  HANDLE h = H(sysfd_);
   absl::MutexLock l(&backend_.offset_mu);
-  if (backend_.mode.load() == IoMode::kSync || kind_ != FdKind::kFile) {
-    LARGE_INTEGER in, out;
-    in.QuadPart = offset;
-    if (!SetFilePointerEx(h, in, &out, static_cast<DWORD>(whence))) {
-      return WinError("SetFilePointerEx", GetLastError());
-    }
-    return static_cast<int64_t>(out.QuadPart);
+  // Overlapped I/O ignores the OS file pointer: for overlapped files the
+  // FD's offset is the one that counts (Go #75081). The OS still computes
+  // and checks every new position (so a negative one is its
+  // ERROR_NEGATIVE_SEEK, as in Go): a seek from the FD's offset is made
+  // from the start, the offset added (wrapping like Go's int64; the OS then
+  // refuses the negative result).
+  const bool own_offset =
+      backend_.mode.load() != IoMode::kSync && kind_ == FdKind::kFile;
+  LARGE_INTEGER in, out;
+  in.QuadPart = offset;
+  DWORD method = static_cast<DWORD>(whence);
+  if (own_offset && whence == 1) {
+    in.QuadPart = static_cast<int64_t>(static_cast<uint64_t>(backend_.offset) +
+                                       static_cast<uint64_t>(offset));
+    method = FILE_BEGIN;
   }
-  // Overlapped I/O ignores the OS file pointer: the FD's offset is the one
-  // that counts (Go #75081).
-  int64_t base = 0;
-  if (whence == 1) {
-    base = backend_.offset;
-  } else if (whence == 2) {
-    LARGE_INTEGER size;
-    if (!GetFileSizeEx(h, &size))
-      return WinError("GetFileSizeEx", GetLastError());
-    base = size.QuadPart;
+  if (!SetFilePointerEx(H(sysfd_), in, &out, method)) {
+    return WinError("SetFilePointerEx", GetLastError());
   }
-  int64_t next = base + offset;
-  if (next < 0) {
-    return absl::InvalidArgumentError("seek: resulting offset is negative");
-  }
-  backend_.offset = next;
-  return next;
+  if (own_offset) backend_.offset = out.QuadPart;
+  return static_cast<int64_t>(out.QuadPart);
 }
 
 absl::StatusOr<FileInfo> FD::FstatImpl() {
