@@ -90,52 +90,19 @@ InitIOHook* hook = nullptr;
 // InitPort).
 IocpLoopPoller::IocpLoopPoller()
     : IocpPollerBase(
-          CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, INFINITE)) {}
+          CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, INFINITE)) {
+  lf_.ReserveLeadership();  // the loop thread polls until Orphan()
+}
 
 IocpLoopPoller::~IocpLoopPoller() {
   if (port_ != nullptr) CloseHandle(port_);
 }
 
 void IocpLoopPoller::Park(ThreadWaiter& w) {
-  bool registered = false;
-  if (!orphaned_fast_.load(std::memory_order_acquire)) {
-    absl::MutexLock l(&mu_);
-    if (!orphaned_) {
-      parked_.push_back(&w);
-      registered = true;
-    }
-  }
-  // Registered: the loop thread wakes us (kWoken), or Orphan() tells us the
-  // loop is gone (kLead, posted under mu_ only to the threads in parked_,
-  // which it empties).
-  while (registered) {
-    if (w.Take(ThreadWaiter::kWoken)) {
-      absl::MutexLock l(&mu_);
-      for (auto it = parked_.begin(); it != parked_.end(); ++it) {
-        if (*it != &w) continue;
-        *it = parked_.back();
-        parked_.pop_back();
-        break;
-      }
-      // An Orphan() that came meanwhile must not leave its kLead behind:
-      // leader/followers would take it for a grant.
-      w.Take(ThreadWaiter::kLead);
-      return;
-    }
-    if (w.Take(ThreadWaiter::kLead)) break;  // orphaned while parked
-    w.WaitFor(ThreadWaiter::kWoken | ThreadWaiter::kLead);
-  }
-  // The loop is gone: dequeue the port ourselves (leader/followers).
   lf_.Park(w, this, [&] { DequeueOne(port_, w); });
 }
 
-void IocpLoopPoller::Orphan() {
-  absl::MutexLock l(&mu_);
-  orphaned_ = true;
-  orphaned_fast_.store(true, std::memory_order_release);
-  for (ThreadWaiter* w : parked_) w->Post(ThreadWaiter::kLead);
-  parked_.clear();
-}
+void IocpLoopPoller::OnOrphan() { lf_.ReleaseLeadership(); }
 
 void IocpPollerBase::Interrupt() {
   if (port_ != nullptr) PostQueuedCompletionStatus(port_, 0, 0, nullptr);

@@ -21,11 +21,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "poll/backend_state.h"
 #include "poll/leader_followers.h"
 #include "poll/poller.h"
@@ -97,19 +94,17 @@ class IocpLoopPoller final : public IocpPollerBase {
   IocpLoopPoller();
   ~IocpLoopPoller() override;
 
-  // Until Orphan(): other threads' blocking calls wait, the loop thread
-  // wakes them. Afterwards: leader/followers on the port.
+  // Until Orphan(): other threads' blocking calls follow, the loop thread
+  // wakes them (leadership reserved). Afterwards: leader/followers on the
+  // port, as on the process-wide one.
   void Park(ThreadWaiter& w) override;
   void Poll(int timeout_ms) override;
-  // Threads parked at this moment are told to lead (or follow) instead.
-  void Orphan() override;
+
+ protected:
+  // The oldest follower (if any) becomes leader.
+  void OnOrphan() override;
 
  private:
-  absl::Mutex mu_;
-  bool orphaned_ ABSL_GUARDED_BY(mu_) = false;
-  std::atomic<bool> orphaned_fast_{false};
-  // Threads parked waiting for the loop thread (before Orphan()).
-  std::vector<ThreadWaiter*> parked_ ABSL_GUARDED_BY(mu_);
   LeaderFollowers lf_;
 };
 
