@@ -4,27 +4,37 @@
 #include <string>
 #include <system_error>
 
-#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace gopoll {
 namespace {
 
-constexpr absl::string_view kKindUrl = "poll.error/kind";
-constexpr absl::string_view kOsCodeUrl = "poll.error/os_code";
+constexpr absl::string_view kClosedFile = "use of closed file";
+constexpr absl::string_view kClosedNet = "use of closed network connection";
+constexpr absl::string_view kTimeout = "i/o timeout";
+constexpr absl::string_view kNoDeadline = "file type does not support deadline";
+constexpr absl::string_view kNotPollable = "not pollable";
+constexpr absl::string_view kEof = "EOF";
+constexpr absl::string_view kTooManyRefs =
+    "too many concurrent operations on a single file or socket (max 1048575)";
+constexpr absl::string_view kOsErrorMark = " (os error ";
 
-absl::Status Tagged(absl::StatusCode code, absl::string_view msg,
-                    absl::string_view tag) {
-  absl::Status s(code, msg);
-  s.SetPayload(kKindUrl, absl::Cord(tag));
-  return s;
+absl::Status Make(absl::StatusCode code, absl::string_view op,
+                  absl::string_view text) {
+  if (op.empty()) return absl::Status(code, text);
+  return absl::Status(code, absl::StrCat(op, ": ", text));
 }
 
-bool HasTag(const absl::Status& s, absl::string_view tag) {
-  if (s.ok()) return false;
-  auto p = s.GetPayload(kKindUrl);
-  return p.has_value() && *p == tag;
+// `s` has `code` and its message is `text`, or ends with ": " + `text`.
+bool Names(const absl::Status& s, absl::StatusCode code,
+           absl::string_view text) {
+  if (s.code() != code) return false;
+  absl::string_view m = s.message();
+  if (m == text) return true;
+  if (m.size() < text.size() + 2 || !absl::EndsWith(m, text)) return false;
+  return m.substr(m.size() - text.size() - 2, 2) == ": ";
 }
 
 }  // namespace
@@ -43,29 +53,25 @@ absl::string_view FdKindName(FdKind kind) {
   return "unknown";
 }
 
-absl::Status ErrClosing(FdKind kind) {
-  return Tagged(absl::StatusCode::kFailedPrecondition,
-                kind == FdKind::kNet ? "use of closed network connection"
-                                     : "use of closed file",
-                "closing");
+absl::Status ErrClosing(FdKind kind, absl::string_view op) {
+  return Make(absl::StatusCode::kFailedPrecondition, op,
+              kind == FdKind::kNet ? kClosedNet : kClosedFile);
 }
 
-absl::Status ErrDeadlineExceeded() {
-  return Tagged(absl::StatusCode::kDeadlineExceeded, "i/o timeout", "deadline");
+absl::Status ErrDeadlineExceeded(absl::string_view op) {
+  return Make(absl::StatusCode::kDeadlineExceeded, op, kTimeout);
 }
 
 absl::Status ErrNoDeadline() {
-  return Tagged(absl::StatusCode::kFailedPrecondition,
-                "file type does not support deadline", "no_deadline");
+  return absl::Status(absl::StatusCode::kFailedPrecondition, kNoDeadline);
 }
 
 absl::Status ErrNotPollable() {
-  return Tagged(absl::StatusCode::kFailedPrecondition, "not pollable",
-                "not_pollable");
+  return absl::Status(absl::StatusCode::kFailedPrecondition, kNotPollable);
 }
 
 absl::Status ErrEof() {
-  return Tagged(absl::StatusCode::kOutOfRange, "EOF", "eof");
+  return absl::Status(absl::StatusCode::kOutOfRange, kEof);
 }
 
 absl::Status ErrNullBuffer(size_t size, absl::string_view op) {
@@ -80,42 +86,78 @@ absl::Status ErrBadWhence(int whence) {
 #else
   constexpr int64_t kCode = EINVAL;
 #endif
-  absl::Status s = absl::InvalidArgumentError(
-      absl::StrCat("seek: bad whence ", whence, " (os error ", kCode, ")"));
-  s.SetPayload(kOsCodeUrl, absl::Cord(absl::StrCat(kCode)));
-  return s;
+  return absl::InvalidArgumentError(
+      absl::StrCat("seek: bad whence ", whence, kOsErrorMark, kCode, ")"));
 }
 
 absl::Status ErrTooManyRefs() {
-  return Tagged(
-      absl::StatusCode::kResourceExhausted,
-      "too many concurrent operations on a single file or socket (max 1048575)",
-      "too_many_refs");
+  return absl::Status(absl::StatusCode::kResourceExhausted, kTooManyRefs);
+}
+
+absl::Status WithOp(absl::Status s, absl::string_view op) {
+  if (s.ok() || op.empty()) return s;
+  absl::string_view m = s.message();
+  // Only poll's own sentinels, and only while they name no operation.
+  bool bare = false;
+  switch (s.code()) {
+    case absl::StatusCode::kFailedPrecondition:
+      bare = m == kClosedFile || m == kClosedNet || m == kNoDeadline ||
+             m == kNotPollable;
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+      bare = m == kTimeout;
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      bare = m == kTooManyRefs;
+      break;
+    default:
+      break;
+  }
+  if (!bare) return s;
+  return absl::Status(s.code(), absl::StrCat(op, ": ", m));
 }
 
 absl::Status OsError(absl::string_view syscall, int64_t code,
                      absl::string_view text) {
-  absl::Status s(absl::StatusCode::kUnknown,
-                 absl::StrCat(syscall, ": ", text, " (os error ", code, ")"));
-  s.SetPayload(kOsCodeUrl, absl::Cord(absl::StrCat(code)));
-  return s;
+  return absl::Status(
+      absl::StatusCode::kUnknown,
+      absl::StrCat(syscall, ": ", text, kOsErrorMark, code, ")"));
 }
 
 absl::Status ErrnoError(absl::string_view syscall, int err) {
   return OsError(syscall, err, std::generic_category().message(err));
 }
 
-bool IsClosing(const absl::Status& s) { return HasTag(s, "closing"); }
-bool IsNoDeadline(const absl::Status& s) { return HasTag(s, "no_deadline"); }
-bool IsNotPollable(const absl::Status& s) { return HasTag(s, "not_pollable"); }
-bool IsEof(const absl::Status& s) { return HasTag(s, "eof"); }
-bool IsTooManyRefs(const absl::Status& s) { return HasTag(s, "too_many_refs"); }
+bool IsClosing(const absl::Status& s) {
+  return Names(s, absl::StatusCode::kFailedPrecondition, kClosedNet) ||
+         Names(s, absl::StatusCode::kFailedPrecondition, kClosedFile);
+}
+bool IsNoDeadline(const absl::Status& s) {
+  return Names(s, absl::StatusCode::kFailedPrecondition, kNoDeadline);
+}
+bool IsNotPollable(const absl::Status& s) {
+  return Names(s, absl::StatusCode::kFailedPrecondition, kNotPollable);
+}
+bool IsEof(const absl::Status& s) {
+  return Names(s, absl::StatusCode::kOutOfRange, kEof);
+}
+bool IsTooManyRefs(const absl::Status& s) {
+  return Names(s, absl::StatusCode::kResourceExhausted, kTooManyRefs);
+}
 
 int64_t OsErrorCode(const absl::Status& s) {
-  if (s.ok()) return 0;
-  auto p = s.GetPayload(kOsCodeUrl);
+  // OS errors are kUnknown; a bad whence is kInvalidArgument with the code.
+  if (s.code() != absl::StatusCode::kUnknown &&
+      s.code() != absl::StatusCode::kInvalidArgument) {
+    return 0;
+  }
+  absl::string_view m = s.message();
+  size_t at = m.rfind(kOsErrorMark);
+  if (at == absl::string_view::npos || !absl::EndsWith(m, ")")) return 0;
+  absl::string_view digits = m.substr(at + kOsErrorMark.size());
+  digits.remove_suffix(1);
   int64_t code = 0;
-  if (!p.has_value() || !absl::SimpleAtoi(std::string(*p), &code)) return 0;
+  if (!absl::SimpleAtoi(digits, &code)) return 0;
   return code;
 }
 

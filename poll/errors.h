@@ -12,16 +12,24 @@
 //   OsError / OsErrorCode                  an OS call failed; the message
 //                                          names the call and the error
 //
-// The predicates look at a payload, not at the message text, so a caller may
-// wrap or annotate a status' message freely.
+// Messages read like Go's: an error of an FD operation names the operation,
+// "read: i/o timeout", "write: use of closed network connection" (Go's
+// OpError); OS errors name the failing call. Statuses carry no payload, so
+// ToString() is just "<CODE>: <message>", fit for a log line.
+//
+// The predicates look at the code and at the end of the message: a caller
+// may put its own context in front of a message ("conn 7: read: i/o
+// timeout" is still IsDeadlineExceeded), but not after it.
 #ifndef POLL_ERRORS_H_
 #define POLL_ERRORS_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace gopoll {
@@ -36,9 +44,10 @@ absl::string_view FdKindName(FdKind kind);
 
 // "use of closed file" (kFile, kPipe, kConsole) or
 // "use of closed network connection" (kNet). Code: kFailedPrecondition.
-absl::Status ErrClosing(FdKind kind);
-// "i/o timeout". Code: kDeadlineExceeded.
-absl::Status ErrDeadlineExceeded();
+// With `op` ("read", "accept", ...): "<op>: use of closed ...".
+absl::Status ErrClosing(FdKind kind, absl::string_view op = {});
+// "i/o timeout" ("<op>: i/o timeout"). Code: kDeadlineExceeded.
+absl::Status ErrDeadlineExceeded(absl::string_view op = {});
 // "file type does not support deadline". Code: kFailedPrecondition.
 absl::Status ErrNoDeadline();
 // "not pollable". Code: kFailedPrecondition.
@@ -65,6 +74,18 @@ inline absl::Status CheckBuffer(const void* data, size_t size,
 // OS gives for it (EINVAL; ERROR_INVALID_PARAMETER on Windows) for
 // OsErrorCode, as Go's error does.
 absl::Status ErrBadWhence(int whence);
+
+// Names the operation in a closing, timeout, no-deadline, not-pollable or
+// too-many-refs error that does not name one yet: "i/o timeout" becomes
+// "<op>: i/o timeout". Any other status (OK, EOF, OS errors, which name
+// their call already) is returned as is. FD's methods and the event loop's
+// operations apply it to what they return.
+absl::Status WithOp(absl::Status s, absl::string_view op);
+template <typename T>
+absl::StatusOr<T> WithOp(absl::StatusOr<T> r, absl::string_view op) {
+  if (ABSL_PREDICT_TRUE(r.ok())) return r;
+  return WithOp(std::move(r).status(), op);
+}
 
 // An OS error: `syscall` is the failing call ("read", "WSARecv"), `code` the
 // errno (or Windows error code, see windows/win_error.h), `text` its

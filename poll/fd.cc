@@ -54,33 +54,41 @@ absl::Status CheckBufs(absl::Span<const Span> bufs, absl::string_view op) {
 
 // A reference on the FD for the duration of a call. The lock result is
 // kept as is; a status is built only for a failure.
+// `op` names the operation in the errors (WithOp).
 class FdRef {
  public:
-  explicit FdRef(FD* fd) : fd_(fd), r_(fd->mu_.Incref()) {}
+  FdRef(FD* fd, const char* op) : fd_(fd), op_(op), r_(fd->mu_.Incref()) {}
   ~FdRef() {
     if (ok()) fd_->Unref();
   }
   bool ok() const { return r_ == FdLockResult::kOk; }
-  absl::Status status() const { return LockStatus(r_, fd_->kind_); }
+  absl::Status status() const {
+    return WithOp(LockStatus(r_, fd_->kind_), op_);
+  }
 
  private:
   FD* fd_;
+  const char* op_;
   FdLockResult r_;
 };
 
 // The read or write lock (plus a reference) for the duration of a call.
 class FdLock {
  public:
-  FdLock(FD* fd, bool read) : fd_(fd), read_(read), r_(fd->mu_.RWLock(read)) {}
+  FdLock(FD* fd, bool read, const char* op)
+      : fd_(fd), read_(read), op_(op), r_(fd->mu_.RWLock(read)) {}
   ~FdLock() {
     if (ok()) fd_->UnlockRW(read_);
   }
   bool ok() const { return r_ == FdLockResult::kOk; }
-  absl::Status status() const { return LockStatus(r_, fd_->kind_); }
+  absl::Status status() const {
+    return WithOp(LockStatus(r_, fd_->kind_), op_);
+  }
 
  private:
   FD* fd_;
   bool read_;
+  const char* op_;
   FdLockResult r_;
 };
 
@@ -171,7 +179,8 @@ void FD::Destroy() {
 }
 
 absl::Status FD::Close() {
-  POLL_RETURN_IF_ERROR(LockStatus(mu_.IncrefAndClose(), kind_));
+  POLL_RETURN_IF_ERROR(
+      WithOp(LockStatus(mu_.IncrefAndClose(), kind_), "close"));
   // Wake every blocked operation; they see closing and return.
   pd_.Evict();
   EvictBackend();
@@ -193,11 +202,11 @@ absl::Status FD::Close() {
 
 absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
   POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "read"));
-  FdLock l(this, true);
+  FdLock l(this, true, "read");
   if (!l.ok()) return l.status();
   if (p.empty()) return 0;
   if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
-  absl::StatusOr<size_t> n = ReadImpl(p);
+  absl::StatusOr<size_t> n = WithOp(ReadImpl(p), "read");
   if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
   return n;
 }
@@ -207,11 +216,11 @@ absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
   POLL_RETURN_IF_ERROR(CheckOffset(off, "pread"));
   // Pread does not move the offset, but it may wait for its direction like
   // Read (IOCP), and one direction has one waiter: take the read lock.
-  FdLock l(this, true);
+  FdLock l(this, true, "pread");
   if (!l.ok()) return l.status();
   if (p.empty()) return 0;
   if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
-  absl::StatusOr<size_t> n = PreadImpl(p, off);
+  absl::StatusOr<size_t> n = WithOp(PreadImpl(p, off), "pread");
   if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
   return n;
 }
@@ -222,12 +231,12 @@ absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
         "readv: too many buffers (", bufs.size(), " > ", kMaxIov, ")"));
   }
   POLL_RETURN_IF_ERROR(CheckBufs(bufs, "readv"));
-  FdLock l(this, true);
+  FdLock l(this, true, "readv");
   if (!l.ok()) return l.status();
   size_t total = 0;
   for (const auto& b : bufs) total += b.size();
   if (total == 0) return 0;
-  absl::StatusOr<size_t> n = ReadVImpl(bufs);
+  absl::StatusOr<size_t> n = WithOp(ReadVImpl(bufs), "readv");
   if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
   return n;
 }
@@ -235,12 +244,12 @@ absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
 absl::StatusOr<size_t> FD::Write(absl::Span<const char> p, size_t* written) {
   if (written != nullptr) *written = 0;
   POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "write"));
-  FdLock l(this, false);
+  FdLock l(this, false, "write");
   if (!l.ok()) return l.status();
   size_t done = 0;
   do {
     absl::Span<const char> chunk = p.subspan(done, kMaxRW);
-    absl::StatusOr<size_t> n = WriteImpl(chunk);
+    absl::StatusOr<size_t> n = WithOp(WriteImpl(chunk), "write");
     if (!n.ok()) return n.status();
     done += *n;
     if (written != nullptr) *written = done;
@@ -256,13 +265,13 @@ absl::StatusOr<size_t> FD::Pwrite(absl::Span<const char> p, int64_t off,
   if (written != nullptr) *written = 0;
   POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "pwrite"));
   POLL_RETURN_IF_ERROR(CheckOffset(off, "pwrite"));
-  FdLock l(this, false);
+  FdLock l(this, false, "pwrite");
   if (!l.ok()) return l.status();
   size_t done = 0;
   do {
     absl::Span<const char> chunk = p.subspan(done, kMaxRW);
     absl::StatusOr<size_t> n =
-        PwriteImpl(chunk, off + static_cast<int64_t>(done));
+        WithOp(PwriteImpl(chunk, off + static_cast<int64_t>(done)), "pwrite");
     if (!n.ok()) return n.status();
     done += *n;
     if (written != nullptr) *written = done;
@@ -277,7 +286,7 @@ absl::StatusOr<size_t> FD::WriteV(absl::Span<const absl::Span<const char>> bufs,
                                   size_t* written) {
   if (written != nullptr) *written = 0;
   POLL_RETURN_IF_ERROR(CheckBufs(bufs, "writev"));
-  FdLock l(this, false);
+  FdLock l(this, false, "writev");
   if (!l.ok()) return l.status();
   // Work on a copy whose first element shrinks as bytes go out (Go's
   // consume), handing at most kMaxIov buffers to each call.
@@ -290,8 +299,8 @@ absl::StatusOr<size_t> FD::WriteV(absl::Span<const absl::Span<const char>> bufs,
   size_t first = 0;
   while (first < rest.size()) {
     size_t count = std::min(kMaxIov, rest.size() - first);
-    absl::StatusOr<size_t> n =
-        WriteVImpl(absl::MakeConstSpan(rest).subspan(first, count));
+    absl::StatusOr<size_t> n = WithOp(
+        WriteVImpl(absl::MakeConstSpan(rest).subspan(first, count)), "writev");
     if (!n.ok()) return n.status();
     if (*n == 0) return ErrNoProgress("writev");
     done += *n;
@@ -320,9 +329,9 @@ absl::Status CheckNet(FdKind kind, absl::string_view op) {
 
 absl::StatusOr<Accepted> FD::Accept() {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "accept"));
-  FdLock l(this, true);
+  FdLock l(this, true, "accept");
   if (!l.ok()) return l.status();
-  return AcceptImpl();
+  return WithOp(AcceptImpl(), "accept");
 }
 
 absl::Status FD::Connect(const SockAddr& addr) {
@@ -330,9 +339,9 @@ absl::Status FD::Connect(const SockAddr& addr) {
   if (addr.len == 0 || addr.len > sizeof(addr.storage)) {
     return absl::InvalidArgumentError("connect: empty or invalid address");
   }
-  FdLock l(this, false);
+  FdLock l(this, false, "connect");
   if (!l.ok()) return l.status();
-  return ConnectImpl(addr);
+  return WithOp(ConnectImpl(addr), "connect");
 }
 
 absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
@@ -340,9 +349,9 @@ absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvmsg"));
   POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "recvmsg"));
   POLL_RETURN_IF_ERROR(CheckBuffer(oob.data(), oob.size(), "recvmsg"));
-  FdLock l(this, true);
+  FdLock l(this, true, "recvmsg");
   if (!l.ok()) return l.status();
-  return ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags);
+  return WithOp(ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags), "recvmsg");
 }
 
 absl::StatusOr<size_t> FD::WriteMsg(absl::Span<const char> p,
@@ -351,17 +360,17 @@ absl::StatusOr<size_t> FD::WriteMsg(absl::Span<const char> p,
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendmsg"));
   POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "sendmsg"));
   POLL_RETURN_IF_ERROR(CheckBuffer(oob.data(), oob.size(), "sendmsg"));
-  FdLock l(this, false);
+  FdLock l(this, false, "sendmsg");
   if (!l.ok()) return l.status();
-  return WriteMsgImpl(p.subspan(0, kMaxRW), oob, to, flags);
+  return WithOp(WriteMsgImpl(p.subspan(0, kMaxRW), oob, to, flags), "sendmsg");
 }
 
 absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
   POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvfrom"));
   POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "recvfrom"));
-  FdLock l(this, true);
+  FdLock l(this, true, "recvfrom");
   if (!l.ok()) return l.status();
-  return RecvFromImpl(p.subspan(0, kMaxRW), flags);
+  return WithOp(RecvFromImpl(p.subspan(0, kMaxRW), flags), "recvfrom");
 }
 
 absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p, const SockAddr& to,
@@ -371,9 +380,9 @@ absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p, const SockAddr& to,
   if (to.len == 0 || to.len > sizeof(to.storage)) {
     return absl::InvalidArgumentError("sendto: empty or invalid address");
   }
-  FdLock l(this, false);
+  FdLock l(this, false, "sendto");
   if (!l.ok()) return l.status();
-  return SendToImpl(p.subspan(0, kMaxRW), to, flags);
+  return WithOp(SendToImpl(p.subspan(0, kMaxRW), to, flags), "sendto");
 }
 
 absl::Status FD::Shutdown(int how) {
@@ -382,62 +391,62 @@ absl::Status FD::Shutdown(int how) {
     return absl::InvalidArgumentError(
         absl::StrCat("shutdown: bad direction ", how));
   }
-  FdRef r(this);
+  FdRef r(this, "shutdown");
   if (!r.ok()) return r.status();
-  return ShutdownImpl(how);
+  return WithOp(ShutdownImpl(how), "shutdown");
 }
 
 absl::Status FD::Fsync() {
-  FdRef r(this);
+  FdRef r(this, "fsync");
   if (!r.ok()) return r.status();
-  return FsyncImpl();
+  return WithOp(FsyncImpl(), "fsync");
 }
 
 absl::StatusOr<int64_t> FD::Seek(int64_t offset, int whence) {
   if (whence < 0 || whence > 2) return ErrBadWhence(whence);
   // Seek changes the offset reads and writes use: take both locks.
-  FdLock rl(this, true);
+  FdLock rl(this, true, "seek");
   if (!rl.ok()) return rl.status();
-  FdLock wl(this, false);
+  FdLock wl(this, false, "seek");
   if (!wl.ok()) return wl.status();
-  return SeekImpl(offset, whence);
+  return WithOp(SeekImpl(offset, whence), "seek");
 }
 
 absl::StatusOr<FileInfo> FD::Fstat() {
-  FdRef r(this);
+  FdRef r(this, "fstat");
   if (!r.ok()) return r.status();
-  return FstatImpl();
+  return WithOp(FstatImpl(), "fstat");
 }
 
 absl::Status FD::SetBlocking() {
-  FdRef r(this);
+  FdRef r(this, "setblocking");
   if (!r.ok()) return r.status();
-  return SetBlockingImpl();
+  return WithOp(SetBlockingImpl(), "setblocking");
 }
 
 absl::StatusOr<Sysfd> FD::Dup() {
-  FdRef r(this);
+  FdRef r(this, "dup");
   if (!r.ok()) return r.status();
-  return DupImpl();
+  return WithOp(DupImpl(), "dup");
 }
 
 absl::Status FD::RawControl(absl::FunctionRef<void(Sysfd)> f) {
-  FdRef r(this);
+  FdRef r(this, "rawcontrol");
   if (!r.ok()) return r.status();
   f(sysfd_);
   return absl::OkStatus();
 }
 
 absl::Status FD::RawRead(absl::FunctionRef<bool(Sysfd)> f) {
-  FdLock l(this, true);
+  FdLock l(this, true, "rawread");
   if (!l.ok()) return l.status();
-  return RawIOImpl(Dir::kRead, f);
+  return WithOp(RawIOImpl(Dir::kRead, f), "rawread");
 }
 
 absl::Status FD::RawWrite(absl::FunctionRef<bool(Sysfd)> f) {
-  FdLock l(this, false);
+  FdLock l(this, false, "rawwrite");
   if (!l.ok()) return l.status();
-  return RawIOImpl(Dir::kWrite, f);
+  return WithOp(RawIOImpl(Dir::kWrite, f), "rawwrite");
 }
 
 absl::Status FD::SetDeadline(absl::Time t) {
@@ -451,10 +460,10 @@ absl::Status FD::SetWriteDeadline(absl::Time t) {
 }
 
 absl::Status FD::SetDeadlineImpl(absl::Time t, bool read, bool write) {
-  FdRef r(this);
+  FdRef r(this, "setdeadline");
   if (!r.ok()) return r.status();
-  POLL_RETURN_IF_ERROR(initIO());
-  return pd_.SetDeadline(t, read, write, kind_);
+  POLL_RETURN_IF_ERROR(WithOp(initIO(), "setdeadline"));
+  return WithOp(pd_.SetDeadline(t, read, write, kind_), "setdeadline");
 }
 
 }  // namespace gopoll

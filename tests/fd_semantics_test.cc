@@ -381,12 +381,44 @@ TEST_F(FdSemantics, OperationsAfterCloseFail) {
   EXPECT_TRUE(IsClosing(s.r->Close()));
   EXPECT_TRUE(IsClosing(s.r->Accept().status()));
   EXPECT_TRUE(IsClosing(s.r->RawControl([](Sysfd) {})));
+  // Go's OpError texts: the operation, then the error; no payload text.
   auto st = s.r->Read(absl::MakeSpan(&c, 1)).status();
-  EXPECT_EQ(st.message(), "use of closed network connection");
+  EXPECT_EQ(st.message(), "read: use of closed network connection");
+  EXPECT_EQ(st.ToString(),
+            "FAILED_PRECONDITION: read: use of closed network connection");
+  EXPECT_EQ(s.r->Write("x"sv).status().message(),
+            "write: use of closed network connection");
+  EXPECT_EQ(s.r->Accept().status().message(),
+            "accept: use of closed network connection");
+  EXPECT_EQ(s.r->Close().message(), "close: use of closed network connection");
   FdPair p = MakePipe();
   ASSERT_TRUE(p.r->Close().ok());
   EXPECT_EQ(p.r->Read(absl::MakeSpan(&c, 1)).status().message(),
-            "use of closed file");
+            "read: use of closed file");
+}
+
+TEST_F(FdSemantics, TimeoutAndCloseWhileBlockedNameTheOperation) {
+  FdPair s = MakeSocketPair();
+  char c;
+  ASSERT_TRUE(s.r->SetReadDeadline(In(absl::Milliseconds(20))).ok());
+  absl::Status st = s.r->Read(absl::MakeSpan(&c, 1)).status();
+  EXPECT_TRUE(IsDeadlineExceeded(st)) << st;
+  EXPECT_EQ(st.ToString(), "DEADLINE_EXCEEDED: read: i/o timeout");
+  // An expired deadline fails the next call at once, with the same text.
+  st = s.r->ReadV({absl::MakeSpan(&c, 1)}).status();
+  EXPECT_EQ(st.message(), "readv: i/o timeout");
+  ASSERT_TRUE(s.r->SetReadDeadline(absl::InfiniteFuture()).ok());
+  absl::Notification started;
+  std::thread closer([&] {
+    started.WaitForNotification();
+    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(s.r->Close().ok());
+  });
+  started.Notify();
+  st = s.r->Read(absl::MakeSpan(&c, 1)).status();
+  closer.join();
+  EXPECT_TRUE(IsClosing(st)) << st;
+  EXPECT_EQ(st.message(), "read: use of closed network connection");
 }
 
 TEST_F(FdSemantics, DescriptorNotReleasedWhileOperationRuns) {

@@ -128,6 +128,7 @@ TEST_F(LoopTest, CallbackDeadlineFires) {
   absl::StatusOr<size_t> n =
       testing::ReadOnLoop(*loop_, r, absl::MakeSpan(buf));
   EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
+  EXPECT_EQ(n.status().message(), "read: i/o timeout");
   // The FD still works after the deadline is cleared.
   ASSERT_TRUE(r.SetReadDeadline(absl::InfiniteFuture()).ok());
   ASSERT_TRUE(w.fd().Write(std::string_view("x")).ok());

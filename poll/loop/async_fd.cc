@@ -21,6 +21,7 @@ class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
         buf_(buf.subspan(0, kMaxRW)) {}
 
  private:
+  const char* OpName() const override { return "read"; }
   bool Resumable() const override { return true; }
   bool Attempt() override {
     absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "read");
@@ -62,6 +63,7 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
       : OpBase(std::move(c), std::move(f), Dir::kWrite), buf_(buf) {}
 
  private:
+  const char* OpName() const override { return "write"; }
   bool Resumable() const override { return true; }
   bool Attempt() override {
     absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "write");
@@ -112,6 +114,7 @@ class AcceptOp final : public OpBase<absl::StatusOr<AsyncFd>> {
   using OpBase::OpBase;
 
  private:
+  const char* OpName() const override { return "accept"; }
   bool Attempt() override {
     absl::StatusOr<Accepted> a = AcceptOnce();
     if (!a.ok() && WouldBlock()) return false;
@@ -135,6 +138,7 @@ class ConnectOp final : public OpBase<absl::Status> {
       : OpBase(std::move(c), std::move(f), Dir::kWrite), addr_(addr) {}
 
  private:
+  const char* OpName() const override { return "connect"; }
   bool Attempt() override {
     absl::Status s = ConnectOnce(addr_);
     if (!s.ok() && WouldBlock()) return false;

@@ -43,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "poll/errors.h"
 #include "poll/fd.h"
 #include "poll/loop/async_op.h"
 #include "poll/loop/loop_core.h"
@@ -73,6 +74,8 @@ class OpBase : public AsyncOp {
   void Fail(absl::Status s) final { result_.emplace(std::move(s)); }
   void Deliver() final {
     BeforeDeliver();
+    // "read: i/o timeout", like the blocking FD's errors (errors.h).
+    result_.emplace(WithOp(std::move(*result_), OpName()));
     if (cb_) {
       std::move(cb_)(std::move(*result_));
       return;
@@ -83,6 +86,8 @@ class OpBase : public AsyncOp {
   }
   // Offloaded reads copy their data into the caller's buffer here.
   virtual void BeforeDeliver() {}
+  // The operation's name in its errors ("read", "write", ...).
+  virtual const char* OpName() const = 0;
 
   std::optional<R> result_;
 
