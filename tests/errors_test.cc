@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <string>
+#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -75,8 +76,10 @@ TEST(ErrorsTest, PredicatesSurviveACallersPrefix) {
 TEST(ErrorsTest, OsErrorCode) {
   absl::Status s = ErrnoError("connect", ECONNREFUSED);
   EXPECT_EQ(OsErrorCode(s), ECONNREFUSED);
-  EXPECT_EQ(s.message(), absl::StrCat("connect: Connection refused (os error ",
-                                      ECONNREFUSED, ")"));
+  EXPECT_EQ(
+      s.message(),
+      absl::StrCat("connect: ", std::generic_category().message(ECONNREFUSED),
+                   " (os error ", ECONNREFUSED, ")"));
   EXPECT_EQ(OsErrorCode(OsError("WSARecv", 10054, "reset")), 10054);
   EXPECT_EQ(OsErrorCode(absl::OkStatus()), 0);
   EXPECT_EQ(OsErrorCode(ErrDeadlineExceeded("read")), 0);
