@@ -139,7 +139,7 @@ absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
 
 absl::Status FD::InitChecked(FdKind kind, bool pollable, WaitStrategy strategy,
                              Poller* loop_poller) {
-  if (mu_.IsClosed()) return ErrClosing(kind_);
+  if (mu_.IsClosed()) return ErrClosing(kind_, "init");
   if (sysfd_ == kInvalidSysfd) {
     return absl::InvalidArgumentError("poll: Init of an invalid handle");
   }
