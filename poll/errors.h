@@ -23,6 +23,11 @@
 #ifndef POLL_ERRORS_H_
 #define POLL_ERRORS_H_
 
+// First of all includes: a clear #error below C++20.
+// clang-format off
+#include "poll/require_cxx20.h"
+// clang-format on
+
 #include <cstddef>
 #include <cstdint>
 #include <utility>

@@ -42,6 +42,11 @@
 #ifndef POLL_FD_H_
 #define POLL_FD_H_
 
+// First of all includes: a clear #error below C++20.
+// clang-format off
+#include "poll/require_cxx20.h"
+// clang-format on
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

@@ -8,6 +8,11 @@
 #ifndef POLL_SYSFD_H_
 #define POLL_SYSFD_H_
 
+// First of all includes: a clear #error below C++20.
+// clang-format off
+#include "poll/require_cxx20.h"
+// clang-format on
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -33,6 +33,11 @@
 #ifndef POLL_LOOP_ASYNC_FD_H_
 #define POLL_LOOP_ASYNC_FD_H_
 
+// First of all includes: a clear #error below C++20.
+// clang-format off
+#include "poll/require_cxx20.h"
+// clang-format on
+
 #include <coroutine>
 #include <memory>
 #include <optional>

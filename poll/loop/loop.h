@@ -35,6 +35,11 @@
 #ifndef POLL_LOOP_LOOP_H_
 #define POLL_LOOP_LOOP_H_
 
+// First of all includes: a clear #error below C++20.
+// clang-format off
+#include "poll/require_cxx20.h"
+// clang-format on
+
 #include <memory>
 
 #include "absl/functional/any_invocable.h"

@@ -22,6 +22,11 @@
 #ifndef POLL_LOOP_TASK_H_
 #define POLL_LOOP_TASK_H_
 
+// First of all includes: a clear #error below C++20.
+// clang-format off
+#include "poll/require_cxx20.h"
+// clang-format on
+
 #include <coroutine>
 #include <exception>
 #include <optional>

@@ -10,6 +10,11 @@
 #ifndef POLL_WINDOWS_SHARED_HANDLES_H_
 #define POLL_WINDOWS_SHARED_HANDLES_H_
 
+// First of all includes: a clear #error below C++20.
+// clang-format off
+#include "poll/require_cxx20.h"
+// clang-format on
+
 #include "absl/status/status.h"
 #include "poll/fd.h"
 

@@ -1,0 +1,4 @@
+// Compiled with -std=c++17 by ctest's require_cxx20 test: must stop at
+// poll/require_cxx20.h's #error, before any other error.
+#include "poll/loop/task.h"
+#include "poll/fd.h"
