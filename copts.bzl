@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Compiler options for poll's own code (not for third-party code).
 
 The warning set (and -Werror) applies only when poll is built as the main

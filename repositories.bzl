@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """poll_deps(): the external repositories poll needs, pinned.
 
 In a consumer's WORKSPACE:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/bodies.h
 //
 // The work of each Linux benchmark, shared by the benchmark binary

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // What the FD layer costs: every FD path beside the raw system calls doing
 // the same work, in the same run, then a table of ratios against the goals
 // of issue 7 (see BENCHMARKS.md).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // What the FD layer costs on Windows: 4 KiB reads of a cached regular file
 // through an FD beside raw ReadFile doing the same work on an equivalent
 // handle, in the same run, then a table of ratios against the goals of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/file_pattern.h
 //
 // The byte pattern of the benchmarks' test files, shared by the Linux and

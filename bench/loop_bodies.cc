@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "bench/loop_bodies.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/loop_bodies.h
 //
 // Single-thread event-loop ping-pong over two pipes (issue 8): one round

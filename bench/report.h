@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/report.h
 //
 // What the benchmark binaries share: a console reporter that keeps every

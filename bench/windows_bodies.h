@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/windows_bodies.h
 //
 // The work of each Windows benchmark, shared by the benchmark binary

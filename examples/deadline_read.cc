@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Wrap a socket in gopoll::FD, read with a deadline, and close it from another
 // thread while a read is blocked. Run: ./bazelw run //examples:deadline_read
 //

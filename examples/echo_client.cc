@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // A load client for examples/echo_server: opens --connections connections
 // (at most --concurrency at a time) on one gopoll::Loop, sends each a
 // distinct payload of --bytes bytes, checks that every byte comes back, and

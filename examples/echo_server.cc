@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // A TCP echo server on one gopoll::Loop: one coroutine per connection, each
 // with an idle deadline (a connection that sends nothing for --idle_timeout
 // is closed).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Starts examples/echo_server on a free loopback port, drives 1,000
 # connections through it with examples/echo_client (every byte checked),
 # checks that an idle connection is closed by the server's idle deadline,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs an example binary and checks its exit status and the lines it prints.
 set -euo pipefail
 out=$("$1")

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/detached_thread.h"
 
 #include <pthread.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/detached_thread.h
 //
 // SpawnDetached() runs a function on a new thread that nobody joins (helper

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/errors.h
 //
 // The errors of `poll`, all carried in absl::Status. Each condition a caller

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The backend-independent half of FD: locking, argument checks, Close,
 // deadlines, EOF and write loops. The OS calls are in poll/<backend>/.
 #include "poll/fd.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/fd.h
 //
 // (The namespace is `gopoll`, not `poll`: a namespace named `poll` would

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/fd_mutex.h"
 
 #include "absl/base/internal/raw_logging.h"

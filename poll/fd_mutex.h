@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/fd_mutex.h
 //
 // FdMutex is Go's fdMutex: the lock every FD operation takes. One atomic

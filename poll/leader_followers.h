@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/leader_followers.h
 //
 // Leader/followers for the process-wide pollers whose OS wait is run by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/monotonic_clock.h
 //
 // The monotonic clock every deadline is measured on: int64 nanoseconds of

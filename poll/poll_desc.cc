@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/poll_desc.h"
 
 #include "absl/base/internal/raw_logging.h"

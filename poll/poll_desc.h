@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/poll_desc.h
 //
 // PollDesc is the per-FD state that every backend shares (Go's pollDesc):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/poller.h
 //
 // The interface between the shared FD core and an OS poller. A Poller

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/recycled.h
 //
 // RecycledPool<T>: objects that are never freed. A thread takes one for its

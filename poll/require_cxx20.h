@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/require_cxx20.h
 //
 // Included first by every public header: poll needs C++20 (coroutines,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/sanitizers.h
 //
 // Which sanitizer this translation unit is built with, as constants (gcc

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/sysfd.h
 //
 // Sysfd: an OS handle as an integer. On POSIX it is the file descriptor; on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/timer_queue.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/timer_queue.h
 //
 // The one deadline runtime of poll: a 4-ary min-heap of intrusive timers on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/version.h"
 
 #define GOPOLL_STR2(x) #x

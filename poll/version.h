@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/version.h
 //
 // The version of poll: compile-time macros and the version of the library

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/waiter.h
 //
 // A Waiter is whoever waits for one direction of an FD to become ready: a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Keeps the benchmark bodies of //bench:fd_vs_raw compiling and correct:
 // each runs a few rounds and its bytes are checked. No duration is asserted.
 #include <cstdint>

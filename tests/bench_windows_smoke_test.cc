@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Keeps the benchmark bodies of //bench:fd_vs_raw_windows compiling and
 // correct: each runs a few rounds (rewinding at end of file) and its bytes
 // are checked; each FD is in the I/O mode its benchmark claims to measure;

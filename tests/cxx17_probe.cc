@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Compiled with -std=c++17 by ctest's require_cxx20 test: must stop at
 // poll/require_cxx20.h's #error, before any other error.
 #include "poll/loop/task.h"

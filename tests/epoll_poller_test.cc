@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The epoll backend's own rules: registration bookkeeping, leader/follower
 // hand-off between many blocked threads, and ping-pong correctness.
 #include "poll/unix/epoll_poller.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll's errors: messages name the operation (Go's OpError), carry no
 // payload in ToString(), and the predicates survive a caller's prefix.
 #include "poll/errors.h"

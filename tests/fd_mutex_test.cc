@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // FdMutex: the behaviour of Go's fd_mutex_test.go (lock, close, close
 // unblocking waiters, misuse, overflow, randomized stress).
 #include "poll/fd_mutex.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Go's internal/poll, os and net semantics, checked on the POSIX backends
 // (epoll by default, plan9_stub with --config=plan9_stub): deadlines, Close,
 // EOF, sockets, regular files, bad input. Every test checks for leaked

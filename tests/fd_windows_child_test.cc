@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // A pipe handle shared with a child process (the issue's "do not change the
 // modes of the standard handles or of handles that can be shared unless the
 // caller opts in"). The test binary re-runs itself with `--child <handle>`;

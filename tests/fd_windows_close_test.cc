@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Close's guarantees on the IOCP backend (under Wine), whatever mode lazy
 // binding picked for the handle: Close waits for the last reference (also
 // of a handle that was never bound, whose Close itself decides kSync), it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The IOCP backend's sockets under Wine: binding at Init, TCP
 // accept/connect/read/write through FD on both ends, deadlines, Close
 // unblocking Accept and Read, refused connections, UDP SendTo/RecvFrom and

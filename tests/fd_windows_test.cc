@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The IOCP backend under Wine: lazy binding, foreign ports, deadlines and
 // Close on pipes, EOF, file offsets for overlapped and synchronous handles
 // (the behaviour of Go's fd_windows_test.go and os pipe tests).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The interruptible-call strategy's own contract (plan9_stub's only one, the
 // epoll backend's default for blocking callers): blocked calls interrupted
 // by a signal, never a lost interrupt, never a stray signal, no lost bytes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The event loop never loses an event that came in the same readiness edge
 // as data it consumed, and never merges or drops messages: a hang-up
 // reported once together with the last bytes, two datagrams or packets

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // FDs that outlive their event loop (poll/loop/loop.h): once the Loop is
 // destroyed, every asynchronous operation fails at once with
 // CancelledError (its data stays in the descriptor), from any number of

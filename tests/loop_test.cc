@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The event loop (poll/loop): callback and coroutine forms of the core
 // semantics (data, EOF, deadline fires, deadline extended, Close while
 // pending, partial writes with a full socket buffer, accept storms), the

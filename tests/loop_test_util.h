@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/loop_test_util.h
 //
 // Shared by the event-loop suites (POSIX and Windows): drive a Loop until a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The event loop on the Windows backend (under Wine): the loop thread runs
 // callbacks and coroutines, each operation runs as the FD's blocking IOCP
 // call on a helper thread (the loop does not drive the IOCP itself yet).

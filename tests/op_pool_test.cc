@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The event loop's operation memory (poll/loop/op_pool.h): blocks are
 // usable and distinct while live, reused after free where pooling is on,
 // may be freed on another thread, and survive thread exit (the leak check

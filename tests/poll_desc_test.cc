@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // PollDesc: the shared readiness/deadline/closing state machine, driven
 // directly (no OS poller), so every backend's common rules are pinned here.
 #include "poll/poll_desc.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/posix_test_util.h
 //
 // Helpers for the POSIX backend tests (epoll and plan9_stub): descriptor

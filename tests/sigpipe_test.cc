@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The SIGPIPE policy (poll/posix/posix_calls.h): a write to a connection or
 // pipe whose reader is gone fails with EPIPE and never kills the process.
 // Sockets never raise SIGPIPE (MSG_NOSIGNAL, SIGPIPE keeps its default

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // TimerQueue and the monotonic clock: conversions, ordering, re-arm, cancel
 // (before and after firing, from inside callbacks, waiting for a running
 // one), never firing early, the heap against a model under random

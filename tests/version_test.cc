@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The version macros, LibraryVersion() and LibraryVersionString() agree.
 #include "poll/version.h"
 

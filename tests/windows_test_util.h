@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/windows_test_util.h
 //
 // Helpers shared by the Windows test suites (run under Wine): status

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # tools/ensure_packages.sh PKG...: makes sure the Debian packages are
 # installed. Already installed: returns at once (one dpkg-query). Missing:
 # as root, installs only those (apt-get, non-interactive, no recommends);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # tools/offline_bazelrc.sh: prints the Bazel flags that let a workspace which
 # depends on poll (through poll_deps(), repositories.bzl) build offline on a
 # machine where ./bazelw has run once:

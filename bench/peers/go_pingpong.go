@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Go's goroutine ping-pong over two pipes (os.Pipe, so the reads and writes
 // go through internal/poll and the runtime's netpoller): the peer figure
 // for the event-loop ping-pong of bench/loop_bodies.cc. Prints the median

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The event-loop ping-pong of poll beside its peers, back to back on this
 # machine: the raw epoll loop and gopoll::Loop (callbacks, coroutines) from
 # //bench:fd_vs_raw, libuv's callback loop (uv_pingpong.c) and Go's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 /* libuv's callback ping-pong over two pipes on one uv_loop: the peer figure
  * for the event-loop ping-pong of bench/loop_bodies.cc. Prints the median
  * ns per round trip of 5 runs of 200,000 round trips.

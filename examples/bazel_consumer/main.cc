@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // An application built against poll from another Bazel workspace: a read
 // with a deadline, then a blocked read ended by Close from another thread.
 // Exits 0 when both behaved as documented.

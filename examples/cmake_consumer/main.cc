@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // A program built against an installed poll (find_package(gopoll)): a read
 // with a deadline on a blocking FD, then an echo through an event loop with
 // a coroutine. Exits 0 when everything behaved as documented.

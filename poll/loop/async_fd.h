@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/loop/async_fd.h
 //
 // AsyncFd: an FD attached to an event loop (Loop::Adopt, or AsyncAccept),

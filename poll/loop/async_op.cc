@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/loop/async_op.h"
 
 #include <utility>

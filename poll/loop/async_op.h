@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/loop/async_op.h
 //
 // AsyncOp is one asynchronous FD operation of an event loop (internal; the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/loop/loop.h
 //
 // Loop: an event loop for embedding poll's FDs in a networking stack. A loop

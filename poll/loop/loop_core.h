@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/loop/loop_core.h
 //
 // LoopCore is the state of one event loop that operations and helper threads

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/loop/offload.h
 //
 // Offload runs a function on a helper thread: event loops use it for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/loop/op_pool.h
 //
 // OpPool: the memory of event-loop operations (AsyncOp and its subclasses,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/loop/task.h
 //
 // Task<T>: the coroutine type of poll's event loop. A Task starts when it is

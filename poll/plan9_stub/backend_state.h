@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/plan9_stub/backend_state.h (included as "poll/backend_state.h")
 //
 // Per-FD state of the plan9_stub backend: none. Interrupting a blocked call

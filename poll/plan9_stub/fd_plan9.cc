@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The plan9_stub backend's part of FD (Go's fd_plan9 model): no OS poller;
 // every pollable FD uses the interruptible-call strategy shared with the
 // epoll backend (poll/posix/interruptible.h): descriptors stay blocking and

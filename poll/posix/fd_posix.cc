@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The POSIX system calls of FD that are the same for every backend running
 // on POSIX (epoll in poll/unix, plan9_stub): each makes one attempt through
 // the backend's ExecIO, which decides how to wait (epoll readiness, or a

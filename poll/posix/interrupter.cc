@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/posix/interrupter.h"
 
 #include <sched.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/posix/interrupter.h
 //
 // SyscallInterrupter: the Waiter of the interruptible-call strategy (the

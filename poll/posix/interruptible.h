@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/posix/interruptible.h
 //
 // The interruptible-call waiting strategy (Go's fd_plan9 model), shared by

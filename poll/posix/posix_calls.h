@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/posix/posix_calls.h
 //
 // Thin POSIX helpers shared by the backends that run on POSIX systems (epoll

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/posix/read_spin.h"
 
 #include <poll.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/posix/read_spin.h
 //
 // ReadSpin: the bounded, adaptive spin of the interruptible-call strategy

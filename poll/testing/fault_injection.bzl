@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Linker options that route the library's system calls through
 //poll/testing:fault_injection (test binaries only; see fault_injection.h).
 A test using them must also set linkstatic = True: --wrap only redirects

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The rule table and the __wrap_* entry points of fault_injection.h. The
 // linker (-Wl,--wrap=read) sends the binary's calls of read() to
 // __wrap_read(), and __real_read() to the C library's read().

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/testing/fault_injection.h
 //
 // Test-only fault injection for the POSIX backends, in the manner of Go's

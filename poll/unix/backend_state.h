@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/unix/backend_state.h (included as "poll/backend_state.h")
 //
 // Per-FD state only the epoll backend needs. Everything else lives in the

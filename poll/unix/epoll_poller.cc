@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/unix/epoll_poller.h"
 
 #include <errno.h>

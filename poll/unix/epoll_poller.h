@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/unix/epoll_poller.h
 //
 // The Linux readiness poller: one epoll instance per EpollPoller (created on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The epoll backend's part of FD. A pollable FD waits one of two ways,
 // chosen at Init (WaitStrategy, poll/fd.h):
 //   - kInterruptibleCall (the default for blocking callers): the blocking

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/windows/backend_state.h (included as "poll/backend_state.h")
 //
 // Per-FD state of the IOCP backend: how the handle does I/O, decided once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The IOCP backend's socket calls (Go's internal/poll fd_windows.go and the
 // ConnectEx part of net/fd_windows.go), each one overlapped call through
 // FD::ExecIO, so deadlines and Close cancel them (CancelIoEx):

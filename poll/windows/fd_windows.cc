@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The IOCP backend's part of FD, with lazy IOCP binding (Go 75bf2a8c):
 // Init records the handle (sockets are bound at once); initIO() runs once,
 // on the first operation, deadline call or Close, and decides the IoMode:

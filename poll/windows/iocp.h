@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/windows/iocp.h
 //
 // The process-wide I/O completion port of the IOCP backend, created on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "poll/windows/shared_handles.h"
 
 namespace gopoll {

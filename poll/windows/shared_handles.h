@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/windows/shared_handles.h
 //
 // The opt-in for standard and inheritable handles. By default an FD leaves

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/windows/win_error.h
 //
 // Windows error codes as gopoll::OsError statuses: the message names the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // poll/windows/wsa.h
 //
 // Winsock pieces of the IOCP backend:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Fault injection (poll/testing/fault_injection.h) against the POSIX
 // backends: EINTR, spurious EAGAIN, short transfers, injected delays and OS
 // errors on the calls the library makes. Every test checks that nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Schedule perturbation at the system-call level: seeded random delays
 // before every call of the library (after a waiter is armed and before the
 // blocking call, before each poll/epoll_wait, between a would-block attempt

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Facts about Linux that the epoll backend relies on. They document the OS,
 // not our code, and stay as a guard against surprises on new kernels.
 #include <dirent.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Facts about Windows (as Wine 8 implements them) that the IOCP backend
 // relies on: a handle belongs to at most one completion port, and with
 // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS a synchronously completed operation

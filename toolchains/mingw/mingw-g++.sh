@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Bazel's compiler/linker for --config=windows: the mingw-w64 g++ (posix
 # threads). mingw appends ".exe" to extension-less link outputs while Bazel
 # expects the exact name, so after a successful link OUT.exe is renamed OUT.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Accept at the descriptor limit must not spin: runs the loop's echo server
 # under `prlimit --nofile=16`, connects 30 clients (more than fit), and
 # prints the server's CPU use over 3 s (a server that retries accept4's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The single known abseil false positive under TSan: absl::Mutex wake-ups
 // (synchronization_internal::Waiter::Post) race with the mmap-initialised
 // thread identity in TSan's view (google/sanitizers#953, abseil-cpp#217).

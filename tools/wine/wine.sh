@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # --run_under runner of --config=windows: runs a Windows test or binary under
 # Wine. The prefix is shared by all tests (WINEPREFIX from user.bazelrc) and
 # tests run unsandboxed (TestRunner=standalone): a prefix shared across

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 cc_binary = native.cc_binary
 cc_import = native.cc_import
 cc_library = native.cc_library

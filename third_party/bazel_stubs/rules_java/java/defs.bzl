@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 java_binary = native.java_binary
 java_import = native.java_import
 java_library = native.java_library
