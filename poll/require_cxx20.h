@@ -13,7 +13,8 @@
 #define GOPOLL_CPLUSPLUS __cplusplus
 #endif
 #if GOPOLL_CPLUSPLUS < 202002L
-// clang-format off: one line, as the compiler prints it
+// One line, as the compiler prints it.
+// clang-format off
 #error "poll needs C++20: compile with -std=c++20 (Bazel: --cxxopt=-std=c++20 --host_cxxopt=-std=c++20; CMake: gopoll::poll sets cxx_std_20)"
 // clang-format on
 #endif
