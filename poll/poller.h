@@ -5,7 +5,7 @@
 // registers descriptors, reports their readiness to their PollDesc, and
 // parks blocked threads (epoll). The IOCP backend's ports implement it too,
 // as completion pollers: nothing to register, no readiness; they park
-// blocked threads and dequeue completions (ReportsReadiness() is false).
+// blocked threads and dequeue completions.
 // plan9_stub has no Poller: its FDs never wait in PollDesc::Wait.
 #ifndef POLL_POLLER_H_
 #define POLL_POLLER_H_
@@ -46,9 +46,6 @@ class Poller {
   // runs the OS wait of such a poller, it waits for the loop thread to wake
   // it.
   virtual void Poll(int timeout_ms) { (void)timeout_ms; }
-  // False for completion pollers (IOCP): they report finished operations,
-  // never readiness edges.
-  virtual bool ReportsReadiness() const { return true; }
   // The loop that owned this poller is gone (LoopCore::Shutdown, after the
   // last loop round). FDs adopted by the loop may outlive it: from now on
   // the blocked threads of those FDs run the OS wait themselves

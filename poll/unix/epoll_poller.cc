@@ -32,8 +32,8 @@ EpollPoller& EpollPoller::Default() {
   return *p;
 }
 
-EpollPoller::EpollPoller(bool loop_owned) : loop_owned_(loop_owned) {
-  if (loop_owned_) {
+EpollPoller::EpollPoller(bool loop_owned) {
+  if (loop_owned) {
     // Opened now, so that an Interrupt() that comes before the loop's first
     // Poll() is not lost (Poll reports an error if this failed).
     absl::MutexLock l(&mu_);

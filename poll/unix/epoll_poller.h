@@ -61,7 +61,6 @@ class EpollPoller final : public Poller {
   // (null for a loop's Poll).
   void Dispatch(const void* events, int n, ThreadWaiter* self);
 
-  const bool loop_owned_;
   LeaderFollowers lf_;  // blocked callers
 
   mutable absl::Mutex mu_;

@@ -71,7 +71,6 @@ class IocpPollerBase : public Poller {
   }
   void Unregister(intptr_t, PollDesc*) override {}
   void Interrupt() override;
-  bool ReportsReadiness() const override { return false; }
 
  protected:
   explicit IocpPollerBase(HANDLE port) : port_(port) {}
