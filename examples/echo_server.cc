@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -47,13 +48,24 @@ Task<void> Serve(AsyncFd conn, absl::Duration idle) {
 
 Task<void> AcceptLoop(gopoll::Loop* loop, AsyncFd listener,
                       absl::Duration idle) {
+  // After a failed accept (e.g. EMFILE at the descriptor limit: the pending
+  // connection stays queued, so retrying at once would spin), wait before
+  // the next one: 5 ms, doubling up to 1 s, like Go's net/http server.
+  absl::Duration backoff;
   for (;;) {
     absl::StatusOr<AsyncFd> conn = co_await listener.Accept();
     if (!conn.ok()) {
       if (gopoll::IsClosing(conn.status())) co_return;
-      std::fprintf(stderr, "accept: %s\n", conn.status().ToString().c_str());
-      continue;  // e.g. EMFILE: keep serving the others
+      backoff = backoff == absl::ZeroDuration()
+                    ? absl::Milliseconds(5)
+                    : std::min(2 * backoff, absl::Seconds(1));
+      std::fprintf(stderr, "accept: %s; retrying in %s\n",
+                   conn.status().ToString().c_str(),
+                   absl::FormatDuration(backoff).c_str());
+      co_await loop->Sleep(backoff);  // the other connections keep running
+      continue;
     }
+    backoff = absl::ZeroDuration();
     loop->Spawn(Serve(*conn, idle));
   }
 }

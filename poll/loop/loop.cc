@@ -1,13 +1,71 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "poll/loop/loop.h"
 
+#include <memory>
 #include <utility>
+
+#include "poll/loop/loop_core.h"
+#include "poll/monotonic_clock.h"
+#include "poll/timer_queue.h"
 
 namespace gopoll {
 
 void internal_task::PromiseBase::RootDone(LoopCore* core,
                                           std::coroutine_handle<> h) {
   core->RootDone(h);
+}
+
+namespace {
+
+// One PostAfter: a timer of the shared deadline runtime that posts `fn` to
+// the loop when it fires, then frees itself (TimerQueue allows that from the
+// callback). It holds the loop weakly, so a pending PostAfter does not keep
+// a destroyed loop's core alive.
+struct DelayedPost {
+  Timer timer;
+  std::weak_ptr<LoopCore> core;
+  absl::AnyInvocable<void() &&> fn;
+
+  static void Fire(void* arg, uint64_t /*seq*/) {
+    std::unique_ptr<DelayedPost> self(static_cast<DelayedPost*>(arg));
+    if (std::shared_ptr<LoopCore> core = self->core.lock()) {
+      core->Post(std::move(self->fn));  // dropped if the loop shut down
+    }
+  }
+};
+
+void PostAfterOn(const std::shared_ptr<LoopCore>& core, absl::Duration delay,
+                 absl::AnyInvocable<void() &&> fn) {
+  if (delay == absl::InfiniteDuration()) return;
+  if (delay <= absl::ZeroDuration()) {
+    core->Post(std::move(fn));
+    return;
+  }
+  const int64_t now = MonoNow();
+  const int64_t ns = absl::ToInt64Nanoseconds(delay);  // saturates
+  const int64_t when = ns >= kMonoNever - now ? kMonoNever : now + ns;
+  if (when == kMonoNever) return;
+  auto* p = new DelayedPost;
+  p->core = core;
+  p->fn = std::move(fn);
+  p->timer.fn = &DelayedPost::Fire;
+  p->timer.arg = p;
+  TimerQueue::Default().Arm(&p->timer, when, 0);
+}
+
+}  // namespace
+
+SleepAwaiter::~SleepAwaiter() {
+  if (gone_) gone_->store(true, std::memory_order_relaxed);
+}
+
+void SleepAwaiter::await_suspend(std::coroutine_handle<> h) {
+  std::shared_ptr<LoopCore> core = core_.lock();
+  if (!core) return;  // the loop is gone: nothing will ever resume it
+  gone_ = std::make_shared<std::atomic<bool>>(false);
+  PostAfterOn(core, delay_, [h, gone = gone_] {
+    if (!gone->load(std::memory_order_relaxed)) h.resume();
+  });
 }
 
 Loop::Loop() : core_(std::make_shared<LoopCore>()) {}
@@ -24,6 +82,10 @@ void Loop::Stop() { core_->Stop(); }
 
 void Loop::Post(absl::AnyInvocable<void() &&> fn) {
   core_->Post(std::move(fn));
+}
+
+void Loop::PostAfter(absl::Duration delay, absl::AnyInvocable<void() &&> fn) {
+  PostAfterOn(core_, delay, std::move(fn));
 }
 
 void Loop::Spawn(Task<void> task) {

@@ -23,7 +23,12 @@
 // loop's poller cannot take (regular files; on Windows also Accept, Connect
 // and handles left in event or sync mode) take that path too.
 //
-// Thread-safety: Stop, Post, Spawn and Adopt may be called from any thread.
+// Timers: PostAfter runs a function on the loop thread once a delay has
+// passed, and a coroutine of the loop sleeps with `co_await loop.Sleep(d)`.
+// Both use the shared deadline runtime (poll/timer_queue.h): never early.
+//
+// Thread-safety: Stop, Post, PostAfter, Spawn and Adopt may be called from
+// any thread.
 // Run/RunOnce from one thread at a time. Destroy the loop only when no
 // thread runs it: pending spawned tasks are destroyed, pending callback
 // operations complete with CancelledError on the destroying thread (an
@@ -41,6 +46,8 @@
 #include "poll/require_cxx20.h"
 // clang-format on
 
+#include <atomic>
+#include <coroutine>
 #include <memory>
 
 #include "absl/functional/any_invocable.h"
@@ -50,6 +57,31 @@
 #include "poll/loop/task.h"
 
 namespace gopoll {
+
+// What `co_await loop.Sleep(d)` waits on (see Loop::Sleep).
+class [[nodiscard]] SleepAwaiter {
+ public:
+  SleepAwaiter(const SleepAwaiter&) = delete;
+  SleepAwaiter& operator=(const SleepAwaiter&) = delete;
+  // A coroutine destroyed while it sleeps (Loop destruction destroys
+  // spawned tasks) is never resumed.
+  ~SleepAwaiter();
+
+  bool await_ready() const noexcept { return delay_ <= absl::ZeroDuration(); }
+  void await_suspend(std::coroutine_handle<> h);
+  void await_resume() const noexcept {}
+
+ private:
+  friend class Loop;
+  SleepAwaiter(std::weak_ptr<LoopCore> core, absl::Duration delay)
+      : core_(std::move(core)), delay_(delay) {}
+
+  std::weak_ptr<LoopCore> core_;
+  absl::Duration delay_;
+  // Shared with the posted resumption: set when this awaiter (and so the
+  // coroutine frame holding it) is destroyed first.
+  std::shared_ptr<std::atomic<bool>> gone_;
+};
 
 class Loop {
  public:
@@ -68,6 +100,17 @@ class Loop {
   void Stop();
   // Runs `fn` on the loop thread. Any thread.
   void Post(absl::AnyInvocable<void() &&> fn);
+  // Runs `fn` on the loop thread once `delay` has passed (measured on the
+  // monotonic clock; never earlier; a delay <= 0 is the next round, like
+  // Post). Any thread. An infinite delay never runs `fn`; if the loop is
+  // destroyed first, `fn` is dropped without running (its destructor runs
+  // on the deadline runtime's thread or the destroying thread).
+  void PostAfter(absl::Duration delay, absl::AnyInvocable<void() &&> fn);
+  // In a coroutine running on this loop: `co_await loop.Sleep(d);` suspends
+  // it and resumes it on the loop thread once `d` has passed (at once when
+  // d <= 0). E.g. the backoff of an accept loop at the descriptor limit:
+  //   if (!conn.ok()) { co_await loop.Sleep(backoff); continue; }
+  SleepAwaiter Sleep(absl::Duration d) { return SleepAwaiter(core_, d); }
   // Runs `task` on the loop thread; the loop owns it until it finishes.
   void Spawn(Task<void> task);
 

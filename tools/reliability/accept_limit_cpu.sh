@@ -3,7 +3,9 @@
 # Accept at the descriptor limit must not spin: runs the loop's echo server
 # under `prlimit --nofile=16`, connects 30 clients (more than fit), and
 # prints the server's CPU use over 3 s (a server that retries accept4's
-# EMFILE at once spins near a full core; Go's net/http backs off 5 ms..1 s).
+# EMFILE at once spins near a full core; like Go's net/http, the example
+# backs off 5 ms..1 s with co_await Loop::Sleep: ~0%). The pass/fail form of
+# this check is //examples:echo_accept_limit_test.
 #   bash tools/reliability/accept_limit_cpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
