@@ -6,17 +6,9 @@
 # with co_await Loop::Sleep; a server that retries at once logs ~100,000 per
 # second). Then the clients go away, and a new client is served again.
 set -euo pipefail
+source "$(dirname "$0")/start_server.sh"
 server=$1
-out=$(mktemp)
-prlimit --nofile=16 "$server" --port=0 >"$out" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 100); do
-  grep -q 'listening on' "$out" && break
-  sleep 0.1
-done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out")
-[ -n "$port" ] || { cat "$out"; echo "server did not start"; exit 1; }
+start_server prlimit --nofile=16 "$server"
 
 fds=()
 for _ in $(seq 30); do
