@@ -29,17 +29,22 @@ inline int64_t MonoNow() {
       .count();
 }
 
+// The monotonic instant `d` from now: MonoNow() for d <= 0, kMonoNever for
+// an infinite `d` or one too long to represent.
+inline int64_t MonoAfter(absl::Duration d) {
+  const int64_t now = MonoNow();
+  if (d <= absl::ZeroDuration()) return now;
+  const int64_t ns = absl::ToInt64Nanoseconds(d);  // saturates
+  if (ns >= kMonoNever - now) return kMonoNever;
+  return now + ns;
+}
+
 // The monotonic instant of wall-clock time `t`, given `wall_now`, an
 // absl::Now() the caller read just before (saves a clock read when the
 // caller needed one anyway, e.g. to see whether `t` has passed).
 inline int64_t MonoFromAbsl(absl::Time t, absl::Time wall_now) {
   if (t == absl::InfiniteFuture()) return kMonoNever;
-  const int64_t now = MonoNow();
-  const absl::Duration rem = t - wall_now;
-  if (rem <= absl::ZeroDuration()) return now;
-  const int64_t ns = absl::ToInt64Nanoseconds(rem);  // saturates
-  if (ns >= kMonoNever - now) return kMonoNever;
-  return now + ns;
+  return MonoAfter(t - wall_now);
 }
 
 // The monotonic instant of wall-clock time `t`: MonoNow() + (t - Now()).

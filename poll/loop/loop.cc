@@ -36,15 +36,12 @@ struct DelayedPost {
 
 void PostAfterOn(const std::shared_ptr<LoopCore>& core, absl::Duration delay,
                  absl::AnyInvocable<void() &&> fn) {
-  if (delay == absl::InfiniteDuration()) return;
   if (delay <= absl::ZeroDuration()) {
     core->Post(std::move(fn));
     return;
   }
-  const int64_t now = MonoNow();
-  const int64_t ns = absl::ToInt64Nanoseconds(delay);  // saturates
-  const int64_t when = ns >= kMonoNever - now ? kMonoNever : now + ns;
-  if (when == kMonoNever) return;
+  const int64_t when = MonoAfter(delay);
+  if (when == kMonoNever) return;  // an infinite delay never runs `fn`
   auto* p = new DelayedPost;
   p->core = core;
   p->fn = std::move(fn);
