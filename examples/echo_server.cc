@@ -27,7 +27,7 @@
 ABSL_FLAG(std::string, host, "127.0.0.1", "IPv4 address to listen on");
 ABSL_FLAG(int, port, 7000, "TCP port (0: any free port)");
 ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(30),
-          "close a connection idle for this long");
+          "close a connection idle for this long (inf: never)");
 
 namespace {
 
@@ -37,7 +37,10 @@ using gopoll::Task;
 Task<void> Serve(AsyncFd conn, absl::Duration idle) {
   char buf[16 << 10];
   for (;;) {
-    if (!conn.SetReadDeadline(absl::Now() + idle).ok()) break;
+    if (idle != absl::InfiniteDuration() &&
+        !conn.SetReadDeadline(absl::Now() + idle).ok()) {
+      break;
+    }
     absl::StatusOr<size_t> n = co_await conn.Read(absl::MakeSpan(buf));
     if (!n.ok()) break;  // EOF, idle deadline, reset, ...
     absl::StatusOr<size_t> w = co_await conn.Write(absl::string_view(buf, *n));
