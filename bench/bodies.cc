@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "bench/file_pattern.h"
 #include "poll/fd.h"
+#include "poll/posix/read_spin_budget.h"
 
 namespace gopoll::bench {
 namespace {

@@ -13,6 +13,7 @@
 
 #include "bench/file_pattern.h"
 #include "poll/fd.h"
+#include "poll/internal/fd_access.h"
 
 namespace gopoll::bench {
 namespace {
@@ -110,7 +111,7 @@ WinFileReader::~WinFileReader() {
 }
 
 IoMode WinFileReader::fd_mode() const {
-  return impl_->fd->backend().mode.load();
+  return gopoll::internal::FdAccess::backend(*impl_->fd).mode.load();
 }
 
 void WinFileReader::Check(const char* buf, size_t n, int64_t off) {

@@ -106,23 +106,6 @@ FD::~FD() {
   destroyed_.WaitForNotification();
 }
 
-namespace {
-std::atomic<int64_t> read_spin_ns{20'000};
-}  // namespace
-
-void SetReadSpinBudget(absl::Duration budget) {
-  read_spin_ns.store(std::max<int64_t>(0, absl::ToInt64Nanoseconds(budget)),
-                     std::memory_order_relaxed);
-}
-
-absl::Duration ReadSpinBudget() {
-  return absl::Nanoseconds(ReadSpinBudgetNs());
-}
-
-int64_t ReadSpinBudgetNs() {
-  return read_spin_ns.load(std::memory_order_relaxed);
-}
-
 absl::Status FD::Init(FdKind kind, bool pollable) {
   return InitChecked(kind, pollable, WaitStrategy::kAuto, nullptr);
 }

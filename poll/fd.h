@@ -65,6 +65,9 @@
 #include "poll/sysfd.h"
 
 namespace gopoll {
+namespace internal {
+class FdAccess;
+}  // namespace internal
 
 // Largest byte count handed to one OS call (Go's maxRW).
 inline constexpr size_t kMaxRW = size_t{1} << 30;
@@ -95,15 +98,6 @@ enum class WaitStrategy : uint8_t {
 // readiness); a kPoller FD whose description is made blocking has calls
 // that block without a deadline. Do not give two FDs on one description
 // different strategies.
-
-// The read spin of the interruptible-call strategy (POSIX; see
-// poll/posix/read_spin.h): how long a thread whose reads keep waiting for
-// data looks for it before it blocks. Process-wide; zero disables spinning;
-// default 20 µs. No effect on Windows or on the kPoller strategy.
-void SetReadSpinBudget(absl::Duration budget);
-absl::Duration ReadSpinBudget();
-// The same in nanoseconds, for the backends' hot path.
-int64_t ReadSpinBudgetNs();
 
 class FD {
  public:
@@ -229,7 +223,16 @@ class FD {
   absl::Status SetReadDeadline(absl::Time t);
   absl::Status SetWriteDeadline(absl::Time t);
 
-  // --- For backends and the event loop (not for applications) ----------
+ private:
+  friend class FdRef;
+  friend class FdLock;
+  // The event loop runs one attempt of an operation at a time through the
+  // *Impl hooks (poll/loop/async_op.cc).
+  friend class AsyncOp;
+  friend class internal::FdAccess;
+
+  // --- Hooks of the backends and the event loop (internal; reached through
+  // internal::FdAccess, poll/internal/fd_access.h) ---------------------------
   PollDesc& poll_desc() { return pd_; }
   BackendState& backend() { return backend_; }
 
@@ -251,13 +254,6 @@ class FD {
   // Frees an in-flight operation whose completion came, without looking at
   // its result (its consumer is gone).
   void FreeAsync(void* backend_op);
-
- private:
-  friend class FdRef;
-  friend class FdLock;
-  // The event loop runs one attempt of an operation at a time through the
-  // *Impl hooks (poll/loop/async_op.cc).
-  friend class AsyncOp;
 
   // Backend hooks (poll/<backend>/fd_*.cc). The public methods above lock,
   // validate arguments and apply the shared rules (EOF, write loops,

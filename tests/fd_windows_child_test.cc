@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "poll/fd.h"
+#include "poll/internal/fd_access.h"
 #include "poll/windows/iocp.h"
 #include "poll/windows/shared_handles.h"
 #include "tests/windows_test_util.h"
@@ -197,7 +198,7 @@ TEST_F(FdWindowsChild, SharedPipeEndIsLeftAloneAndWorksInBothProcesses) {
     // The shared file object was neither bound to our port nor given
     // skip-on-success modes: event mode.
     EXPECT_EQ(ModeOf(p.shared), IoMode::kEvent);
-    EXPECT_FALSE(f.backend().skip_sync_notify);
+    EXPECT_FALSE(gopoll::internal::FdAccess::backend(f).skip_sync_notify);
 
     PROCESS_INFORMATION pi{};
     ASSERT_TRUE(StartChild(p.shared, &pi)) << GetLastError();
@@ -248,7 +249,7 @@ TEST_F(FdWindowsChild, OptInBindsAnInheritableHandle) {
     ASSERT_TRUE(f.Write("hello"sv).ok());
     EXPECT_EQ(PeerRead(p.peer), "hello");
     EXPECT_EQ(ModeOf(p.shared), IoMode::kPort);
-    EXPECT_TRUE(f.backend().skip_sync_notify);
+    EXPECT_TRUE(gopoll::internal::FdAccess::backend(f).skip_sync_notify);
     // Too late once the mode is decided.
     EXPECT_EQ(AllowSharedHandleModeChanges(f).code(),
               absl::StatusCode::kFailedPrecondition);
@@ -277,7 +278,7 @@ TEST_F(FdWindowsChild, StandardHandleIsLeftAlone) {
     ASSERT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(std::string(buf, *n), "stdin");
     EXPECT_EQ(ModeOf(p.shared), IoMode::kEvent);
-    EXPECT_FALSE(f.backend().skip_sync_notify);
+    EXPECT_FALSE(gopoll::internal::FdAccess::backend(f).skip_sync_notify);
   }
   SetStdHandle(STD_INPUT_HANDLE, old_in);
   CloseHandle(p.peer);

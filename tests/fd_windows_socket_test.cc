@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "poll/fd.h"
+#include "poll/internal/fd_access.h"
 #include "poll/windows/iocp.h"
 #include "tests/windows_test_util.h"
 
@@ -177,10 +178,11 @@ TEST_F(FdWindowsSocket, SocketIsBoundAtInit) {
   EXPECT_TRUE(fd.zero_read_is_eof());
   // Skip-on-success exactly when every TCP provider is an IFS provider
   // (sockets are inheritable here: that does not matter for sockets).
-  EXPECT_EQ(fd.backend().skip_sync_notify, AllTcpProvidersAreIfs());
-  EXPECT_EQ(fd.backend().sock_family, AF_INET);
-  EXPECT_EQ(fd.backend().sock_type, SOCK_STREAM);
-  EXPECT_EQ(fd.backend().sock_protocol, IPPROTO_TCP);
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(fd).skip_sync_notify,
+            AllTcpProvidersAreIfs());
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(fd).sock_family, AF_INET);
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(fd).sock_type, SOCK_STREAM);
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(fd).sock_protocol, IPPROTO_TCP);
   // The handle belongs to our port now.
   HANDLE other = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
   EXPECT_EQ(CreateIoCompletionPort(H(s), other, 0, 0), nullptr);
@@ -219,7 +221,8 @@ TEST_F(FdWindowsSocket, TcpAcceptConnectRoundTrip) {
   DWORD hflags = 0;
   ASSERT_TRUE(GetHandleInformation(H(ss), &hflags)) << GetLastError();
   EXPECT_EQ(hflags & HANDLE_FLAG_INHERIT, 0u);
-  EXPECT_EQ(p.server->backend().sock_type, SOCK_STREAM);
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(*p.server).sock_type,
+            SOCK_STREAM);
 
   // Small messages both ways.
   ASSERT_OK(p.client->Write("hello from client"sv));
@@ -284,7 +287,8 @@ TEST_F(FdWindowsSocket, TcpOverIpv6UsesTheListenersFamily) {
   if (!have_v6) GTEST_SKIP() << "no IPv6 loopback here";
   TcpPair p = Connected(l6);
   ASSERT_NE(p.server, nullptr);
-  EXPECT_EQ(p.server->backend().sock_family, AF_INET6);
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(*p.server).sock_family,
+            AF_INET6);
   EXPECT_EQ(p.accepted.peer.get()->sa_family, AF_INET6);
   ExpectSameAddr(p.accepted.peer,
                  LocalAddr(static_cast<SOCKET>(p.client->sysfd())));

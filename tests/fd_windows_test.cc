@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "poll/fd.h"
+#include "poll/internal/fd_access.h"
 #include "poll/windows/iocp.h"
 #include "tests/windows_test_util.h"
 
@@ -433,11 +434,11 @@ TEST_F(FdWindows, MessagePipeMoreData) {
       WriteMessage(writer, "ab");
       EXPECT_EQ(ReadSome(r, 4), "0123");
       EXPECT_EQ(log_.Mode(reader), want);
-      EXPECT_TRUE(r.backend().read_truncated);
+      EXPECT_TRUE(gopoll::internal::FdAccess::backend(r).read_truncated);
       EXPECT_EQ(ReadSome(r, 4), "4567");
-      EXPECT_TRUE(r.backend().read_truncated);
+      EXPECT_TRUE(gopoll::internal::FdAccess::backend(r).read_truncated);
       EXPECT_EQ(ReadSome(r, 16), "89");  // the end of the first message only
-      EXPECT_FALSE(r.backend().read_truncated);
+      EXPECT_FALSE(gopoll::internal::FdAccess::backend(r).read_truncated);
       EXPECT_EQ(ReadSome(r, 16), "ab");
       // A read that waits for its message (kPort: completes through the
       // port with the warning status; kEvent: through its event).
@@ -447,7 +448,7 @@ TEST_F(FdWindows, MessagePipeMoreData) {
       WriteMessage(writer, "hello world");
       t.join();
       EXPECT_EQ(got, "hello");
-      EXPECT_TRUE(r.backend().read_truncated);
+      EXPECT_TRUE(gopoll::internal::FdAccess::backend(r).read_truncated);
       EXPECT_EQ(ReadSome(r, 64), " world");
       // The writer closes: end of stream.
       CloseHandle(writer);

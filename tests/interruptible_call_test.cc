@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "poll/fd.h"
 #include "poll/posix/interrupter.h"
+#include "poll/posix/read_spin_budget.h"
 #include "tests/posix_test_util.h"
 
 namespace gopoll::testing {

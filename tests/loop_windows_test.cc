@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "poll/internal/fd_access.h"
 #include "poll/loop/loop.h"
 #include "poll/windows/iocp.h"
 #include "tests/loop_test_util.h"
@@ -100,8 +101,10 @@ TEST_F(LoopWindows, CallbackWriteThenRead) {
   EXPECT_EQ(done, 0);  // never inside the starting call
   RunUntil([&] { return done == 2; });
   // Both ends are bound to the loop's own port (not helper threads).
-  EXPECT_EQ(s.fd().backend().mode.load(), IoMode::kPort);
-  EXPECT_EQ(c.fd().backend().mode.load(), IoMode::kPort);
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(s.fd()).mode.load(),
+            IoMode::kPort);
+  EXPECT_EQ(gopoll::internal::FdAccess::backend(c.fd()).mode.load(),
+            IoMode::kPort);
   ASSERT_TRUE(wrote.ok()) << wrote.status();
   EXPECT_EQ(*wrote, msg.size());
   ASSERT_TRUE(got.ok()) << got.status();
@@ -232,7 +235,8 @@ TEST_F(LoopWindows, BlockingCallsOfAnFdThatOutlivesItsLoop) {
   absl::StatusOr<size_t> n =
       testing::ReadOnLoop(*loop_, c, absl::MakeSpan(buf));
   ASSERT_TRUE(n.ok()) << n.status();
-  ASSERT_EQ(c.fd().backend().mode.load(), IoMode::kPort);
+  ASSERT_EQ(gopoll::internal::FdAccess::backend(c.fd()).mode.load(),
+            IoMode::kPort);
   loop_.reset();
 
   testing::RunOrDie("a blocking Read with a deadline after ~Loop", [c = c] {

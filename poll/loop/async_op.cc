@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "poll/internal/fd_access.h"
 #include "poll/loop/offload.h"
 
 namespace gopoll {
@@ -37,7 +38,7 @@ bool AsyncOp::Offloads() const {
   // E.g. not pollable on this loop's poller: the OS call would block the
   // loop thread.
   return core_->poller() == nullptr ||
-         !fd_->AsyncNative(core_->poller(), Resumable());
+         !internal::FdAccess::AsyncNative(*fd_, core_->poller(), Resumable());
 }
 
 void AsyncOp::Completion::Wake() {
@@ -87,7 +88,8 @@ bool AsyncOp::StartInline() {
   // last data, message and packet boundaries, TCP's urgent mark, a
   // descriptor shared with other code), and an edge that was consumed with
   // the data that came with it does not come again.
-  absl::Status s = fd_->poll_desc().Prepare(dir_, fd_->kind());
+  absl::Status s =
+      internal::FdAccess::poll_desc(*fd_).Prepare(dir_, fd_->kind());
   if (!s.ok()) {
     Fail(s);
     Release();
@@ -116,7 +118,7 @@ void AsyncOp::StartOnLoop() {
 }
 
 bool AsyncOp::Step() {
-  PollDesc& pd = fd_->poll_desc();
+  PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
   for (;;) {
     bool done;
     void* in_flight;
@@ -141,7 +143,7 @@ bool AsyncOp::Step() {
       absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
       pd_armed_ = ready.ok() && !*ready;
       if (!ready.ok()) {
-        fd_->CancelAsync(backend_op_);
+        internal::FdAccess::CancelAsync(*fd_, backend_op_);
         cancelled_ = true;
         cancel_reason_ = ready.status();
       }
@@ -193,7 +195,7 @@ void AsyncOp::Resume(bool completion) {
     FinishAndDelete();
     return;
   }
-  PollDesc& pd = fd_->poll_desc();
+  PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
   if (!pd.ConsumeReady(dir_)) {
     absl::Status s = pd.CheckErr(dir_, fd_->kind());
     if (!s.ok()) {
@@ -207,7 +209,7 @@ void AsyncOp::Resume(bool completion) {
 }
 
 void AsyncOp::ResumeInFlight(bool completion) {
-  PollDesc& pd = fd_->poll_desc();
+  PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
   // Up to two queue entries wake an in-flight op: its completion and a wake
   // out of the PollDesc slot (deadline, Close). Whichever runs last
   // collects; the op must outlive both.
@@ -223,7 +225,7 @@ void AsyncOp::ResumeInFlight(bool completion) {
         if (ready.ok()) return;
       }
       if (!cancelled_) {
-        fd_->CancelAsync(backend_op_);
+        internal::FdAccess::CancelAsync(*fd_, backend_op_);
         cancelled_ = true;
         cancel_reason_ = s.ok() ? ErrLoopDestroyed() : s;
       }
@@ -243,7 +245,7 @@ void AsyncOp::ResumeInFlight(bool completion) {
   core_->RemoveArmed(this);
   state_ = State::kQueued;
   if (abandoned_ || core_->shut_down()) {
-    fd_->FreeAsync(std::exchange(backend_op_, nullptr));
+    internal::FdAccess::FreeAsync(*fd_, std::exchange(backend_op_, nullptr));
     if (abandoned_) {
       Release();
       delete this;
@@ -262,13 +264,14 @@ void AsyncOp::Abandon() {
     // The kernel may still write into the (dying) caller's buffer: cancel
     // and wait here, on the loop thread, until the completion came.
     if (!cancelled_) {
-      fd_->CancelAsync(backend_op_);
+      internal::FdAccess::CancelAsync(*fd_, backend_op_);
       cancelled_ = true;
     }
     while (!completion_.fired) core_->poller()->Poll(10);
     return;  // the queued completion (and any slot wake) delete the op
   }
-  if (state_ == State::kArmed && fd_->poll_desc().Disarm(dir_, this)) {
+  if (state_ == State::kArmed &&
+      internal::FdAccess::poll_desc(*fd_).Disarm(dir_, this)) {
     core_->RemoveArmed(this);
     Release();
     delete this;
@@ -282,12 +285,13 @@ bool AsyncOp::CancelArmed() {
     // Shutdown: the completion comes (the loop keeps polling) and is
     // delivered as CancelledError.
     if (!cancelled_) {
-      fd_->CancelAsync(backend_op_);
+      internal::FdAccess::CancelAsync(*fd_, backend_op_);
       cancelled_ = true;
     }
     return false;
   }
-  if (state_ != State::kArmed || !fd_->poll_desc().Disarm(dir_, this)) {
+  if (state_ != State::kArmed ||
+      !internal::FdAccess::poll_desc(*fd_).Disarm(dir_, this)) {
     return false;
   }
   core_->RemoveArmed(this);

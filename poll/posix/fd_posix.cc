@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "poll/fd.h"
+#include "poll/internal/fd_access.h"
 #include "poll/posix/posix_calls.h"
 
 namespace gopoll {
@@ -24,8 +25,9 @@ namespace {
 template <typename Attempt>
 absl::StatusOr<size_t> Exec(FD& fd, Dir d, const char* syscall,
                             Attempt&& attempt) {
-  if (!fd.poll_desc().pollable()) return posix::RunUnpollable(syscall, attempt);
-  return fd.ExecIO(d, syscall, attempt);
+  if (!internal::FdAccess::poll_desc(fd).pollable())
+    return posix::RunUnpollable(syscall, attempt);
+  return internal::FdAccess::ExecIO(fd, d, syscall, attempt);
 }
 
 }  // namespace

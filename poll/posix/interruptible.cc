@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "poll/internal/fd_access.h"
 #include "poll/posix/interrupter.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/posix/read_spin.h"
@@ -32,7 +33,7 @@ short Events(Dir d) { return d == Dir::kRead ? POLLIN : POLLOUT; }
 absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
                                   absl::FunctionRef<IoResult()> call,
                                   ReadSpin* spin) {
-  PollDesc& pd = fd.poll_desc();
+  PollDesc& pd = internal::FdAccess::poll_desc(fd);
   SyscallInterrupter& w = SyscallInterrupter::Current();
   w.Begin();
   absl::StatusOr<bool> armed = pd.Arm(d, fd.kind(), &w);
@@ -91,14 +92,14 @@ absl::StatusOr<bool> InitInterruptible(FD& fd) {
   absl::Status s = SetNonblock(fd.sysfd(), false);
   if (!s.ok()) return s;
   SyscallInterrupter::Current();  // installs the signal handler
-  fd.poll_desc().OpenWithoutPoller();
+  internal::FdAccess::poll_desc(fd).OpenWithoutPoller();
   return true;
 }
 
 absl::StatusOr<size_t> ExecInterruptible(
     FD& fd, Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt, bool wait_on_eagain) {
-  PollDesc& pd = fd.poll_desc();
+  PollDesc& pd = internal::FdAccess::poll_desc(fd);
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
   if (!pd.pollable()) return RunUnpollable(syscall, attempt);
@@ -160,7 +161,7 @@ absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr) {
 
 absl::Status RawIOInterruptible(FD& fd, Dir d,
                                 absl::FunctionRef<bool(Sysfd)> f) {
-  PollDesc& pd = fd.poll_desc();
+  PollDesc& pd = internal::FdAccess::poll_desc(fd);
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
   if (!pd.pollable()) {

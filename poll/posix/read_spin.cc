@@ -8,6 +8,7 @@
 
 #include "poll/fd.h"
 #include "poll/monotonic_clock.h"
+#include "poll/posix/read_spin_budget.h"
 
 namespace gopoll::posix {
 namespace {
