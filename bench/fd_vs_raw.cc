@@ -170,8 +170,10 @@ void RegisterAll() {
   }
   for (auto [name, form] :
        {std::pair{"Loop/pingpong/raw_epoll", LoopForm::kRawEpoll},
+        std::pair{"Loop/pingpong/raw_io_uring", LoopForm::kRawUring},
         std::pair{"Loop/pingpong/callback", LoopForm::kCallback},
         std::pair{"Loop/pingpong/coroutine", LoopForm::kCoroutine}}) {
+    if (form == LoopForm::kRawUring && !RawUringAvailable()) continue;
     benchmark::RegisterBenchmark(name, BM_LoopPingPong, form)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond)

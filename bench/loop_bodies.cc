@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "bench/loop_bodies.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -23,11 +26,35 @@ namespace {
 // do (the raw loop too: same work).
 constexpr size_t kReadBuf = 64;
 
-void MakePipe(int p[2]) {
-  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) Die("pipe2");
+void MakePipe(int p[2], bool nonblock = true) {
+  if (pipe2(p, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)) != 0) Die("pipe2");
 }
 
+// The raw io_uring loop's ring: SINGLE_ISSUER + DEFER_TASKRUN (kernel 6.1+)
+// where the kernel takes them, plain otherwise. Returns -errno on failure.
+int InitRing(io_uring* ring) {
+  io_uring_params p;
+  memset(&p, 0, sizeof(p));
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  int r = io_uring_queue_init_params(8, ring, &p);
+  if (r == -EINVAL) {
+    memset(&p, 0, sizeof(p));
+    r = io_uring_queue_init_params(8, ring, &p);
+  }
+  return r;
+}
+
+// user_data of the raw io_uring loop's operations.
+enum UringOp : uint64_t { kBRead = 1, kARead, kAWrite, kBWrite };
+
 }  // namespace
+
+bool RawUringAvailable() {
+  io_uring ring;
+  if (InitRing(&ring) != 0) return false;
+  io_uring_queue_exit(&ring);
+  return true;
+}
 
 struct LoopPingPong::Impl {
   LoopForm form;
@@ -36,13 +63,29 @@ struct LoopPingPong::Impl {
 
   // kRawEpoll
   int ep = -1;
+  // kRawUring: the ring; whether each side's read is in flight (a Run ends
+  // with B's next read submitted; the next Run goes on from there).
+  io_uring ring{};
+  bool uring = false, a_read_armed = false, b_read_armed = false;
+  char ua_buf[kReadBuf], ub_buf[kReadBuf], ub_echo = 0, u_sent = 0, u_next = 0;
   // Loop forms
   std::unique_ptr<Loop> loop;
   AsyncFd a_out, a_in, b_in, b_out;
 
   explicit Impl(LoopForm f) : form(f) {
-    MakePipe(p1);
-    MakePipe(p2);
+    // io_uring honours O_NONBLOCK (a read would end with -EAGAIN instead of
+    // waiting in the kernel): its pipes block.
+    MakePipe(p1, form != LoopForm::kRawUring);
+    MakePipe(p2, form != LoopForm::kRawUring);
+    if (form == LoopForm::kRawUring) {
+      int r = InitRing(&ring);
+      if (r != 0) {
+        errno = -r;
+        Die("io_uring_queue_init_params");
+      }
+      uring = true;
+      return;
+    }
     if (form == LoopForm::kRawEpoll) {
       ep = epoll_create1(EPOLL_CLOEXEC);
       if (ep < 0) Die("epoll_create1");
@@ -67,8 +110,9 @@ struct LoopPingPong::Impl {
   }
 
   ~Impl() {
-    if (ep >= 0) {
-      ::close(ep);
+    if (uring) io_uring_queue_exit(&ring);  // cancels the reads in flight
+    if (ep >= 0 || uring) {
+      if (ep >= 0) ::close(ep);
       for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::close(fd);
     }
     // Loop forms: the AsyncFds close their descriptors.
@@ -97,6 +141,66 @@ struct LoopPingPong::Impl {
         }
       }
     }
+    return bad;
+  }
+
+  io_uring_sqe* Sqe() {
+    io_uring_sqe* e = io_uring_get_sqe(&ring);
+    if (e == nullptr) Die("io_uring_get_sqe");
+    return e;
+  }
+  void SubmitRead(int fd, char* buf, UringOp op) {
+    io_uring_sqe* e = Sqe();
+    io_uring_prep_read(e, fd, buf, kReadBuf, 0);
+    io_uring_sqe_set_data64(e, op);
+  }
+  void SubmitWrite(int fd, const char* buf, UringOp op) {
+    io_uring_sqe* e = Sqe();
+    io_uring_prep_write(e, fd, buf, 1, 0);
+    io_uring_sqe_set_data64(e, op);
+  }
+
+  int64_t RunRawUring(int64_t rounds) {
+    int64_t done = 0;
+    if (!b_read_armed) SubmitRead(p1[0], ub_buf, kBRead);
+    if (!a_read_armed) SubmitRead(p2[0], ua_buf, kARead);
+    b_read_armed = a_read_armed = true;
+    u_sent = u_next++;
+    SubmitWrite(p1[1], &u_sent, kAWrite);
+    while (done < rounds) {
+      if (io_uring_submit_and_wait(&ring, 1) < 0) Die("submit_and_wait");
+      io_uring_cqe* cqe;
+      unsigned head, seen = 0;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        ++seen;
+        const int res = cqe->res;
+        switch (io_uring_cqe_get_data64(cqe)) {
+          case kBRead:  // side B: echo, read again
+            if (res != 1) Die("B read");
+            ub_echo = ub_buf[0];
+            SubmitWrite(p2[1], &ub_echo, kBWrite);
+            SubmitRead(p1[0], ub_buf, kBRead);
+            break;
+          case kARead:  // side A: check, send the next
+            a_read_armed = false;
+            if (res != 1) Die("A read");
+            if (ua_buf[0] != u_sent) ++bad;
+            if (++done < rounds) {
+              u_sent = u_next++;
+              SubmitWrite(p1[1], &u_sent, kAWrite);
+              SubmitRead(p2[0], ua_buf, kARead);
+              a_read_armed = true;
+            }
+            break;
+          default:  // a write
+            if (res != 1) Die("write");
+        }
+      }
+      io_uring_cq_advance(&ring, seen);
+    }
+    // Submit what the last turn prepared (B's next read, maybe its last
+    // echo); their completions are reaped by the next Run.
+    if (io_uring_submit(&ring) < 0) Die("submit");
     return bad;
   }
 
@@ -193,6 +297,8 @@ int64_t LoopPingPong::Run(int64_t rounds) {
   switch (impl_->form) {
     case LoopForm::kRawEpoll:
       return impl_->RunRaw(rounds);
+    case LoopForm::kRawUring:
+      return impl_->RunRawUring(rounds);
     case LoopForm::kCallback:
       return impl_->RunCallback(rounds);
     case LoopForm::kCoroutine:

@@ -4,10 +4,12 @@
 // Single-thread event-loop ping-pong over two pipes (issue 8): one round
 // trip is a byte written to pipe 1, read by side B, written back on pipe 2
 // and read by side A (each read asks for up to 64 bytes and gets the one
-// byte). Three forms do the same work: a raw epoll_wait +
-// read/write loop written here, gopoll::Loop with callbacks, and
-// gopoll::Loop with coroutines. Shared by the benchmark binary and the
-// bench_smoke test, which checks the bytes.
+// byte). The forms do the same work: a raw epoll_wait + read/write loop
+// written here, a raw liburing loop written here (reads and writes
+// submitted to the ring, one io_uring_submit_and_wait per turn,
+// SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them), gopoll::Loop
+// with callbacks, and gopoll::Loop with coroutines. Shared by the benchmark
+// binary and the bench_smoke test, which checks the bytes.
 #ifndef BENCH_LOOP_BODIES_H_
 #define BENCH_LOOP_BODIES_H_
 
@@ -16,7 +18,11 @@
 
 namespace gopoll::bench {
 
-enum class LoopForm { kRawEpoll, kCallback, kCoroutine };
+enum class LoopForm { kRawEpoll, kRawUring, kCallback, kCoroutine };
+
+// False if this kernel refuses io_uring (ENOSYS, EPERM, ...): kRawUring
+// cannot run.
+bool RawUringAvailable();
 
 class LoopPingPong {
  public:

@@ -4,7 +4,7 @@
 // under callgrind at two round counts and prints the difference per round
 // trip, which leaves out setup and teardown.
 //
-//   loop_cost raw_epoll|callback|coroutine ROUNDS
+//   loop_cost raw_epoll|raw_io_uring|callback|coroutine ROUNDS
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,13 +14,16 @@
 int main(int argc, char** argv) {
   using gopoll::bench::LoopForm;
   if (argc != 3) {
-    std::fprintf(stderr, "usage: %s raw_epoll|callback|coroutine ROUNDS\n",
+    std::fprintf(stderr,
+                 "usage: %s raw_epoll|raw_io_uring|callback|coroutine ROUNDS\n",
                  argv[0]);
     return 2;
   }
   LoopForm form;
   if (std::strcmp(argv[1], "raw_epoll") == 0) {
     form = LoopForm::kRawEpoll;
+  } else if (std::strcmp(argv[1], "raw_io_uring") == 0) {
+    form = LoopForm::kRawUring;
   } else if (std::strcmp(argv[1], "callback") == 0) {
     form = LoopForm::kCallback;
   } else if (std::strcmp(argv[1], "coroutine") == 0) {

@@ -6,7 +6,8 @@
 # drop out. Environment passes through (GOPOLL_LOOP_BACKEND=... chooses a
 # loop backend where there are several).
 #
-#   bash bench/loop_cost.sh [FORM...]     # default: raw_epoll callback coroutine
+#   bash bench/loop_cost.sh [FORM...]
+#   # default: raw_epoll raw_io_uring callback coroutine
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || {
@@ -23,7 +24,7 @@ count() {  # count FORM ROUNDS -> total instructions
   sed -nE 's/^summary: ([0-9]+).*/\1/p' "$tmp/cg"
 }
 forms=("$@")
-[ ${#forms[@]} -gt 0 ] || forms=(raw_epoll callback coroutine)
+[ ${#forms[@]} -gt 0 ] || forms=(raw_epoll raw_io_uring callback coroutine)
 for f in "${forms[@]}"; do
   a=$(count "$f" 20000)
   b=$(count "$f" 120000)
