@@ -290,25 +290,37 @@ TEST_P(Contract, PeerCloseIsEofAfterTheData) {
   }
 }
 
-// Go: a 0-byte read returns 0 at once (no data is waited for), a 0-byte
-// write returns 0 without error.
-TEST_P(Contract, ZeroByteReadAndWriteReturnZero) {
+// Go: a 0-byte read returns 0 at once (no data is waited for); a 0-byte
+// write returns 0 without error, after one write call: on a stream it
+// sends nothing, on a message socket an empty message, which a datagram
+// reader gets as 0 bytes and a seqpacket reader as EOF (Go's ZeroReadIsEOF
+// holds for every socket type but datagrams). Every form alike (the loop
+// used to skip the call on epoll, and to make it on plan9_stub).
+TEST_P(Contract, ZeroByteReadAndWriteAsGo) {
   SizeResult r = a().Read(absl::Span<char>());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, 0u);
   SizeResult w = b().Write(absl::Span<const char>());
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(*w, 0u);
-  // Nothing else is in the way of real data.
   ASSERT_TRUE(b().Write(std::string_view("q")).ok());
   char c = 0;
-  SizeResult one = a().Read(absl::MakeSpan(&c, 1));
-  if (messages() && one.ok() && *one == 0) {
-    // A message transport may deliver the empty message as such (Go sends
-    // it); then the data is next.
-    one = a().Read(absl::MakeSpan(&c, 1));
+  SizeResult first = a().Read(absl::MakeSpan(&c, 1));
+  switch (GetParam().transport) {
+    case Transport::kDgram:
+      ASSERT_TRUE(first.ok()) << first.status();
+      EXPECT_EQ(*first, 0u) << "the empty datagram";
+      first = a().Read(absl::MakeSpan(&c, 1));
+      break;
+    case Transport::kSeqpacket:
+      EXPECT_TRUE(IsEof(first.status())) << first.status();
+      first = a().Read(absl::MakeSpan(&c, 1));
+      break;
+    default:
+      break;
   }
-  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 1u);
   EXPECT_EQ(c, 'q');
 }
 
