@@ -256,8 +256,7 @@ absl::StatusOr<Pair> MakePair(Form& form, Transport t) {
   Pair p;
   absl::StatusOr<std::unique_ptr<Conn>> a = form.Wrap(raw->a, raw->kind);
   absl::StatusOr<std::unique_ptr<Conn>> b = form.Wrap(raw->b, raw->kind);
-  if (!a.ok()) return a.status();
-  if (!b.ok()) return b.status();
+  if (!a.ok() || !b.ok()) return !a.ok() ? a.status() : b.status();
   p.a = std::move(*a);
   p.b = std::move(*b);
   return p;
