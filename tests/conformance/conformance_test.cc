@@ -63,6 +63,42 @@ using SizeResult = absl::StatusOr<size_t>;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
+// Fails the test if it ended with other descriptors open than it started
+// with (POSIX). A descriptor open for a moment (a helper thread finishing)
+// is given a second to settle; a leaked one stays open.
+class LeakCheck {
+ public:
+  LeakCheck() : before_(OpenHandles()) {}
+  void Expect() {
+    if (before_ < 0) return;
+    for (int i = 0; i < 100 && OpenHandles() != before_; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_EQ(OpenHandles(), before_) << "descriptor leak";
+  }
+
+ private:
+  int before_;
+};
+
+// Starts the process-wide machinery (pollers, timer thread, helper
+// threads) once, before any leak count.
+class WarmUp : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    for (FormKind f : SupportedForms()) {
+      std::unique_ptr<Form> form = Form::Make(f);
+      absl::StatusOr<Pair> p = MakePair(*form, Transports().front());
+      ASSERT_TRUE(p.ok()) << p.status();
+      ASSERT_TRUE(p->a->SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+      char c;
+      EXPECT_FALSE(p->a->Read(absl::MakeSpan(&c, 1)).ok());
+    }
+  }
+};
+const ::testing::Environment* const kWarmUp =
+    ::testing::AddGlobalTestEnvironment(new WarmUp);
+
 struct Param {
   FormKind form;
   Transport transport;
@@ -93,6 +129,7 @@ class Contract : public ::testing::TestWithParam<Param> {
   void TearDown() override {
     pair_ = Pair();
     form_.reset();
+    leaks_.Expect();
   }
   Conn& a() { return *pair_.a; }
   Conn& b() { return *pair_.b; }
@@ -121,6 +158,7 @@ class Contract : public ::testing::TestWithParam<Param> {
     return out;
   }
 
+  LeakCheck leaks_;  // first: counts before the form exists
   std::unique_ptr<Form> form_;
   Pair pair_;
 };
@@ -439,7 +477,9 @@ class AcceptContract : public ::testing::TestWithParam<FormKind> {
   void TearDown() override {
     ln_.reset();
     form_.reset();
+    leaks_.Expect();
   }
+  LeakCheck leaks_;
   std::unique_ptr<Form> form_;
   std::unique_ptr<Conn> ln_;
 };

@@ -112,6 +112,10 @@ struct Pair {
 };
 absl::StatusOr<Pair> MakePair(Form& form, Transport t);
 
+// Open descriptors of the process (POSIX), for leak checks; -1 where not
+// counted (Windows: Wine's own handles come and go).
+int OpenHandles();
+
 // The calling thread, for WaitUntilBlocked.
 int64_t CurrentThread();
 // Returns once `thread` sleeps in the kernel (Linux: state S or D in /proc),

@@ -2,6 +2,7 @@
 // POSIX transports of the conformance harness: pipes and AF_UNIX socket
 // pairs (stream, seqpacket, datagram), a loopback TCP listener, and the
 // /proc thread-state probe.
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -97,6 +98,15 @@ void CloseRaw(Sysfd s) { close(static_cast<int>(s)); }
 
 bool Conn::HandleOpen() const {
   return fcntl(static_cast<int>(sysfd_), F_GETFD) != -1;
+}
+
+int OpenHandles() {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (readdir(d) != nullptr) ++n;
+  closedir(d);
+  return n - 3;  // ".", ".." and the DIR's own descriptor
 }
 
 int64_t CurrentThread() { return ::syscall(SYS_gettid); }

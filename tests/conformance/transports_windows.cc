@@ -158,6 +158,8 @@ bool Conn::HandleOpen() const {
   return GetHandleInformation(reinterpret_cast<HANDLE>(sysfd_), &flags) != 0;
 }
 
+int OpenHandles() { return -1; }
+
 int64_t CurrentThread() { return static_cast<int64_t>(GetCurrentThreadId()); }
 
 bool WaitUntilBlocked(int64_t) {
