@@ -19,16 +19,27 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "poll/errors.h"
+#include "poll/loop/async_op.h"  // IsBusy
 #include "tests/conformance/harness.h"
 
 namespace gopoll::conformance {
 namespace {
 
-using ::testing::EndsWith;
-using ::testing::HasSubstr;
+// An error message ends with / contains the expected text.
+::testing::AssertionResult EndsWith(const std::string& msg,
+                                    const std::string& end) {
+  if (absl::EndsWith(msg, end)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "\"" << msg << "\" does not end with \"" << end << "\"";
+}
+::testing::AssertionResult Contains(const std::string& msg,
+                                    const std::string& part) {
+  if (absl::StrContains(msg, part)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "\"" << msg << "\" does not contain \"" << part << "\"";
+}
 
 // Runs `fn` on a thread of its own; tid() identifies it for
 // WaitUntilBlocked, Join() returns fn's result.
@@ -171,12 +182,12 @@ TEST_P(Contract, DeadlineInThePastFailsAtOnce) {
   char buf[4];
   SizeResult r = a().Read(absl::MakeSpan(buf));
   ASSERT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
-  EXPECT_THAT(Msg(r.status()), EndsWith("read: i/o timeout"));
+  EXPECT_TRUE(EndsWith(Msg(r.status()), "read: i/o timeout"));
 
   ASSERT_TRUE(b().SetWriteDeadline(absl::Now() - absl::Seconds(1)).ok());
   SizeResult w = b().Write(std::string_view("y"));
   ASSERT_TRUE(IsDeadlineExceeded(w.status())) << w.status();
-  EXPECT_THAT(Msg(w.status()), EndsWith("write: i/o timeout"));
+  EXPECT_TRUE(EndsWith(Msg(w.status()), "write: i/o timeout"));
 
   ASSERT_TRUE(a().SetReadDeadline(absl::InfiniteFuture()).ok());
   absl::StatusOr<std::string> got = ReadFull(a(), 1);
@@ -193,14 +204,14 @@ TEST_P(Contract, DeadlineNeverFiresEarly) {
   SizeResult r = a().Read(absl::MakeSpan(&c, 1));
   EXPECT_GE(absl::Now(), deadline);
   ASSERT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
-  EXPECT_THAT(Msg(r.status()), EndsWith("read: i/o timeout"));
+  EXPECT_TRUE(EndsWith(Msg(r.status()), "read: i/o timeout"));
 
   deadline = absl::Now() + d;
   ASSERT_TRUE(b().SetWriteDeadline(deadline).ok());
   absl::Status w = WriteUntilError(b());
   EXPECT_GE(absl::Now(), deadline);
   ASSERT_TRUE(IsDeadlineExceeded(w)) << w;
-  EXPECT_THAT(Msg(w), EndsWith("write: i/o timeout"));
+  EXPECT_TRUE(EndsWith(Msg(w), "write: i/o timeout"));
 }
 
 // Go's TestReadTimeoutFluctuation family: a deadline moved while a read is
@@ -274,7 +285,7 @@ TEST_P(Contract, CloseUnblocksPendingRead) {
   ASSERT_TRUE(IsClosing(r.status())) << r.status();
   EXPECT_FALSE(IsEof(r.status()));
   EXPECT_FALSE(IsDeadlineExceeded(r.status()));
-  EXPECT_THAT(Msg(r.status()), HasSubstr("read: use of closed"));
+  EXPECT_TRUE(Contains(Msg(r.status()), "read: use of closed"));
 }
 
 TEST_P(Contract, CloseUnblocksPendingWrite) {
@@ -284,7 +295,7 @@ TEST_P(Contract, CloseUnblocksPendingWrite) {
   EXPECT_FALSE(b().HandleOpen()) << "Close returned before releasing";
   absl::Status w = writer.Join();
   ASSERT_TRUE(IsClosing(w)) << w;
-  EXPECT_THAT(Msg(w), HasSubstr("write: use of closed"));
+  EXPECT_TRUE(Contains(Msg(w), "write: use of closed"));
 }
 
 // Go: every operation after Close fails with the closing error, naming
@@ -294,12 +305,12 @@ TEST_P(Contract, OperationsAfterCloseFailWithClosing) {
   char c;
   SizeResult r = a().Read(absl::MakeSpan(&c, 1));
   ASSERT_TRUE(IsClosing(r.status())) << r.status();
-  EXPECT_THAT(Msg(r.status()), HasSubstr("read: use of closed"));
+  EXPECT_TRUE(Contains(Msg(r.status()), "read: use of closed"));
   SizeResult r0 = a().Read(absl::Span<char>());
   EXPECT_TRUE(IsClosing(r0.status())) << r0.status();
   SizeResult w = a().Write(std::string_view("x"));
   ASSERT_TRUE(IsClosing(w.status())) << w.status();
-  EXPECT_THAT(Msg(w.status()), HasSubstr("write: use of closed"));
+  EXPECT_TRUE(Contains(Msg(w.status()), "write: use of closed"));
   EXPECT_TRUE(IsClosing(a().SetDeadline(absl::Now())));
   EXPECT_TRUE(IsClosing(a().SetReadDeadline(absl::Now())));
   EXPECT_TRUE(IsClosing(a().SetWriteDeadline(absl::Now())));
@@ -377,8 +388,7 @@ TEST_P(Contract, ConcurrentReadersShareTheBytes) {
         char c;
         SizeResult n = a().Read(absl::MakeSpan(&c, 1));
         if (!n.ok()) {
-          if (absl::IsFailedPrecondition(n.status()) &&
-              absl::StrContains(n.status().message(), "already pending")) {
+          if (IsBusy(n.status())) {
             std::this_thread::yield();
             continue;
           }
@@ -488,7 +498,7 @@ TEST_P(AcceptContract, DeadlineInThePastAndNeverEarly) {
   ASSERT_TRUE(ln_->SetDeadline(absl::Now() - absl::Seconds(1)).ok());
   absl::Status s = ln_->Accept();
   ASSERT_TRUE(IsDeadlineExceeded(s)) << s;
-  EXPECT_THAT(Msg(s), EndsWith("accept: i/o timeout"));
+  EXPECT_TRUE(EndsWith(Msg(s), "accept: i/o timeout"));
   const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
   ASSERT_TRUE(ln_->SetReadDeadline(deadline).ok());
   s = ln_->Accept();
@@ -503,7 +513,7 @@ TEST_P(AcceptContract, CloseUnblocksPendingAccept) {
   EXPECT_FALSE(ln_->HandleOpen()) << "Close returned before releasing";
   absl::Status s = acceptor.Join();
   ASSERT_TRUE(IsClosing(s)) << s;
-  EXPECT_THAT(Msg(s), HasSubstr("accept: use of closed network connection"));
+  EXPECT_TRUE(Contains(Msg(s), "accept: use of closed network connection"));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllForms, AcceptContract,
