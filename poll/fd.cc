@@ -173,8 +173,7 @@ absl::Status FD::Close() {
   // finish only when that thread runs them: do not wait for them there
   // (once the loop is gone, none are pending and Close waits as anywhere).
   Poller* poller = pd_.poller();
-  bool loop_thread =
-      poller != nullptr && poller == CurrentLoopPoller() && !poller->orphaned();
+  bool loop_thread = IsCurrentLoopPoller(poller) && !poller->orphaned();
   Unref();
   // A pollable FD's operations all return promptly now: wait for the last
   // one so that the handle is really closed when Close returns. Blocking

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "poll/poll_desc.h"
 
+#include <atomic>
+
 #include "absl/base/internal/raw_logging.h"
 #include "poll/monotonic_clock.h"
 #include "poll/poller.h"
@@ -18,15 +20,21 @@ int64_t EncodeDeadline(absl::Time t) {
 }
 
 thread_local NonBlockingScope* t_nonblocking = nullptr;
-thread_local Poller* t_loop_poller = nullptr;
+// The id of the calling thread's current loop poller (0: none; ids start
+// at 1).
+thread_local uint64_t t_loop_poller_id = 0;
+std::atomic<uint64_t> g_next_poller_id{1};
 
 }  // namespace
 
-Poller* CurrentLoopPoller() { return t_loop_poller; }
-Poller* SetCurrentLoopPoller(Poller* p) {
-  Poller* old = t_loop_poller;
-  t_loop_poller = p;
-  return old;
+Poller::Poller()
+    : id_(g_next_poller_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+bool IsCurrentLoopPoller(const Poller* p) {
+  return p != nullptr && p->id() == t_loop_poller_id;
+}
+void SetCurrentLoopPoller(const Poller* p) {
+  t_loop_poller_id = p != nullptr ? p->id() : 0;
 }
 
 NonBlockingScope::NonBlockingScope() : outer_(t_nonblocking) {

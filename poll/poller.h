@@ -23,7 +23,13 @@ class PollDesc;
 
 class Poller {
  public:
+  Poller();
   virtual ~Poller() = default;
+
+  // A number no other Poller of this process has had or will have. Pollers
+  // are told apart by it, never by address: a destroyed loop's poller and a
+  // new one may share an address.
+  uint64_t id() const { return id_; }
 
   // Starts watching OS descriptor `sysfd` for `pd` (edge-triggered, both
   // directions). An error means the descriptor cannot be polled (EPERM for
@@ -64,15 +70,17 @@ class Poller {
   virtual void OnOrphan() {}
 
  private:
+  const uint64_t id_;
   std::atomic<bool> orphaned_{false};
 };
 
-// The poller of the event loop the calling thread ran most recently (set by
-// the loop when it runs a round, kept afterwards), or null. FD::Close does
+// Whether `p` (non-null) is the poller of the event loop the calling thread
+// ran most recently (set by the loop when it runs a round, kept afterwards,
+// also after that loop is destroyed: hence compared by id). FD::Close does
 // not wait for pending operations on that thread: only it can finish them.
-Poller* CurrentLoopPoller();
-// Sets it; returns the previous value.
-Poller* SetCurrentLoopPoller(Poller* p);
+bool IsCurrentLoopPoller(const Poller* p);
+// Records `p` (may be null) as the calling thread's current loop poller.
+void SetCurrentLoopPoller(const Poller* p);
 
 // A poller owned by one event loop (see poll/loop/loop.h): a loop-owned
 // EpollPoller on Linux, an IocpLoopPoller (the loop's own completion port)

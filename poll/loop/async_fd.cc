@@ -72,7 +72,9 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
       result_.emplace(bad);
       return true;
     }
-    while (done_ < buf_.size()) {
+    // At least one call, as FD::Write (and Go) make: a 0-byte write is
+    // one (a datagram or seqpacket socket sends an empty message).
+    do {
       absl::Span<const char> rest = buf_.subspan(done_, kMaxRW);
       absl::StatusOr<size_t> n = WriteOnce(rest);
       if (!n.ok()) {
@@ -80,13 +82,13 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
         result_.emplace(n.status());
         return true;
       }
-      if (*n == 0) {
+      if (*n == 0 && !rest.empty()) {
         result_.emplace(absl::DataLossError(
             "write: wrote 0 bytes (unexpected end of file)"));
         return true;
       }
       done_ += *n;
-    }
+    } while (done_ < buf_.size());
     result_.emplace(done_);
     return true;
   }

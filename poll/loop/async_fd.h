@@ -74,14 +74,16 @@ class OpBase : public AsyncOp {
     h_ = h;
     self_ = self;
   }
-  R TakeResult() { return std::move(*result_); }
+  // The result; an error names the operation ("read: i/o timeout"), like
+  // the blocking FD's errors (errors.h), also when the operation finished
+  // at once.
+  R TakeResult() { return WithOp(std::move(*result_), OpName()); }
 
  protected:
   void Fail(absl::Status s) final { result_.emplace(std::move(s)); }
   void Deliver() final {
     BeforeDeliver();
-    // "read: i/o timeout", like the blocking FD's errors (errors.h).
-    result_.emplace(WithOp(std::move(*result_), OpName()));
+    result_.emplace(TakeResult());
     if (cb_) {
       std::move(cb_)(std::move(*result_));
       return;

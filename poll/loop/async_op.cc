@@ -60,7 +60,22 @@ bool AsyncOp::StartInline() {
         "poll: an AsyncFd operation was awaited outside its loop's thread"));
     return true;
   }
-  if (Offloads()) {
+  // Offloads() reads the FD's registration, which a Close on another
+  // thread tears down with the last reference (Destroy): hold one.
+  switch (fd_->mu_.Incref()) {
+    case FdLockResult::kOk:
+      break;
+    case FdLockResult::kClosing:
+    case FdLockResult::kBusy:  // (Incref never reports it)
+      Fail(ErrClosing(fd_->kind()));
+      return true;
+    case FdLockResult::kTooManyRefs:
+      Fail(ErrTooManyRefs());
+      return true;
+  }
+  const bool offloads = Offloads();
+  fd_->Unref();
+  if (offloads) {
     state_ = State::kOffloaded;
     BeforeOffload();
     Offload([this] {

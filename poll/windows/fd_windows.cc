@@ -264,8 +264,7 @@ void FD::EvictBackend() {
   // thread of the FD's event loop (Close does not wait there).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (backend_.sync_calls.load() == 0) return;
-  if (backend_.loop_poller != nullptr &&
-      backend_.loop_poller == CurrentLoopPoller()) {
+  if (IsCurrentLoopPoller(backend_.loop_poller)) {
     return;
   }
   absl::Duration pause = absl::Milliseconds(1);

@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The FD contract, written once and run on every form and transport of this
+// backend (harness.h): deadlines (past, extended or cleared while blocked,
+// never early, read and write independent), Close (unblocks pending reads,
+// writes and accepts with the closing error, later operations fail the same
+// way, the handle is released by the time Close returns), EOF versus errors,
+// zero-byte reads and writes, message boundaries, errors that name their
+// operation, and the races of Go's internal/poll, os and net tests.
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "poll/errors.h"
+#include "poll/loop/async_op.h"  // IsBusy
+#include "tests/conformance/harness.h"
+
+namespace gopoll::conformance {
+namespace {
+
+// An error message ends with / contains the expected text.
+::testing::AssertionResult EndsWith(const std::string& msg,
+                                    const std::string& end) {
+  if (absl::EndsWith(msg, end)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "\"" << msg << "\" does not end with \"" << end << "\"";
+}
+::testing::AssertionResult Contains(const std::string& msg,
+                                    const std::string& part) {
+  if (absl::StrContains(msg, part)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "\"" << msg << "\" does not contain \"" << part << "\"";
+}
+
+// Runs `fn` on a thread of its own; tid() identifies it for
+// WaitUntilBlocked, Join() returns fn's result.
+template <typename R>
+class Background {
+ public:
+  explicit Background(std::function<R()> fn)
+      : t_([this, fn = std::move(fn)] {
+          tid_ = CurrentThread();
+          started_.Notify();
+          r_.emplace(fn());
+        }) {
+    started_.WaitForNotification();
+  }
+  ~Background() {
+    if (t_.joinable()) t_.join();
+  }
+  int64_t tid() const { return tid_; }
+  R Join() {
+    t_.join();
+    return std::move(*r_);
+  }
+
+ private:
+  absl::Notification started_;
+  int64_t tid_ = 0;
+  std::optional<R> r_;
+  std::thread t_;  // last: starts once the members above exist
+};
+
+using SizeResult = absl::StatusOr<size_t>;
+
+std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+
+// Fails the test if it ended with other descriptors open than it started
+// with (POSIX). A descriptor open for a moment (a helper thread finishing)
+// is given a second to settle; a leaked one stays open.
+class LeakCheck {
+ public:
+  LeakCheck() : before_(OpenHandles()) {}
+  void Expect() {
+    if (before_ < 0) return;
+    for (int i = 0; i < 100 && OpenHandles() != before_; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_EQ(OpenHandles(), before_) << "descriptor leak";
+  }
+
+ private:
+  int before_;
+};
+
+// Starts the process-wide machinery (pollers, timer thread, helper
+// threads) once, before any leak count.
+class WarmUp : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    for (FormKind f : SupportedForms()) {
+      std::unique_ptr<Form> form = Form::Make(f);
+      absl::StatusOr<Pair> p = MakePair(*form, Transports().front());
+      ASSERT_TRUE(p.ok()) << p.status();
+      ASSERT_TRUE(p->a->SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+      char c;
+      EXPECT_FALSE(p->a->Read(absl::MakeSpan(&c, 1)).ok());
+    }
+  }
+};
+const ::testing::Environment* const kWarmUp =
+    ::testing::AddGlobalTestEnvironment(new WarmUp);
+
+struct Param {
+  FormKind form;
+  Transport transport;
+};
+
+std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
+  return std::string(Name(info.param.form)) + "_" + Name(info.param.transport);
+}
+
+std::vector<Param> AllParams(bool messages_only) {
+  std::vector<Param> v;
+  for (FormKind f : SupportedForms()) {
+    for (Transport t : Transports()) {
+      if (!messages_only || KeepsMessages(t)) v.push_back({f, t});
+    }
+  }
+  return v;
+}
+
+class Contract : public ::testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    form_ = Form::Make(GetParam().form);
+    absl::StatusOr<Pair> p = MakePair(*form_, GetParam().transport);
+    ASSERT_TRUE(p.ok()) << p.status();
+    pair_ = std::move(*p);
+  }
+  void TearDown() override {
+    pair_ = Pair();
+    form_.reset();
+    leaks_.Expect();
+  }
+  Conn& a() { return *pair_.a; }
+  Conn& b() { return *pair_.b; }
+  bool messages() const { return KeepsMessages(GetParam().transport); }
+  // A write size every transport takes in one piece.
+  size_t chunk() const { return messages() ? 256 : 64 * 1024; }
+
+  // Writes chunks to `c` until a write fails; returns that failure.
+  absl::Status WriteUntilError(Conn& c) {
+    std::string data(chunk(), 'w');
+    for (;;) {
+      SizeResult n = c.Write(data);
+      if (!n.ok()) return n.status();
+    }
+  }
+  // Reads exactly `n` bytes from `c` (stream transports may split them).
+  absl::StatusOr<std::string> ReadFull(Conn& c, size_t n) {
+    std::string out;
+    char buf[64];
+    while (out.size() < n) {
+      SizeResult got =
+          c.Read(absl::MakeSpan(buf, std::min(sizeof(buf), n - out.size())));
+      if (!got.ok()) return got.status();
+      out.append(buf, *got);
+    }
+    return out;
+  }
+
+  LeakCheck leaks_;  // first: counts before the form exists
+  std::unique_ptr<Form> form_;
+  Pair pair_;
+};
+
+// Go: a deadline in the past fails the operation at once, even with data
+// (or buffer room) available, and the data stays for a later read.
+TEST_P(Contract, DeadlineInThePastFailsAtOnce) {
+  ASSERT_TRUE(b().Write(std::string_view("x")).ok());
+  ASSERT_TRUE(a().SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+  char buf[4];
+  SizeResult r = a().Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
+  EXPECT_TRUE(EndsWith(Msg(r.status()), "read: i/o timeout"));
+
+  ASSERT_TRUE(b().SetWriteDeadline(absl::Now() - absl::Seconds(1)).ok());
+  SizeResult w = b().Write(std::string_view("y"));
+  ASSERT_TRUE(IsDeadlineExceeded(w.status())) << w.status();
+  EXPECT_TRUE(EndsWith(Msg(w.status()), "write: i/o timeout"));
+
+  ASSERT_TRUE(a().SetReadDeadline(absl::InfiniteFuture()).ok());
+  absl::StatusOr<std::string> got = ReadFull(a(), 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "x");
+}
+
+// A deadline fails a blocked read and a blocked write, never before it.
+TEST_P(Contract, DeadlineNeverFiresEarly) {
+  const absl::Duration d = absl::Milliseconds(60);
+  absl::Time deadline = absl::Now() + d;
+  ASSERT_TRUE(a().SetReadDeadline(deadline).ok());
+  char c;
+  SizeResult r = a().Read(absl::MakeSpan(&c, 1));
+  EXPECT_GE(absl::Now(), deadline);
+  ASSERT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
+  EXPECT_TRUE(EndsWith(Msg(r.status()), "read: i/o timeout"));
+
+  deadline = absl::Now() + d;
+  ASSERT_TRUE(b().SetWriteDeadline(deadline).ok());
+  absl::Status w = WriteUntilError(b());
+  EXPECT_GE(absl::Now(), deadline);
+  ASSERT_TRUE(IsDeadlineExceeded(w)) << w;
+  EXPECT_TRUE(EndsWith(Msg(w), "write: i/o timeout"));
+}
+
+// Go's TestReadTimeoutFluctuation family: a deadline moved while a read is
+// blocked takes effect for that read.
+TEST_P(Contract, DeadlineExtendedWhileBlockedKeepsWaiting) {
+  const absl::Time first = absl::Now() + absl::Milliseconds(300);
+  ASSERT_TRUE(a().SetReadDeadline(first).ok());
+  Background<SizeResult> reader([this] {
+    char c;
+    return a().Read(absl::MakeSpan(&c, 1));
+  });
+  ASSERT_TRUE(WaitUntilBlocked(reader.tid()));
+  const absl::Time later = first + absl::Milliseconds(150);
+  ASSERT_TRUE(a().SetReadDeadline(later).ok());
+  ASSERT_LT(absl::Now(), first) << "the test thread was too slow to judge";
+  SizeResult r = reader.Join();
+  EXPECT_GE(absl::Now(), later);
+  EXPECT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
+}
+
+TEST_P(Contract, DeadlineClearedWhileBlockedNeverFires) {
+  const absl::Time first = absl::Now() + absl::Milliseconds(300);
+  ASSERT_TRUE(a().SetReadDeadline(first).ok());
+  Background<SizeResult> reader([this] {
+    char c = 0;
+    SizeResult n = a().Read(absl::MakeSpan(&c, 1));
+    if (n.ok() && (*n != 1 || c != 'z'))
+      return SizeResult(absl::DataLossError("bad byte"));
+    return n;
+  });
+  ASSERT_TRUE(WaitUntilBlocked(reader.tid()));
+  ASSERT_TRUE(a().SetReadDeadline(absl::InfiniteFuture()).ok());
+  ASSERT_LT(absl::Now(), first) << "the test thread was too slow to judge";
+  // Past the old deadline: the read must still be waiting for data.
+  absl::SleepFor(first - absl::Now() + absl::Milliseconds(50));
+  ASSERT_TRUE(b().Write(std::string_view("z")).ok());
+  SizeResult r = reader.Join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 1u);
+}
+
+// Go: the read deadline does not bound writes and vice versa; SetDeadline
+// sets both.
+TEST_P(Contract, ReadAndWriteDeadlinesAreIndependent) {
+  ASSERT_TRUE(a().SetWriteDeadline(absl::Now() - absl::Seconds(1)).ok());
+  ASSERT_TRUE(b().SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+  ASSERT_TRUE(b().Write(std::string_view("ab")).ok());
+  absl::StatusOr<std::string> got = ReadFull(a(), messages() ? 1 : 2);
+  ASSERT_TRUE(got.ok()) << got.status();
+
+  ASSERT_TRUE(a().SetDeadline(absl::Now() - absl::Seconds(1)).ok());
+  ASSERT_TRUE(b().SetDeadline(absl::Now() - absl::Seconds(1)).ok());
+  char c;
+  EXPECT_TRUE(IsDeadlineExceeded(a().Read(absl::MakeSpan(&c, 1)).status()));
+  EXPECT_TRUE(IsDeadlineExceeded(b().Write(std::string_view("c")).status()));
+}
+
+// Close wakes a blocked read with the closing error (not EOF, not a
+// timeout), and the handle is released by the time Close returns (never
+// while the read could still use it).
+TEST_P(Contract, CloseUnblocksPendingRead) {
+  Background<SizeResult> reader([this] {
+    char c;
+    return a().Read(absl::MakeSpan(&c, 1));
+  });
+  ASSERT_TRUE(WaitUntilBlocked(reader.tid()));
+  EXPECT_TRUE(a().HandleOpen());
+  ASSERT_TRUE(a().Close().ok());
+  EXPECT_FALSE(a().HandleOpen()) << "Close returned before releasing";
+  SizeResult r = reader.Join();
+  ASSERT_TRUE(IsClosing(r.status())) << r.status();
+  EXPECT_FALSE(IsEof(r.status()));
+  EXPECT_FALSE(IsDeadlineExceeded(r.status()));
+  EXPECT_TRUE(Contains(Msg(r.status()), "read: use of closed"));
+}
+
+TEST_P(Contract, CloseUnblocksPendingWrite) {
+  Background<absl::Status> writer([this] { return WriteUntilError(b()); });
+  ASSERT_TRUE(WaitUntilBlocked(writer.tid()));
+  ASSERT_TRUE(b().Close().ok());
+  EXPECT_FALSE(b().HandleOpen()) << "Close returned before releasing";
+  absl::Status w = writer.Join();
+  ASSERT_TRUE(IsClosing(w)) << w;
+  EXPECT_TRUE(Contains(Msg(w), "write: use of closed"));
+}
+
+// Go: every operation after Close fails with the closing error, naming
+// the operation; a second Close too.
+TEST_P(Contract, OperationsAfterCloseFailWithClosing) {
+  ASSERT_TRUE(a().Close().ok());
+  char c;
+  SizeResult r = a().Read(absl::MakeSpan(&c, 1));
+  ASSERT_TRUE(IsClosing(r.status())) << r.status();
+  EXPECT_TRUE(Contains(Msg(r.status()), "read: use of closed"));
+  SizeResult r0 = a().Read(absl::Span<char>());
+  EXPECT_TRUE(IsClosing(r0.status())) << r0.status();
+  SizeResult w = a().Write(std::string_view("x"));
+  ASSERT_TRUE(IsClosing(w.status())) << w.status();
+  EXPECT_TRUE(Contains(Msg(w.status()), "write: use of closed"));
+  EXPECT_TRUE(IsClosing(a().SetDeadline(absl::Now())));
+  EXPECT_TRUE(IsClosing(a().SetReadDeadline(absl::Now())));
+  EXPECT_TRUE(IsClosing(a().SetWriteDeadline(absl::Now())));
+  EXPECT_TRUE(IsClosing(a().Close()));
+}
+
+// The peer's close is EOF after the data (and stays EOF), distinct from
+// the closing error; datagram sockets have no EOF (Go: a 0-byte datagram
+// is data), so there a read after the peer's close keeps waiting.
+TEST_P(Contract, PeerCloseIsEofAfterTheData) {
+  ASSERT_TRUE(b().Write(std::string_view("hi")).ok());
+  ASSERT_TRUE(b().Close().ok());
+  absl::StatusOr<std::string> got = ReadFull(a(), messages() ? 1 : 2);
+  ASSERT_TRUE(got.ok()) << got.status();
+  char buf[4];
+  if (!HasEof(GetParam().transport)) {
+    ASSERT_TRUE(a().SetReadDeadline(absl::Now() + absl::Milliseconds(30)).ok());
+    SizeResult r = a().Read(absl::MakeSpan(buf));
+    EXPECT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
+    return;
+  }
+  for (int i = 0; i < 2; ++i) {
+    SizeResult r = a().Read(absl::MakeSpan(buf));
+    ASSERT_TRUE(IsEof(r.status())) << r.status();
+    EXPECT_FALSE(IsClosing(r.status()));
+  }
+}
+
+// Go: a 0-byte read returns 0 at once (no data is waited for); a 0-byte
+// write returns 0 without error, after one write call: on a stream it
+// sends nothing, on a message socket an empty message, which a datagram
+// reader gets as 0 bytes and a seqpacket reader as EOF (Go's ZeroReadIsEOF
+// holds for every socket type but datagrams). Every form alike (the loop
+// used to skip the call on epoll, and to make it on plan9_stub).
+TEST_P(Contract, ZeroByteReadAndWriteAsGo) {
+  SizeResult r = a().Read(absl::Span<char>());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 0u);
+  SizeResult w = b().Write(absl::Span<const char>());
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(*w, 0u);
+  ASSERT_TRUE(b().Write(std::string_view("q")).ok());
+  // A form that loses or invents the empty message fails, not hangs.
+  ASSERT_TRUE(a().SetReadDeadline(absl::Now() + absl::Seconds(10)).ok());
+  char c = 0;
+  SizeResult first = a().Read(absl::MakeSpan(&c, 1));
+  switch (GetParam().transport) {
+    case Transport::kDgram:
+      ASSERT_TRUE(first.ok()) << first.status();
+      EXPECT_EQ(*first, 0u) << "the empty datagram";
+      first = a().Read(absl::MakeSpan(&c, 1));
+      break;
+    case Transport::kSeqpacket:
+      EXPECT_TRUE(IsEof(first.status())) << first.status();
+      first = a().Read(absl::MakeSpan(&c, 1));
+      break;
+    default:
+      break;
+  }
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 1u);
+  EXPECT_EQ(c, 'q');
+}
+
+// Several readers blocked on one FD share the bytes: none lost or
+// duplicated. (Loop forms allow one pending read per FD: a reader told
+// IsBusy tries again.)
+TEST_P(Contract, ConcurrentReadersShareTheBytes) {
+  constexpr int kReaders = 3, kEach = 6;
+  std::vector<std::unique_ptr<Background<std::string>>> readers;
+  for (int i = 0; i < kReaders; ++i) {
+    readers.push_back(std::make_unique<Background<std::string>>([this] {
+      std::string got;
+      while (got.size() < kEach) {
+        char c;
+        SizeResult n = a().Read(absl::MakeSpan(&c, 1));
+        if (!n.ok()) {
+          if (IsBusy(n.status())) {
+            std::this_thread::yield();
+            continue;
+          }
+          ADD_FAILURE() << n.status();
+          break;
+        }
+        got.append(&c, *n);
+      }
+      return got;
+    }));
+  }
+  std::string sent;
+  for (int i = 0; i < kReaders * kEach; ++i) {
+    char c = static_cast<char>('A' + i);
+    sent.push_back(c);
+    ASSERT_TRUE(b().Write(absl::MakeConstSpan(&c, 1)).ok());
+  }
+  std::string all;
+  for (auto& r : readers) all += r->Join();
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, sent);
+}
+
+// Go's TestClosedPipeRace / TestCloseRead races: Close racing a read that
+// may or may not have started always ends it with the closing error.
+TEST_P(Contract, CloseRacingReadEndsItWithClosing) {
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<Pair> p = MakePair(*form_, GetParam().transport);
+    ASSERT_TRUE(p.ok()) << p.status();
+    Conn* r = p->a.get();
+    Background<SizeResult> reader([r] {
+      char c;
+      return r->Read(absl::MakeSpan(&c, 1));
+    });
+    if (i % 2 == 0) std::this_thread::yield();
+    ASSERT_TRUE(r->Close().ok());
+    SizeResult got = reader.Join();
+    ASSERT_TRUE(IsClosing(got.status()))
+        << "round " << i << ": " << got.status();
+  }
+}
+
+// Go: SetDeadline racing Close returns OK or the closing error, never
+// anything else, and never touches a released handle.
+TEST_P(Contract, SetDeadlineRacingCloseIsOkOrClosing) {
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<Pair> p = MakePair(*form_, GetParam().transport);
+    ASSERT_TRUE(p.ok()) << p.status();
+    Conn* c = p->a.get();
+    Background<absl::Status> setter([c] {
+      for (int k = 0;; ++k) {
+        absl::Time t = absl::Now() + absl::Milliseconds(k % 3);
+        absl::Status s = k % 2 ? c->SetReadDeadline(t) : c->SetDeadline(t);
+        if (!s.ok()) return s;
+      }
+    });
+    ASSERT_TRUE(c->Close().ok());
+    absl::Status s = setter.Join();
+    EXPECT_TRUE(IsClosing(s)) << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllForms, Contract,
+                         ::testing::ValuesIn(AllParams(false)), ParamName);
+
+// Message transports keep each write's boundary, in every form.
+using MessageContract = Contract;
+TEST_P(MessageContract, EachReadReturnsOneMessage) {
+  ASSERT_TRUE(b().Write(std::string_view("abc")).ok());
+  ASSERT_TRUE(b().Write(std::string_view("defgh")).ok());
+  char buf[16];
+  SizeResult n1 = a().Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n1.ok()) << n1.status();
+  EXPECT_EQ(std::string(buf, *n1), "abc");
+  SizeResult n2 = a().Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n2.ok()) << n2.status();
+  EXPECT_EQ(std::string(buf, *n2), "defgh");
+}
+INSTANTIATE_TEST_SUITE_P(AllForms, MessageContract,
+                         ::testing::ValuesIn(AllParams(true)), ParamName);
+// Windows' transports (TCP, byte-mode named pipes) keep no boundaries: the
+// list is empty there.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(MessageContract);
+
+// Accept on a TCP listener: deadlines and Close, in every form.
+class AcceptContract : public ::testing::TestWithParam<FormKind> {
+ protected:
+  void SetUp() override {
+    form_ = Form::Make(GetParam());
+    absl::StatusOr<Sysfd> l = MakeListener();
+    ASSERT_TRUE(l.ok()) << l.status();
+    absl::StatusOr<std::unique_ptr<Conn>> c = form_->Wrap(*l, FdKind::kNet);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ln_ = std::move(*c);
+  }
+  void TearDown() override {
+    ln_.reset();
+    form_.reset();
+    leaks_.Expect();
+  }
+  LeakCheck leaks_;
+  std::unique_ptr<Form> form_;
+  std::unique_ptr<Conn> ln_;
+};
+
+TEST_P(AcceptContract, DeadlineInThePastAndNeverEarly) {
+  ASSERT_TRUE(ln_->SetDeadline(absl::Now() - absl::Seconds(1)).ok());
+  absl::Status s = ln_->Accept();
+  ASSERT_TRUE(IsDeadlineExceeded(s)) << s;
+  EXPECT_TRUE(EndsWith(Msg(s), "accept: i/o timeout"));
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
+  ASSERT_TRUE(ln_->SetReadDeadline(deadline).ok());
+  s = ln_->Accept();
+  EXPECT_GE(absl::Now(), deadline);
+  EXPECT_TRUE(IsDeadlineExceeded(s)) << s;
+}
+
+TEST_P(AcceptContract, CloseUnblocksPendingAccept) {
+  Background<absl::Status> acceptor([this] { return ln_->Accept(); });
+  ASSERT_TRUE(WaitUntilBlocked(acceptor.tid()));
+  ASSERT_TRUE(ln_->Close().ok());
+  EXPECT_FALSE(ln_->HandleOpen()) << "Close returned before releasing";
+  absl::Status s = acceptor.Join();
+  ASSERT_TRUE(IsClosing(s)) << s;
+  EXPECT_TRUE(Contains(Msg(s), "accept: use of closed network connection"));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllForms, AcceptContract,
+                         ::testing::ValuesIn(SupportedForms()),
+                         [](const ::testing::TestParamInfo<FormKind>& i) {
+                           return std::string(Name(i.param));
+                         });
+
+// The forms this backend documents as unimplemented are refused with
+// Unimplemented (they are not run, and not silently skipped either).
+TEST(Capabilities, RefusedFormsAreUnimplemented) {
+  for (FormKind f : RefusedForms()) {
+    std::unique_ptr<Form> form = Form::Make(f);
+    absl::StatusOr<RawPair> raw = MakeRawPair(Transports().front());
+    ASSERT_TRUE(raw.ok()) << raw.status();
+    absl::StatusOr<std::unique_ptr<Conn>> c = form->Wrap(raw->a, raw->kind);
+    EXPECT_TRUE(absl::IsUnimplemented(c.status()))
+        << Name(f) << ": " << c.status();
+    CloseRaw(raw->b);
+  }
+  EXPECT_EQ(SupportedForms().size() + RefusedForms().size(), 5u);
+}
+
+}  // namespace
+}  // namespace gopoll::conformance
