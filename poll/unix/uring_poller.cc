@@ -22,6 +22,7 @@ const char kIoUringBackendName[] = "io_uring";
 std::atomic<uint64_t> IoUringLoopPoller::cq_overflows{0};
 std::atomic<uint64_t> IoUringLoopPoller::sq_full_flushes{0};
 std::atomic<uint64_t> IoUringLoopPoller::migrations{0};
+std::atomic<uint64_t> IoUringLoopPoller::cancels_lost{0};
 
 namespace {
 
@@ -257,7 +258,12 @@ void IoUringLoopPoller::ArmEpoll() {
 }
 
 void IoUringLoopPoller::Complete(uint64_t data, int32_t res, uint32_t flags) {
-  if (data == kCancelTag) return;  // the cancelled operation reports
+  if (data == kCancelTag) {  // the cancelled operation reports
+    if (res == -ENOENT || res == -EALREADY) {
+      cancels_lost.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
   if (data == kEpollTag) {
     if (!(flags & IORING_CQE_F_MORE)) epoll_armed_ = false;
     // Readiness and Interrupt(). Events left in epoll's ready list would

@@ -110,10 +110,13 @@ class IoUringLoopPoller final : public Poller {
   bool single_issuer() const { return single_issuer_; }
 
   // Process-wide counters (tests): completion-queue overflows drained, full
-  // submission queues flushed, rings recreated for a new loop thread.
+  // submission queues flushed, rings recreated for a new loop thread, and:
   static std::atomic<uint64_t> cq_overflows;
   static std::atomic<uint64_t> sq_full_flushes;
   static std::atomic<uint64_t> migrations;
+  // Cancels that found their operation completing or completed
+  // (-EALREADY/-ENOENT): the operation's own completion reports.
+  static std::atomic<uint64_t> cancels_lost;
 
  protected:
   void OnOrphan() override { epoll_.Orphan(); }
