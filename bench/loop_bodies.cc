@@ -2,6 +2,7 @@
 #include "bench/loop_bodies.h"
 
 #include <fcntl.h>
+#include <liburing.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -36,13 +37,25 @@ struct LoopPingPong::Impl {
 
   // kRawEpoll
   int ep = -1;
+  // kRawUring
+  io_uring ring{};
+  bool ring_ok = false;
   // Loop forms
   std::unique_ptr<Loop> loop;
   AsyncFd a_out, a_in, b_in, b_out;
 
-  explicit Impl(LoopForm f) : form(f) {
+  Impl(LoopForm f, LoopBackend backend) : form(f) {
     MakePipe(p1);
     MakePipe(p2);
+    if (form == LoopForm::kRawUring) {
+      // Blocking pipes: the ring waits for them itself.
+      for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::fcntl(fd, F_SETFL, 0);
+      unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+      int r = io_uring_queue_init(8, &ring, flags);
+      if (r == -EINVAL) r = io_uring_queue_init(8, &ring, 0);
+      ring_ok = r == 0;
+      return;
+    }
     if (form == LoopForm::kRawEpoll) {
       ep = epoll_create1(EPOLL_CLOEXEC);
       if (ep < 0) Die("epoll_create1");
@@ -54,7 +67,9 @@ struct LoopPingPong::Impl {
       }
       return;
     }
-    loop = std::make_unique<Loop>();
+    LoopOptions o;
+    o.backend = backend;
+    loop = std::make_unique<Loop>(o);
     auto adopt = [&](int fd) {
       absl::StatusOr<AsyncFd> a = loop->Adopt(fd, FdKind::kPipe);
       if (!a.ok()) Die("Adopt");
@@ -67,6 +82,10 @@ struct LoopPingPong::Impl {
   }
 
   ~Impl() {
+    if (form == LoopForm::kRawUring) {
+      if (ring_ok) io_uring_queue_exit(&ring);
+      for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::close(fd);
+    }
     if (ep >= 0) {
       ::close(ep);
       for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::close(fd);
@@ -96,6 +115,69 @@ struct LoopPingPong::Impl {
           }
         }
       }
+    }
+    return bad;
+  }
+
+  // The raw liburing loop: a read pending on each pipe; a completed read
+  // queues the write (and, on B, the next read) for the next turn.
+  enum : uint64_t { kReadB = 1, kReadA = 2, kWrite = 3 };
+  void Queue(uint64_t tag, int fd, char* buf, unsigned len, bool write) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    if (sqe == nullptr) Die("io_uring_get_sqe");
+    if (write) {
+      io_uring_prep_write(sqe, fd, buf, len, static_cast<uint64_t>(-1));
+    } else {
+      io_uring_prep_read(sqe, fd, buf, len, static_cast<uint64_t>(-1));
+    }
+    io_uring_sqe_set_data64(sqe, tag);
+  }
+  int64_t RunRawUring(int64_t rounds) {
+    char a_buf[kReadBuf], b_buf[kReadBuf], b_echo = 0, sent = 0, next = 0;
+    int64_t done = 0;
+    Queue(kReadB, p1[0], b_buf, kReadBuf, false);
+    Queue(kReadA, p2[0], a_buf, kReadBuf, false);
+    sent = next++;
+    Queue(kWrite, p1[1], &sent, 1, true);
+    while (done < rounds) {
+      if (io_uring_submit_and_wait(&ring, 1) < 0) Die("io_uring_submit");
+      unsigned head, n = 0;
+      io_uring_cqe* cqe;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        ++n;
+        const uint64_t tag = cqe->user_data;
+        if (tag == kWrite) {
+          if (cqe->res != 1) Die("ring write");
+        } else if (tag == kReadB) {
+          if (cqe->res != 1) Die("ring read B");
+          b_echo = b_buf[0];
+          Queue(kWrite, p2[1], &b_echo, 1, true);
+          Queue(kReadB, p1[0], b_buf, kReadBuf, false);
+        } else {
+          if (cqe->res != 1) Die("ring read A");
+          if (a_buf[0] != sent) ++bad;
+          if (++done < rounds) {
+            sent = next++;
+            Queue(kWrite, p1[1], &sent, 1, true);
+            Queue(kReadA, p2[0], a_buf, kReadBuf, false);
+          }
+        }
+      }
+      io_uring_cq_advance(&ring, n);
+    }
+    // B's last read stays pending: cancel it so the next run starts clean.
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_cancel64(sqe, kReadB, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    for (int seen = 0; seen < 2;) {
+      if (io_uring_submit_and_wait(&ring, 1) < 0) Die("io_uring_submit");
+      unsigned head, n = 0;
+      io_uring_cqe* cqe;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        ++n;
+        if (cqe->user_data == kReadB || cqe->user_data == 0) ++seen;
+      }
+      io_uring_cq_advance(&ring, n);
     }
     return bad;
   }
@@ -185,14 +267,20 @@ struct LoopPingPong::Impl {
   }
 };
 
-LoopPingPong::LoopPingPong(LoopForm form)
-    : impl_(std::make_unique<Impl>(form)) {}
+LoopPingPong::LoopPingPong(LoopForm form, LoopBackend backend)
+    : impl_(std::make_unique<Impl>(form, backend)) {}
+
+bool LoopPingPong::ok() const {
+  return impl_->form != LoopForm::kRawUring || impl_->ring_ok;
+}
 LoopPingPong::~LoopPingPong() = default;
 
 int64_t LoopPingPong::Run(int64_t rounds) {
   switch (impl_->form) {
     case LoopForm::kRawEpoll:
       return impl_->RunRaw(rounds);
+    case LoopForm::kRawUring:
+      return impl_->RunRawUring(rounds);
     case LoopForm::kCallback:
       return impl_->RunCallback(rounds);
     case LoopForm::kCoroutine:

@@ -4,9 +4,11 @@
 // Single-thread event-loop ping-pong over two pipes (issue 8): one round
 // trip is a byte written to pipe 1, read by side B, written back on pipe 2
 // and read by side A (each read asks for up to 64 bytes and gets the one
-// byte). Three forms do the same work: a raw epoll_wait +
-// read/write loop written here, gopoll::Loop with callbacks, and
-// gopoll::Loop with coroutines. Shared by the benchmark binary and the
+// byte). The forms do the same work: a raw epoll_wait + read/write loop
+// and a raw liburing loop (reads and writes submitted to the ring, one
+// io_uring_submit_and_wait per turn, SINGLE_ISSUER | DEFER_TASKRUN) written
+// here, and gopoll::Loop with callbacks and with coroutines, on the loop
+// backend given (epoll or io_uring). Shared by the benchmark binary and the
 // bench_smoke test, which checks the bytes.
 #ifndef BENCH_LOOP_BODIES_H_
 #define BENCH_LOOP_BODIES_H_
@@ -14,13 +16,19 @@
 #include <cstdint>
 #include <memory>
 
+#include "poll/poller.h"
+
 namespace gopoll::bench {
 
-enum class LoopForm { kRawEpoll, kCallback, kCoroutine };
+enum class LoopForm { kRawEpoll, kRawUring, kCallback, kCoroutine };
 
 class LoopPingPong {
  public:
-  explicit LoopPingPong(LoopForm form);
+  // `backend`: the Loop's (callback and coroutine forms).
+  explicit LoopPingPong(LoopForm form,
+                        LoopBackend backend = LoopBackend::kDefault);
+  // False if the form cannot run here (kRawUring without io_uring).
+  bool ok() const;
   ~LoopPingPong();
   LoopPingPong(const LoopPingPong&) = delete;
   LoopPingPong& operator=(const LoopPingPong&) = delete;

@@ -95,11 +95,14 @@ TEST(BenchSmoke, MemoryIsMeasured) {
 }
 
 TEST(BenchSmoke, LoopPingPongsEchoEveryByte) {
-  for (LoopForm f :
-       {LoopForm::kRawEpoll, LoopForm::kCallback, LoopForm::kCoroutine}) {
-    LoopPingPong p(f);
-    EXPECT_EQ(p.Run(200), 0);
-    EXPECT_EQ(p.Run(1), 0);  // the same pair again, one more round
+  for (LoopForm f : {LoopForm::kRawEpoll, LoopForm::kRawUring,
+                     LoopForm::kCallback, LoopForm::kCoroutine}) {
+    for (LoopBackend b : {LoopBackend::kEpoll, LoopBackend::kIoUring}) {
+      LoopPingPong p(f, b);
+      if (!p.ok()) continue;  // the raw io_uring loop without io_uring
+      EXPECT_EQ(p.Run(200), 0);
+      EXPECT_EQ(p.Run(1), 0);  // the same pair again, one more round
+    }
   }
 }
 
