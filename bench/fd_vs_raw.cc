@@ -77,8 +77,13 @@ void BM_PingPong(benchmark::State& state, PingPongOptions o) {
 
 // --- Event loop ping-pong on one thread: one iteration is one round trip.
 
-void BM_LoopPingPong(benchmark::State& state, LoopForm form) {
-  LoopPingPong p(form);
+void BM_LoopPingPong(benchmark::State& state, LoopForm form,
+                     LoopBackend backend) {
+  LoopPingPong p(form, backend);
+  if (!p.ok()) {
+    state.SkipWithError("io_uring unavailable");
+    return;
+  }
   int64_t bad = 0;
   while (state.KeepRunningBatch(1000)) bad += p.Run(1000);
   if (bad != 0) state.SkipWithError("echoed bytes differ");
@@ -168,13 +173,27 @@ void RegisterAll() {
           ->MinTime(0.4);
     }
   }
-  for (auto [name, form] :
-       {std::pair{"Loop/pingpong/raw_epoll", LoopForm::kRawEpoll},
-        std::pair{"Loop/pingpong/raw_io_uring", LoopForm::kRawUring},
-        std::pair{"Loop/pingpong/callback", LoopForm::kCallback},
-        std::pair{"Loop/pingpong/coroutine", LoopForm::kCoroutine}}) {
-    if (form == LoopForm::kRawUring && !RawUringAvailable()) continue;
-    benchmark::RegisterBenchmark(name, BM_LoopPingPong, form)
+  // "callback"/"coroutine": the Loop on epoll; "*_io_uring": on io_uring.
+  struct LoopVariant {
+    const char* name;
+    LoopForm form;
+    LoopBackend backend;
+  };
+  for (const LoopVariant& v : {
+           LoopVariant{"Loop/pingpong/raw_epoll", LoopForm::kRawEpoll,
+                       LoopBackend::kEpoll},
+           LoopVariant{"Loop/pingpong/raw_io_uring", LoopForm::kRawUring,
+                       LoopBackend::kIoUring},
+           LoopVariant{"Loop/pingpong/callback", LoopForm::kCallback,
+                       LoopBackend::kEpoll},
+           LoopVariant{"Loop/pingpong/coroutine", LoopForm::kCoroutine,
+                       LoopBackend::kEpoll},
+           LoopVariant{"Loop/pingpong/callback_io_uring", LoopForm::kCallback,
+                       LoopBackend::kIoUring},
+           LoopVariant{"Loop/pingpong/coroutine_io_uring", LoopForm::kCoroutine,
+                       LoopBackend::kIoUring},
+       }) {
+    benchmark::RegisterBenchmark(v.name, BM_LoopPingPong, v.form, v.backend)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond)
         ->MinTime(0.3);
@@ -239,6 +258,19 @@ void PrintTable(const Collector& c) {
                    "Loop/pingpong/callback", "Loop/pingpong/raw_epoll", 1.3});
   pairs.push_back({"loop ping-pong, coroutines vs raw epoll loop",
                    "Loop/pingpong/coroutine", "Loop/pingpong/raw_epoll", 1.3});
+  // The loop on io_uring (issue 16: <= 1.25x the raw liburing loop).
+  pairs.push_back({"loop ping-pong on io_uring, callbacks vs raw io_uring loop",
+                   "Loop/pingpong/callback_io_uring",
+                   "Loop/pingpong/raw_io_uring", 1.25});
+  pairs.push_back(
+      {"loop ping-pong on io_uring, coroutines vs raw io_uring loop",
+       "Loop/pingpong/coroutine_io_uring", "Loop/pingpong/raw_io_uring", 1.25});
+  pairs.push_back({"loop ping-pong, callbacks: io_uring vs epoll",
+                   "Loop/pingpong/callback_io_uring", "Loop/pingpong/callback",
+                   1.0});
+  pairs.push_back({"loop ping-pong, coroutines: io_uring vs epoll",
+                   "Loop/pingpong/coroutine_io_uring",
+                   "Loop/pingpong/coroutine", 1.0});
 
   std::printf(
       "\n| FD vs reference (medians) | FD | reference | ratio | goal | "

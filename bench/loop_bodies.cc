@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "bench/loop_bodies.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -26,35 +24,11 @@ namespace {
 // do (the raw loop too: same work).
 constexpr size_t kReadBuf = 64;
 
-void MakePipe(int p[2], bool nonblock = true) {
-  if (pipe2(p, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)) != 0) Die("pipe2");
+void MakePipe(int p[2]) {
+  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) Die("pipe2");
 }
-
-// The raw io_uring loop's ring: SINGLE_ISSUER + DEFER_TASKRUN (kernel 6.1+)
-// where the kernel takes them, plain otherwise. Returns -errno on failure.
-int InitRing(io_uring* ring) {
-  io_uring_params p;
-  memset(&p, 0, sizeof(p));
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-  int r = io_uring_queue_init_params(8, ring, &p);
-  if (r == -EINVAL) {
-    memset(&p, 0, sizeof(p));
-    r = io_uring_queue_init_params(8, ring, &p);
-  }
-  return r;
-}
-
-// user_data of the raw io_uring loop's operations.
-enum UringOp : uint64_t { kBRead = 1, kARead, kAWrite, kBWrite };
 
 }  // namespace
-
-bool RawUringAvailable() {
-  io_uring ring;
-  if (InitRing(&ring) != 0) return false;
-  io_uring_queue_exit(&ring);
-  return true;
-}
 
 struct LoopPingPong::Impl {
   LoopForm form;
@@ -63,27 +37,23 @@ struct LoopPingPong::Impl {
 
   // kRawEpoll
   int ep = -1;
-  // kRawUring: the ring; whether each side's read is in flight (a Run ends
-  // with B's next read submitted; the next Run goes on from there).
+  // kRawUring
   io_uring ring{};
-  bool uring = false, a_read_armed = false, b_read_armed = false;
-  char ua_buf[kReadBuf], ub_buf[kReadBuf], ub_echo = 0, u_sent = 0, u_next = 0;
+  bool ring_ok = false;
   // Loop forms
   std::unique_ptr<Loop> loop;
   AsyncFd a_out, a_in, b_in, b_out;
 
-  explicit Impl(LoopForm f) : form(f) {
-    // io_uring honours O_NONBLOCK (a read would end with -EAGAIN instead of
-    // waiting in the kernel): its pipes block.
-    MakePipe(p1, form != LoopForm::kRawUring);
-    MakePipe(p2, form != LoopForm::kRawUring);
+  Impl(LoopForm f, LoopBackend backend) : form(f) {
+    MakePipe(p1);
+    MakePipe(p2);
     if (form == LoopForm::kRawUring) {
-      int r = InitRing(&ring);
-      if (r != 0) {
-        errno = -r;
-        Die("io_uring_queue_init_params");
-      }
-      uring = true;
+      // Blocking pipes: the ring waits for them itself.
+      for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::fcntl(fd, F_SETFL, 0);
+      unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+      int r = io_uring_queue_init(8, &ring, flags);
+      if (r == -EINVAL) r = io_uring_queue_init(8, &ring, 0);
+      ring_ok = r == 0;
       return;
     }
     if (form == LoopForm::kRawEpoll) {
@@ -97,7 +67,9 @@ struct LoopPingPong::Impl {
       }
       return;
     }
-    loop = std::make_unique<Loop>();
+    LoopOptions o;
+    o.backend = backend;
+    loop = std::make_unique<Loop>(o);
     auto adopt = [&](int fd) {
       absl::StatusOr<AsyncFd> a = loop->Adopt(fd, FdKind::kPipe);
       if (!a.ok()) Die("Adopt");
@@ -110,9 +82,12 @@ struct LoopPingPong::Impl {
   }
 
   ~Impl() {
-    if (uring) io_uring_queue_exit(&ring);  // cancels the reads in flight
-    if (ep >= 0 || uring) {
-      if (ep >= 0) ::close(ep);
+    if (form == LoopForm::kRawUring) {
+      if (ring_ok) io_uring_queue_exit(&ring);
+      for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::close(fd);
+    }
+    if (ep >= 0) {
+      ::close(ep);
       for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::close(fd);
     }
     // Loop forms: the AsyncFds close their descriptors.
@@ -144,63 +119,66 @@ struct LoopPingPong::Impl {
     return bad;
   }
 
-  io_uring_sqe* Sqe() {
-    io_uring_sqe* e = io_uring_get_sqe(&ring);
-    if (e == nullptr) Die("io_uring_get_sqe");
-    return e;
+  // The raw liburing loop: a read pending on each pipe; a completed read
+  // queues the write (and, on B, the next read) for the next turn.
+  enum : uint64_t { kReadB = 1, kReadA = 2, kWrite = 3 };
+  void Queue(uint64_t tag, int fd, char* buf, unsigned len, bool write) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    if (sqe == nullptr) Die("io_uring_get_sqe");
+    if (write) {
+      io_uring_prep_write(sqe, fd, buf, len, static_cast<uint64_t>(-1));
+    } else {
+      io_uring_prep_read(sqe, fd, buf, len, static_cast<uint64_t>(-1));
+    }
+    io_uring_sqe_set_data64(sqe, tag);
   }
-  void SubmitRead(int fd, char* buf, UringOp op) {
-    io_uring_sqe* e = Sqe();
-    io_uring_prep_read(e, fd, buf, kReadBuf, 0);
-    io_uring_sqe_set_data64(e, op);
-  }
-  void SubmitWrite(int fd, const char* buf, UringOp op) {
-    io_uring_sqe* e = Sqe();
-    io_uring_prep_write(e, fd, buf, 1, 0);
-    io_uring_sqe_set_data64(e, op);
-  }
-
   int64_t RunRawUring(int64_t rounds) {
+    char a_buf[kReadBuf], b_buf[kReadBuf], b_echo = 0, sent = 0, next = 0;
     int64_t done = 0;
-    if (!b_read_armed) SubmitRead(p1[0], ub_buf, kBRead);
-    if (!a_read_armed) SubmitRead(p2[0], ua_buf, kARead);
-    b_read_armed = a_read_armed = true;
-    u_sent = u_next++;
-    SubmitWrite(p1[1], &u_sent, kAWrite);
+    Queue(kReadB, p1[0], b_buf, kReadBuf, false);
+    Queue(kReadA, p2[0], a_buf, kReadBuf, false);
+    sent = next++;
+    Queue(kWrite, p1[1], &sent, 1, true);
     while (done < rounds) {
-      if (io_uring_submit_and_wait(&ring, 1) < 0) Die("submit_and_wait");
+      if (io_uring_submit_and_wait(&ring, 1) < 0) Die("io_uring_submit");
+      unsigned head, n = 0;
       io_uring_cqe* cqe;
-      unsigned head, seen = 0;
       io_uring_for_each_cqe(&ring, head, cqe) {
-        ++seen;
-        const int res = cqe->res;
-        switch (io_uring_cqe_get_data64(cqe)) {
-          case kBRead:  // side B: echo, read again
-            if (res != 1) Die("B read");
-            ub_echo = ub_buf[0];
-            SubmitWrite(p2[1], &ub_echo, kBWrite);
-            SubmitRead(p1[0], ub_buf, kBRead);
-            break;
-          case kARead:  // side A: check, send the next
-            a_read_armed = false;
-            if (res != 1) Die("A read");
-            if (ua_buf[0] != u_sent) ++bad;
-            if (++done < rounds) {
-              u_sent = u_next++;
-              SubmitWrite(p1[1], &u_sent, kAWrite);
-              SubmitRead(p2[0], ua_buf, kARead);
-              a_read_armed = true;
-            }
-            break;
-          default:  // a write
-            if (res != 1) Die("write");
+        ++n;
+        const uint64_t tag = cqe->user_data;
+        if (tag == kWrite) {
+          if (cqe->res != 1) Die("ring write");
+        } else if (tag == kReadB) {
+          if (cqe->res != 1) Die("ring read B");
+          b_echo = b_buf[0];
+          Queue(kWrite, p2[1], &b_echo, 1, true);
+          Queue(kReadB, p1[0], b_buf, kReadBuf, false);
+        } else {
+          if (cqe->res != 1) Die("ring read A");
+          if (a_buf[0] != sent) ++bad;
+          if (++done < rounds) {
+            sent = next++;
+            Queue(kWrite, p1[1], &sent, 1, true);
+            Queue(kReadA, p2[0], a_buf, kReadBuf, false);
+          }
         }
       }
-      io_uring_cq_advance(&ring, seen);
+      io_uring_cq_advance(&ring, n);
     }
-    // Submit what the last turn prepared (B's next read, maybe its last
-    // echo); their completions are reaped by the next Run.
-    if (io_uring_submit(&ring) < 0) Die("submit");
+    // B's last read stays pending: cancel it so the next run starts clean.
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_cancel64(sqe, kReadB, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    for (int seen = 0; seen < 2;) {
+      if (io_uring_submit_and_wait(&ring, 1) < 0) Die("io_uring_submit");
+      unsigned head, n = 0;
+      io_uring_cqe* cqe;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        ++n;
+        if (cqe->user_data == kReadB || cqe->user_data == 0) ++seen;
+      }
+      io_uring_cq_advance(&ring, n);
+    }
     return bad;
   }
 
@@ -289,8 +267,12 @@ struct LoopPingPong::Impl {
   }
 };
 
-LoopPingPong::LoopPingPong(LoopForm form)
-    : impl_(std::make_unique<Impl>(form)) {}
+LoopPingPong::LoopPingPong(LoopForm form, LoopBackend backend)
+    : impl_(std::make_unique<Impl>(form, backend)) {}
+
+bool LoopPingPong::ok() const {
+  return impl_->form != LoopForm::kRawUring || impl_->ring_ok;
+}
 LoopPingPong::~LoopPingPong() = default;
 
 int64_t LoopPingPong::Run(int64_t rounds) {

@@ -5,28 +5,30 @@
 // trip is a byte written to pipe 1, read by side B, written back on pipe 2
 // and read by side A (each read asks for up to 64 bytes and gets the one
 // byte). The forms do the same work: a raw epoll_wait + read/write loop
-// written here, a raw liburing loop written here (reads and writes
-// submitted to the ring, one io_uring_submit_and_wait per turn,
-// SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them), gopoll::Loop
-// with callbacks, and gopoll::Loop with coroutines. Shared by the benchmark
-// binary and the bench_smoke test, which checks the bytes.
+// and a raw liburing loop (reads and writes submitted to the ring, one
+// io_uring_submit_and_wait per turn, SINGLE_ISSUER | DEFER_TASKRUN) written
+// here, and gopoll::Loop with callbacks and with coroutines, on the loop
+// backend given (epoll or io_uring). Shared by the benchmark binary and the
+// bench_smoke test, which checks the bytes.
 #ifndef BENCH_LOOP_BODIES_H_
 #define BENCH_LOOP_BODIES_H_
 
 #include <cstdint>
 #include <memory>
 
+#include "poll/poller.h"
+
 namespace gopoll::bench {
 
 enum class LoopForm { kRawEpoll, kRawUring, kCallback, kCoroutine };
 
-// False if this kernel refuses io_uring (ENOSYS, EPERM, ...): kRawUring
-// cannot run.
-bool RawUringAvailable();
-
 class LoopPingPong {
  public:
-  explicit LoopPingPong(LoopForm form);
+  // `backend`: the Loop's (callback and coroutine forms).
+  explicit LoopPingPong(LoopForm form,
+                        LoopBackend backend = LoopBackend::kDefault);
+  // False if the form cannot run here (kRawUring without io_uring).
+  bool ok() const;
   ~LoopPingPong();
   LoopPingPong(const LoopPingPong&) = delete;
   LoopPingPong& operator=(const LoopPingPong&) = delete;

@@ -65,6 +65,10 @@ class Poller {
   // the thread that ran the loop.
   bool orphaned() const { return orphaned_.load(std::memory_order_acquire); }
 
+  // The OS mechanism behind it ("epoll", "io_uring", "iocp"), for
+  // Loop::backend_name().
+  virtual const char* backend_name() const { return ""; }
+
  protected:
   // The backend's part of Orphan().
   virtual void OnOrphan() {}
@@ -82,11 +86,29 @@ bool IsCurrentLoopPoller(const Poller* p);
 // Records `p` (may be null) as the calling thread's current loop poller.
 void SetCurrentLoopPoller(const Poller* p);
 
-// A poller owned by one event loop (see poll/loop/loop.h): a loop-owned
-// EpollPoller on Linux, an IocpLoopPoller (the loop's own completion port)
-// on Windows, null on plan9_stub (its loops run blocking operations on
-// helper threads).
-std::unique_ptr<Poller> NewLoopPoller();
+// Which OS mechanism an event loop uses where there is a choice (Linux).
+enum class LoopBackend {
+  // io_uring where the kernel allows it (poll/unix/uring_poller.h), epoll
+  // otherwise; the environment variable GOPOLL_LOOP_BACKEND=epoll|io_uring
+  // overrides this default.
+  kDefault,
+  kEpoll,
+  // io_uring; epoll if io_uring is unavailable (ENOSYS, EPERM from
+  // kernel.io_uring_disabled or seccomp, missing opcodes).
+  kIoUring,
+};
+
+// A poller owned by one event loop (see poll/loop/loop.h): on Linux an
+// IoUringLoopPoller or a loop-owned EpollPoller (`backend`), an
+// IocpLoopPoller (the loop's own completion port) on Windows, null on
+// plan9_stub (its loops run blocking operations on helper threads).
+// `ring_entries`: io_uring's submission queue size (0: the default; tests
+// use small rings).
+std::unique_ptr<Poller> NewLoopPoller(LoopBackend backend,
+                                      unsigned ring_entries = 0);
+inline std::unique_ptr<Poller> NewLoopPoller() {
+  return NewLoopPoller(LoopBackend::kDefault);
+}
 
 }  // namespace gopoll
 

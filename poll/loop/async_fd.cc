@@ -118,6 +118,12 @@ class AcceptOp final : public OpBase<absl::StatusOr<AsyncFd>> {
 
  private:
   const char* OpName() const override { return "accept"; }
+#if defined(__linux__)
+  // io_uring loops submit the accept and collect it when it completes
+  // (poll/unix/uring_poller.h); epoll ignores it. Not on Windows, whose
+  // loops run accepts on helper threads (FD::AsyncNative).
+  bool Resumable() const override { return true; }
+#endif
   bool Attempt() override {
     absl::StatusOr<Accepted> a = AcceptOnce();
     if (!a.ok() && WouldBlock()) return false;

@@ -67,6 +67,10 @@ void SleepAwaiter::await_suspend(std::coroutine_handle<> h) {
 
 Loop::Loop() : core_(std::make_shared<LoopCore>()) {}
 
+Loop::Loop(const LoopOptions& options)
+    : core_(std::make_shared<LoopCore>(options.backend, options.ring_entries)) {
+}
+
 Loop::~Loop() { core_->Shutdown(); }
 
 void Loop::Run() {

@@ -14,7 +14,11 @@
 //   });
 //   loop.Run();
 //
-// Backends: on epoll the loop thread runs epoll_wait itself. On Windows the
+// Backends: on Linux the loop runs on io_uring where the kernel allows it
+// (poll/unix/uring_poller.h: reads, writes and accepts are submitted to the
+// ring, one io_uring_submit_and_wait per turn), on epoll otherwise or when
+// asked (LoopOptions, GOPOLL_LOOP_BACKEND=epoll); backend_name() says which.
+// On epoll the loop thread runs epoll_wait itself. On Windows the
 // loop has its own completion port, which FDs adopted by it bind to (lazily,
 // in initIO), and the loop thread drains it: reads and writes of pipes and
 // sockets run there. On plan9_stub the loop thread only runs callbacks:
@@ -83,9 +87,19 @@ class [[nodiscard]] SleepAwaiter {
   std::shared_ptr<std::atomic<bool>> gone_;
 };
 
+// How a Loop is made.
+struct LoopOptions {
+  // Linux: io_uring or epoll (see LoopBackend in poll/poller.h; the default
+  // honours GOPOLL_LOOP_BACKEND=epoll|io_uring). Ignored elsewhere.
+  LoopBackend backend = LoopBackend::kDefault;
+  // io_uring's submission queue size; 0: the default (256).
+  unsigned ring_entries = 0;
+};
+
 class Loop {
  public:
   Loop();
+  explicit Loop(const LoopOptions& options);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -122,6 +136,12 @@ class Loop {
   bool InLoopThread() const { return core_->InLoop(); }
   // False on backends where operations run on helper threads.
   bool has_poller() const { return core_->poller() != nullptr; }
+  // The OS mechanism the loop runs on: "io_uring" or "epoll" on Linux,
+  // "iocp" on Windows, "threads" without a poller (plan9_stub).
+  const char* backend_name() const {
+    return core_->poller() != nullptr ? core_->poller()->backend_name()
+                                      : "threads";
+  }
 
  private:
   std::shared_ptr<LoopCore> core_;

@@ -18,7 +18,8 @@ int TimeoutMs(absl::Duration d) {
 }
 }  // namespace
 
-LoopCore::LoopCore() : poller_(NewLoopPoller()) {}
+LoopCore::LoopCore(LoopBackend backend, unsigned ring_entries)
+    : poller_(NewLoopPoller(backend, ring_entries)) {}
 
 LoopCore::~LoopCore() = default;
 

@@ -32,7 +32,9 @@ class AsyncOp;
 
 class LoopCore {
  public:
-  LoopCore();
+  LoopCore() : LoopCore(LoopBackend::kDefault, 0) {}
+  // The poller NewLoopPoller(backend, ring_entries) makes (poller.h).
+  LoopCore(LoopBackend backend, unsigned ring_entries);
   ~LoopCore();
   LoopCore(const LoopCore&) = delete;
   LoopCore& operator=(const LoopCore&) = delete;

@@ -13,7 +13,7 @@ namespace gopoll {
 
 // No readiness poller: event loops run blocking operations on helper
 // threads (poll/loop/offload.h).
-std::unique_ptr<Poller> NewLoopPoller() { return nullptr; }
+std::unique_ptr<Poller> NewLoopPoller(LoopBackend, unsigned) { return nullptr; }
 
 absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
                              Poller* loop_poller) {

@@ -12,6 +12,7 @@
 
 #include "poll/fd.h"
 #include "poll/internal/fd_access.h"
+#include "poll/posix/async_call.h"
 #include "poll/posix/posix_calls.h"
 
 namespace gopoll {
@@ -41,7 +42,11 @@ WaitStrategy FD::wait_strategy() const {
 }
 
 absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
-  return Exec(*this, Dir::kRead, "read", [&](void*) {
+  return Exec(*this, Dir::kRead, "read", [&](void* ctx) {
+    if (ctx != nullptr) {  // a completion backend (posix/async_call.h)
+      return posix::Describe(ctx, posix::AsyncCall::Op::kRead, p.data(),
+                             p.size());
+    }
     return posix::Result(::read(sysfd_, p.data(), p.size()));
   });
 }
@@ -50,11 +55,20 @@ absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
 // closed fails with EPIPE instead of raising SIGPIPE (posix_calls.h).
 absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
   if (kind_ == FdKind::kNet) {
-    return Exec(*this, Dir::kWrite, "write", [&](void*) {
+    return Exec(*this, Dir::kWrite, "write", [&](void* ctx) {
+      if (ctx != nullptr) {
+        return posix::Describe(ctx, posix::AsyncCall::Op::kSend,
+                               const_cast<char*>(p.data()), p.size(),
+                               MSG_NOSIGNAL);
+      }
       return posix::Result(::send(sysfd_, p.data(), p.size(), MSG_NOSIGNAL));
     });
   }
-  return Exec(*this, Dir::kWrite, "write", [&](void*) {
+  return Exec(*this, Dir::kWrite, "write", [&](void* ctx) {
+    if (ctx != nullptr) {
+      return posix::Describe(ctx, posix::AsyncCall::Op::kWrite,
+                             const_cast<char*>(p.data()), p.size());
+    }
     return posix::Result(::write(sysfd_, p.data(), p.size()));
   });
 }
@@ -98,17 +112,28 @@ absl::StatusOr<size_t> FD::WriteVImpl(
 
 absl::StatusOr<Accepted> FD::AcceptImpl() {
   Accepted a;
-  absl::StatusOr<size_t> fd = Exec(*this, Dir::kRead, "accept4", [&](void*) {
-    for (;;) {
-      socklen_t len = sizeof(a.peer.storage);
-      int nfd =
-          ::accept4(sysfd_, a.peer.get(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      // The connection went away before we took it: take the next one.
-      if (nfd < 0 && errno == ECONNABORTED) continue;
-      a.peer.len = nfd < 0 ? 0 : len;
-      return posix::Result(nfd);
-    }
-  });
+  absl::StatusOr<size_t> fd =
+      Exec(*this, Dir::kRead, "accept4", [&](void* ctx) {
+        if (ctx != nullptr) {  // a completion backend (posix/async_call.h)
+          auto* c = static_cast<posix::AsyncCall*>(ctx);
+          if (c->collect) {
+            a.peer.Set(c->addr.storage, c->res < 0 ? 0 : c->addrlen);
+          } else {
+            c->addrlen = sizeof(c->addr.storage);
+          }
+          return posix::Describe(ctx, posix::AsyncCall::Op::kAccept, nullptr, 0,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+        }
+        for (;;) {
+          socklen_t len = sizeof(a.peer.storage);
+          int nfd = ::accept4(sysfd_, a.peer.get(), &len,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC);
+          // The connection went away before we took it: take the next one.
+          if (nfd < 0 && errno == ECONNABORTED) continue;
+          a.peer.len = nfd < 0 ? 0 : len;
+          return posix::Result(nfd);
+        }
+      });
   if (!fd.ok()) return fd.status();
   a.sysfd = static_cast<Sysfd>(*fd);
   return a;

@@ -15,17 +15,12 @@ namespace {
 
 // The eventfd's epoll token: an index no slot ever has.
 constexpr uint64_t kEventfdToken = ~uint64_t{0};
-constexpr int kMaxEvents = 128;
 
 uint64_t Token(uint32_t index, uint32_t gen) {
   return (uint64_t{gen} << 32) | index;
 }
 
 }  // namespace
-
-std::unique_ptr<Poller> NewLoopPoller() {
-  return std::make_unique<EpollPoller>(/*loop_owned=*/true);
-}
 
 EpollPoller& EpollPoller::Default() {
   static EpollPoller* p = new EpollPoller();
@@ -75,6 +70,37 @@ absl::Status EpollPoller::EnsureOpen() {
 }
 
 absl::Status EpollPoller::Register(intptr_t sysfd, PollDesc* pd) {
+  return RegisterWith(sysfd, pd, /*dormant=*/false);
+}
+
+absl::Status EpollPoller::RegisterDormant(intptr_t sysfd, PollDesc* pd) {
+  return RegisterWith(sysfd, pd, /*dormant=*/true);
+}
+
+namespace {
+constexpr uint32_t kAllEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+}  // namespace
+
+void EpollPoller::Activate(intptr_t sysfd, PollDesc* pd) {
+  {
+    absl::ReaderMutexLock l(&reg_mu_);
+    uint32_t i = static_cast<uint32_t>(pd->poller_data);
+    if (i >= slots_.size() || slots_[i].pd != pd || slots_[i].active) return;
+  }
+  absl::MutexLock l(&reg_mu_);
+  uint32_t i = static_cast<uint32_t>(pd->poller_data);
+  if (i >= slots_.size() || slots_[i].pd != pd || slots_[i].active) return;
+  epoll_event e{};
+  e.events = kAllEvents;
+  e.data.u64 = Token(i, slots_[i].gen);
+  if (::epoll_ctl(epfd_fast_.load(), EPOLL_CTL_MOD, static_cast<int>(sysfd),
+                  &e) == 0) {
+    slots_[i].active = true;
+  }
+}
+
+absl::Status EpollPoller::RegisterWith(intptr_t sysfd, PollDesc* pd,
+                                       bool dormant) {
   {
     absl::MutexLock l(&mu_);
     absl::Status s = EnsureOpen();
@@ -91,7 +117,10 @@ absl::Status EpollPoller::Register(intptr_t sysfd, PollDesc* pd) {
   }
   Slot& slot = slots_[index];
   epoll_event e{};
-  e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  // Dormant: no interest (epoll still checks that the descriptor can be
+  // polled; only hang-ups and errors are reported, which wake nobody
+  // for long: a woken waiter re-checks).
+  e.events = dormant ? EPOLLET : kAllEvents;
   e.data.u64 = Token(index, slot.gen);
   if (::epoll_ctl(epfd_fast_.load(), EPOLL_CTL_ADD, static_cast<int>(sysfd),
                   &e) < 0) {
@@ -100,6 +129,7 @@ absl::Status EpollPoller::Register(intptr_t sysfd, PollDesc* pd) {
     return ErrnoError("epoll_ctl", err);
   }
   slot.pd = pd;
+  slot.active = !dormant;
   pd->poller_data = index;
   ++registered_;
   return absl::OkStatus();
@@ -132,7 +162,7 @@ void EpollPoller::Interrupt() {
   } while (r < 0 && errno == EINTR);
 }
 
-void EpollPoller::Poll(int timeout_ms) {
+int EpollPoller::PollCount(int timeout_ms) {
   if (epfd_fast_.load() < 0) {
     absl::MutexLock l(&mu_);
     absl::Status s = EnsureOpen();
@@ -144,10 +174,11 @@ void EpollPoller::Poll(int timeout_ms) {
   epoll_event events[kMaxEvents];
   int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, timeout_ms);
   if (n < 0) {
-    if (errno == EINTR) return;
+    if (errno == EINTR) return 0;
     ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
   }
   Dispatch(events, n, nullptr);
+  return n;
 }
 
 void EpollPoller::OnOrphan() { lf_.ReleaseLeadership(); }

@@ -40,10 +40,24 @@ class EpollPoller final : public Poller {
   ~EpollPoller() override;
 
   absl::Status Register(intptr_t sysfd, PollDesc* pd) override;
+  // For a completion poller built on this one (poll/unix/uring_poller.h):
+  // registers `sysfd` without interest in readiness (the descriptor is
+  // checked for pollability like Register), until Activate(). Activate is
+  // idempotent and cheap once done; an edge that came before it is not
+  // lost (EPOLL_CTL_MOD reports the current readiness).
+  absl::Status RegisterDormant(intptr_t sysfd, PollDesc* pd);
+  void Activate(intptr_t sysfd, PollDesc* pd);
+  // The epoll descriptor (-1 if it could not be created).
+  int epoll_fd() const { return epfd_fast_.load(); }
   void Unregister(intptr_t sysfd, PollDesc* pd) override;
   void Park(ThreadWaiter& w) override;
   void Interrupt() override;
-  void Poll(int timeout_ms) override;
+  void Poll(int timeout_ms) override { PollCount(timeout_ms); }
+  // Poll, returning the number of events delivered; kMaxEvents means there
+  // may be more.
+  int PollCount(int timeout_ms);
+  static constexpr int kMaxEvents = 128;
+  const char* backend_name() const override { return "epoll"; }
 
   // Registered descriptors (tests).
   size_t registered() const;
@@ -55,7 +69,9 @@ class EpollPoller final : public Poller {
   struct Slot {
     PollDesc* pd = nullptr;
     uint32_t gen = 0;
+    bool active = true;  // false: RegisterDormant, not yet Activate'd
   };
+  absl::Status RegisterWith(intptr_t sysfd, PollDesc* pd, bool dormant);
   absl::Status EnsureOpen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Delivers one batch of events; `self` is the leading thread's waiter
   // (null for a loop's Poll).

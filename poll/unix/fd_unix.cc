@@ -15,12 +15,16 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <utility>
 #include <vector>
 
 #include "poll/fd.h"
+#include "poll/internal/fd_access.h"
+#include "poll/posix/async_call.h"
 #include "poll/posix/interruptible.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/unix/epoll_poller.h"
+#include "poll/unix/uring_poller.h"
 
 namespace gopoll {
 
@@ -28,6 +32,62 @@ namespace {
 // The poller-less PollDesc marks the interruptible-call strategy (non-
 // pollable FDs have none either; that strategy's runner serves them too).
 bool Interruptible(const PollDesc& pd) { return pd.poller() == nullptr; }
+
+// On an io_uring loop's FD readiness is watched only once somebody waits
+// for it (poll/unix/uring_poller.h); call before the first wait.
+void WantReadiness(PollDesc& pd, Sysfd fd) {
+  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd.poller())) {
+    ring->Activate(fd, &pd);
+  }
+}
+
+// An event loop's operation on the ring (Go's contract as on IOCP, see
+// poll/windows/fd_windows.cc): never waits here. Submits the call (its
+// completion wakes nb.completion on the loop thread) or collects the
+// operation the loop hands back after that completion.
+absl::StatusOr<size_t> ExecOnRing(
+    FD& fd, IoUringLoopPoller& ring, NonBlockingScope& nb, Dir d,
+    const char* syscall, absl::FunctionRef<IoResult(void* ctx)> attempt) {
+  PollDesc& pd = internal::FdAccess::poll_desc(fd);
+  for (;;) {
+    auto* op = static_cast<UringOp*>(std::exchange(nb.backend_op, nullptr));
+    if (op == nullptr) {
+      absl::Status s = pd.Prepare(d, fd.kind());
+      if (!s.ok()) return s;
+      op = ring.NewOp(nb.completion);
+      op->call.fd = static_cast<int>(fd.sysfd());
+      attempt(&op->call);
+      ring.Submit(op);
+      nb.SetInFlight(op);
+      return absl::Status(absl::StatusCode::kUnavailable, "");
+    }
+    // Its completion's result decides, even when a deadline or Close
+    // cancelled it: a cancel that lost the race delivers the real result
+    // (bytes the kernel read are never dropped).
+    op->call.collect = true;
+    const bool accept = op->call.op == posix::AsyncCall::Op::kAccept;
+    IoResult r = attempt(&op->call);
+    ring.Free(op);
+    if (r.err == 0) return static_cast<size_t>(r.n);
+    if (r.err == ECANCELED || r.err == EINTR) {
+      absl::Status s = pd.CheckErr(d, fd.kind());
+      if (!s.ok()) return s;
+      // Cancelled for a deadline that was extended since: as on IOCP, the
+      // reason seen when it was cancelled.
+      if (!nb.cancel_reason.ok()) return nb.cancel_reason;
+      continue;  // not cancelled by us (the ring changed threads): again
+    }
+    if (accept && r.err == ECONNABORTED) continue;  // take the next one
+    if (r.err == EAGAIN) {
+      // The kernel would not wait for this descriptor: wait for
+      // readiness (the loop arms the op), then submit again.
+      ring.Activate(fd.sysfd(), &pd);
+      return pd.Wait(d, fd.kind());
+    }
+    return ErrnoError(syscall, static_cast<int>(r.err));
+  }
+}
+
 }  // namespace
 
 absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
@@ -71,8 +131,18 @@ absl::StatusOr<size_t> FD::ExecIO(
   if (Interruptible(pd_)) {
     return posix::ExecInterruptible(*this, d, syscall, attempt);
   }
-  // Registered with epoll from here on (so pollable).
-  absl::Status s = pd_.Prepare(d, kind_);
+  // Registered with epoll or an io_uring loop from here on (so pollable).
+  absl::Status s;
+  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
+    NonBlockingScope* nb = NonBlockingScope::Current();
+    if (nb != nullptr && nb->resumable) {
+      return ExecOnRing(*this, *ring, *nb, d, syscall, attempt);
+    }
+    // Blocking callers of other threads, and loop operations that cannot
+    // be collected later: readiness.
+    ring->Activate(sysfd_, &pd_);
+  }
+  s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
   for (;;) {
     IoResult r = attempt(nullptr);
@@ -99,6 +169,7 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
   if (errno != EINPROGRESS && errno != EALREADY) {
     return ErrnoError("connect", errno);
   }
+  WantReadiness(pd_, sysfd_);
   for (;;) {
     s = pd_.Wait(Dir::kWrite, kind_);
     if (!s.ok()) return s;
@@ -131,6 +202,7 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
 
 absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   if (Interruptible(pd_)) return posix::RawIOInterruptible(*this, d, f);
+  WantReadiness(pd_, sysfd_);
   absl::Status s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
   for (;;) {
@@ -145,7 +217,17 @@ bool FD::AsyncNative(Poller* loop_poller, bool /*resumable*/) {
          pd_.poller() == loop_poller;
 }
 
-void FD::CancelAsync(void* /*backend_op*/) {}
-void FD::FreeAsync(void* /*backend_op*/) {}  // readiness ops never fly
+// In flight only on an io_uring loop (epoll's operations never fly).
+void FD::CancelAsync(void* backend_op) {
+  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
+    ring->Cancel(static_cast<UringOp*>(backend_op));
+  }
+}
+
+void FD::FreeAsync(void* backend_op) {
+  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
+    ring->Free(static_cast<UringOp*>(backend_op));
+  }
+}
 
 }  // namespace gopoll

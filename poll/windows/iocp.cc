@@ -11,7 +11,7 @@
 
 namespace gopoll {
 
-std::unique_ptr<Poller> NewLoopPoller() {
+std::unique_ptr<Poller> NewLoopPoller(LoopBackend, unsigned) {
   return std::make_unique<IocpLoopPoller>();
 }
 namespace {

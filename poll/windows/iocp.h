@@ -99,6 +99,7 @@ class IocpLoopPoller final : public IocpPollerBase {
   // port, as on the process-wide one.
   void Park(ThreadWaiter& w) override;
   void Poll(int timeout_ms) override;
+  const char* backend_name() const override { return "iocp"; }
 
  protected:
   // The oldest follower (if any) becomes leader.

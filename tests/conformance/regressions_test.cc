@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "poll/errors.h"
 #include "poll/fd.h"
+#include "poll/internal/fd_access.h"
 #include "poll/loop/loop.h"
 #include "tests/conformance/harness.h"
 
@@ -38,7 +39,7 @@ TEST(Regressions, CloseOnAThreadOfADestroyedLoopWaitsForAnotherLoopsOp) {
       ASSERT_TRUE(raw.ok()) << raw.status();
       absl::StatusOr<AsyncFd> probe = a.Adopt(raw->a, raw->kind);
       ASSERT_TRUE(probe.ok()) << probe.status();
-      old_poller = probe->fd().poll_desc().poller();
+      old_poller = gopoll::internal::FdAccess::poll_desc(probe->fd()).poller();
       CloseRaw(raw->b);
     }
     b = std::make_unique<Loop>();
@@ -47,7 +48,8 @@ TEST(Regressions, CloseOnAThreadOfADestroyedLoopWaitsForAnotherLoopsOp) {
     r = b->Adopt(raw->a, raw->kind);
     ASSERT_TRUE(r.ok()) << r.status();
     other = raw->b;
-    if (old_poller == nullptr || r->fd().poll_desc().poller() == old_poller ||
+    if (old_poller == nullptr ||
+        gopoll::internal::FdAccess::poll_desc(r->fd()).poller() == old_poller ||
         attempt == 19) {
       break;  // reused (or no poller at all: plan9_stub; or never reused)
     }

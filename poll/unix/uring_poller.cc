@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "poll/unix/uring_poller.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "absl/base/call_once.h"
+#include "absl/base/internal/raw_logging.h"
+#include "poll/errors.h"
+#include "poll/poll_desc.h"
+
+namespace gopoll {
+
+const char kIoUringBackendName[] = "io_uring";
+
+std::atomic<uint64_t> IoUringLoopPoller::cq_overflows{0};
+std::atomic<uint64_t> IoUringLoopPoller::sq_full_flushes{0};
+std::atomic<uint64_t> IoUringLoopPoller::migrations{0};
+std::atomic<uint64_t> IoUringLoopPoller::cancels_lost{0};
+
+namespace {
+
+// user_data of the ring's own requests (operations are UringOp pointers,
+// never this small).
+constexpr uint64_t kEpollTag = 1;
+constexpr uint64_t kCancelTag = 2;
+
+constexpr unsigned kFastFlags = IORING_SETUP_SINGLE_ISSUER |
+                                IORING_SETUP_DEFER_TASKRUN |
+                                IORING_SETUP_R_DISABLED;
+
+// IORING_REGISTER_ENABLE_RINGS (liburing 2.3 declares io_uring_enable_rings
+// but does not export it).
+int EnableRings(io_uring* ring) {
+  long r = ::syscall(__NR_io_uring_register, ring->ring_fd,
+                     IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  return r < 0 ? -errno : 0;
+}
+
+int CurrentTid() {
+  thread_local int tid = static_cast<int>(::syscall(SYS_gettid));
+  return tid;
+}
+
+// What the kernel offers, probed once per process: whether a ring can be
+// set up, with which flags, and whether it has every opcode we use.
+struct Support {
+  absl::Status status;
+  unsigned flags = 0;
+};
+absl::once_flag support_once;
+Support* support = nullptr;
+
+void ProbeSupport() {
+  support = new Support;
+  io_uring ring;
+  int r = io_uring_queue_init(4, &ring, kFastFlags);
+  if (r == -EINVAL) {
+    r = io_uring_queue_init(4, &ring, 0);  // kernels before 6.1
+  } else if (r == 0) {
+    support->flags = kFastFlags;
+  }
+  if (r < 0) {
+    support->status = ErrnoError("io_uring_setup", -r);
+    return;
+  }
+  io_uring_queue_exit(&ring);
+  io_uring_probe* probe = io_uring_get_probe();
+  if (probe == nullptr) {
+    support->status = absl::UnavailableError("io_uring: no opcode probe");
+    return;
+  }
+  for (int op :
+       {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_SEND, IORING_OP_ACCEPT,
+        IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD}) {
+    if (!io_uring_opcode_supported(probe, op)) {
+      support->status = absl::UnavailableError(
+          "io_uring: opcode " + std::to_string(op) + " unsupported");
+      break;
+    }
+  }
+  io_uring_free_probe(probe);
+}
+
+}  // namespace
+
+absl::Status IoUringLoopPoller::Available() {
+  absl::call_once(support_once, ProbeSupport);
+  return support->status;
+}
+
+std::unique_ptr<IoUringLoopPoller> IoUringLoopPoller::Create(
+    unsigned entries, absl::Status* why) {
+  absl::Status s = Available();
+  if (!s.ok()) {
+    if (why != nullptr) *why = s;
+    return nullptr;
+  }
+  std::unique_ptr<IoUringLoopPoller> p(new IoUringLoopPoller());
+  p->entries_ = entries == 0 ? kDefaultEntries : entries;
+  // The probe may be older than a seccomp filter or sysctl change: this
+  // ring is the real test.
+  int r = p->Setup();
+  if (r < 0) {
+    if (why != nullptr) *why = ErrnoError("io_uring_setup", -r);
+    return nullptr;
+  }
+  return p;
+}
+
+int IoUringLoopPoller::Setup() {
+  single_issuer_ = support->flags != 0;
+  int r = io_uring_queue_init(entries_, &ring_, support->flags);
+  owner_ = 0;
+  epoll_armed_ = false;
+  return r;
+}
+
+IoUringLoopPoller::~IoUringLoopPoller() { io_uring_queue_exit(&ring_); }
+
+absl::Status IoUringLoopPoller::Register(intptr_t sysfd, PollDesc* pd) {
+  return epoll_.RegisterDormant(sysfd, pd);
+}
+
+void IoUringLoopPoller::Unregister(intptr_t sysfd, PollDesc* pd) {
+  epoll_.Unregister(sysfd, pd);
+}
+
+void IoUringLoopPoller::EnsureOwner() {
+  if (!single_issuer_) return;
+  const int tid = CurrentTid();
+  if (owner_ == tid) return;
+  if (owner_ == 0) {
+    int r = EnableRings(&ring_);
+    if (r < 0) {
+      ABSL_RAW_LOG(FATAL, "poll: io_uring_enable_rings failed: errno %d", -r);
+    }
+    owner_ = tid;
+    return;
+  }
+  Migrate(tid);
+}
+
+void IoUringLoopPoller::Migrate(int tid) {
+  migrations.fetch_add(1, std::memory_order_relaxed);
+  // Completions already posted are results: collect them (reading the
+  // completion queue needs no system call). The rest are cancelled when
+  // the old ring is torn down; their operations are submitted again by
+  // their owners (ExecIO: an -ECANCELED nobody asked for).
+  unsigned head;
+  io_uring_cqe* cqe;
+  unsigned n = 0;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    Complete(cqe->user_data, cqe->res, cqe->flags);
+    ++n;
+  }
+  io_uring_cq_advance(&ring_, n);
+  io_uring_queue_exit(&ring_);
+  int r = Setup();
+  if (r < 0) {
+    ABSL_RAW_LOG(FATAL,
+                 "poll: io_uring_setup failed for a new loop thread: "
+                 "errno %d",
+                 -r);
+  }
+  r = EnableRings(&ring_);
+  if (r < 0) {
+    ABSL_RAW_LOG(FATAL, "poll: io_uring_enable_rings failed: errno %d", -r);
+  }
+  owner_ = tid;
+  while (inflight_ != nullptr)
+    Complete(reinterpret_cast<uint64_t>(inflight_), -ECANCELED, 0);
+}
+
+io_uring_sqe* IoUringLoopPoller::GetSqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    // The submission queue is full: hand it to the kernel now (a cancel
+    // must never wait for the end of the turn, and must never be dropped).
+    sq_full_flushes.fetch_add(1, std::memory_order_relaxed);
+    int r = io_uring_submit(&ring_);
+    if (r < 0 && r != -EINTR) {
+      if (r != -EBUSY && r != -EAGAIN) {
+        ABSL_RAW_LOG(FATAL, "poll: io_uring_submit failed: errno %d", -r);
+      }
+      // Completions must be taken first (an overflowed queue): collect.
+      io_uring_get_events(&ring_);
+      Reap();
+    }
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+UringOp* IoUringLoopPoller::NewOp(Waiter* completion) {
+  EnsureOwner();
+  auto* op = new UringOp;
+  op->waiter = completion;
+  return op;
+}
+
+void IoUringLoopPoller::Submit(UringOp* op) {
+  io_uring_sqe* sqe = GetSqe();
+  posix::AsyncCall& c = op->call;
+  switch (c.op) {
+    case posix::AsyncCall::Op::kRead:
+      io_uring_prep_read(sqe, c.fd, c.buf, static_cast<unsigned>(c.len),
+                         static_cast<uint64_t>(-1));
+      break;
+    case posix::AsyncCall::Op::kWrite:
+      io_uring_prep_write(sqe, c.fd, c.buf, static_cast<unsigned>(c.len),
+                          static_cast<uint64_t>(-1));
+      break;
+    case posix::AsyncCall::Op::kSend:
+      io_uring_prep_send(sqe, c.fd, c.buf, c.len, c.flags);
+      break;
+    case posix::AsyncCall::Op::kAccept:
+      io_uring_prep_accept(sqe, c.fd, c.addr.get(), &c.addrlen, c.flags);
+      break;
+    case posix::AsyncCall::Op::kNone:
+      ABSL_RAW_LOG(FATAL, "poll: io_uring: an operation without a call");
+  }
+  io_uring_sqe_set_data(sqe, op);
+  op->prev = nullptr;
+  op->next = inflight_;
+  if (inflight_ != nullptr) inflight_->prev = op;
+  inflight_ = op;
+}
+
+void IoUringLoopPoller::Cancel(UringOp* op) {
+  if (op->done || op->cancel_sent) return;
+  EnsureOwner();
+  op->cancel_sent = true;
+  io_uring_sqe* sqe = GetSqe();
+  if (op->done) {  // GetSqe collected its completion meanwhile
+    io_uring_prep_nop(sqe);
+  } else {
+    io_uring_prep_cancel64(sqe, reinterpret_cast<uint64_t>(op), 0);
+  }
+  io_uring_sqe_set_data64(sqe, kCancelTag);
+}
+
+void IoUringLoopPoller::Free(UringOp* op) { delete op; }
+
+void IoUringLoopPoller::ArmEpoll() {
+  int epfd = epoll_.epoll_fd();
+  if (epfd < 0) return;
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_poll_multishot(sqe, epfd, POLLIN);
+  io_uring_sqe_set_data64(sqe, kEpollTag);
+  epoll_armed_ = true;
+}
+
+void IoUringLoopPoller::Complete(uint64_t data, int32_t res, uint32_t flags) {
+  if (data == kCancelTag) {  // the cancelled operation reports
+    if (res == -ENOENT || res == -EALREADY) {
+      cancels_lost.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (data == kEpollTag) {
+    if (!(flags & IORING_CQE_F_MORE)) epoll_armed_ = false;
+    // Readiness and Interrupt(). Events left in epoll's ready list would
+    // not wake the ring's poll again: take them all.
+    while (epoll_.PollCount(0) == EpollPoller::kMaxEvents) {
+    }
+    return;
+  }
+  auto* op = reinterpret_cast<UringOp*>(data);
+  if (op->prev != nullptr) {
+    op->prev->next = op->next;
+  } else {
+    inflight_ = op->next;
+  }
+  if (op->next != nullptr) op->next->prev = op->prev;
+  op->prev = op->next = nullptr;
+  op->call.res = res;
+  op->done = true;
+  op->waiter->Wake();  // queues the AsyncOp on the loop (no user code)
+}
+
+void IoUringLoopPoller::Reap() {
+  for (;;) {
+    unsigned head;
+    io_uring_cqe* cqe;
+    unsigned n = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      Complete(cqe->user_data, cqe->res, cqe->flags);
+      ++n;
+    }
+    io_uring_cq_advance(&ring_, n);
+    if (!(IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+      return;
+    }
+    // The kernel kept completions that did not fit: flush them in.
+    cq_overflows.fetch_add(1, std::memory_order_relaxed);
+    io_uring_get_events(&ring_);
+  }
+}
+
+void IoUringLoopPoller::Poll(int timeout_ms) {
+  EnsureOwner();
+  if (!epoll_armed_) ArmEpoll();
+  int r;
+  if (timeout_ms == 0) {
+    r = io_uring_submit_and_get_events(&ring_);
+  } else if (timeout_ms < 0) {
+    r = io_uring_submit_and_wait(&ring_, 1);
+  } else {
+    __kernel_timespec ts{};
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+    io_uring_cqe* cqe = nullptr;
+    r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+  if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY && r != -EAGAIN) {
+    ABSL_RAW_LOG(FATAL, "poll: io_uring_enter failed: errno %d", -r);
+  }
+  Reap();
+}
+
+std::unique_ptr<Poller> NewLoopPoller(LoopBackend backend,
+                                      unsigned ring_entries) {
+  if (backend == LoopBackend::kDefault) {
+    const char* env = std::getenv("GOPOLL_LOOP_BACKEND");
+    std::string_view want = env != nullptr ? env : "";
+    if (want == "epoll") {
+      backend = LoopBackend::kEpoll;
+    } else if (want == "io_uring") {
+      backend = LoopBackend::kIoUring;
+    }
+  }
+  if (backend != LoopBackend::kEpoll) {
+    std::unique_ptr<IoUringLoopPoller> p =
+        IoUringLoopPoller::Create(ring_entries, nullptr);
+    if (p != nullptr) return p;
+  }
+  return std::make_unique<EpollPoller>(/*loop_owned=*/true);
+}
+
+}  // namespace gopoll

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// poll/unix/uring_poller.h
+//
+// IoUringLoopPoller: an event loop's poller on io_uring (Linux), a
+// completion poller in the shape of the IOCP loop poller
+// (poll/windows/iocp.h): the loop's operations are submitted to the ring
+// (FD::ExecIO under a resumable NonBlockingScope describes the call in a
+// posix::AsyncCall, the poller turns it into an SQE) and stay in flight
+// until their completion wakes the AsyncOp, which collects the result by
+// running the same FD operation again (see poll/poll_desc.h,
+// NonBlockingScope). Deadlines and Close reach an in-flight operation
+// through its PollDesc slot, as on IOCP; the loop then asks the ring to
+// cancel it (IORING_OP_ASYNC_CANCEL). Its completion still comes exactly
+// once: -ECANCELED (the FD operation reports the deadline or Close), or the
+// real result when the cancel lost the race (-ENOENT/-EALREADY for the
+// cancel; data the kernel read is delivered).
+//
+// The loop thread submits everything queued and waits for completions in
+// one io_uring_submit_and_wait per loop turn. The ring is set up with
+// IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (and R_DISABLED:
+// the first thread that uses it becomes its issuer) when the kernel takes
+// them, with no flags otherwise. A loop run by another thread later gets a
+// new ring (an issuer cannot change): completions already posted are
+// collected first, the rest are cancelled with the old ring and their
+// operations submitted again (none was cancelled on purpose).
+//
+// Readiness is still needed on these FDs: by blocking calls of other
+// threads (FD::Read on fd() of an AsyncFd), by the loop's operations that
+// are not ring operations (Connect), and after the kernel refused to wait
+// (-EAGAIN). For them every FD is registered, dormant, with an internal
+// loop-owned EpollPoller, activated at the first readiness wait; the ring
+// watches that epoll descriptor (a multishot poll), so its events and
+// Interrupt() (its eventfd) end the loop's wait too. After Orphan() the
+// threads blocked on those FDs lead the epoll wait themselves.
+//
+// A submission queue found full is flushed (io_uring_submit) before the
+// next SQE, also for a cancel; a completion queue that overflowed (the
+// kernel keeps the extra completions, IORING_FEAT_NODROP) is drained until
+// its overflow flag clears: nothing is lost and -EBUSY never reaches users.
+//
+// Regular files are not pollable here either (as on epoll): their
+// operations run on the loop's helper threads.
+#ifndef POLL_UNIX_URING_POLLER_H_
+#define POLL_UNIX_URING_POLLER_H_
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "poll/poller.h"
+#include "poll/posix/async_call.h"
+#include "poll/unix/epoll_poller.h"
+
+namespace gopoll {
+
+// One operation in the ring's hands (the NonBlockingScope's backend_op).
+struct UringOp {
+  posix::AsyncCall call;
+  Waiter* waiter = nullptr;  // woken (on the loop thread) at completion
+  bool done = false;
+  bool cancel_sent = false;
+  // The poller's list of operations in flight.
+  UringOp* prev = nullptr;
+  UringOp* next = nullptr;
+};
+
+// backend_name() of IoUringLoopPoller; one definition, so its address
+// identifies the backend.
+extern const char kIoUringBackendName[];
+
+class IoUringLoopPoller final : public Poller {
+ public:
+  static constexpr unsigned kDefaultEntries = 256;
+  // A poller on a new ring of `entries` submission entries, or an error
+  // if io_uring is unavailable (setup refused, opcodes missing).
+  static absl::Status Available();
+  static std::unique_ptr<IoUringLoopPoller> Create(unsigned entries,
+                                                   absl::Status* why);
+  ~IoUringLoopPoller() override;
+
+  // This poller if `p` is an IoUringLoopPoller, else null.
+  static IoUringLoopPoller* Of(Poller* p) {
+    return p != nullptr && p->backend_name() == kIoUringBackendName
+               ? static_cast<IoUringLoopPoller*>(p)
+               : nullptr;
+  }
+
+  absl::Status Register(intptr_t sysfd, PollDesc* pd) override;
+  void Unregister(intptr_t sysfd, PollDesc* pd) override;
+  void Park(ThreadWaiter& w) override { epoll_.Park(w); }
+  void Interrupt() override { epoll_.Interrupt(); }
+  void Poll(int timeout_ms) override;
+  const char* backend_name() const override { return kIoUringBackendName; }
+
+  // Readiness is about to be waited for on `sysfd` (any thread).
+  void Activate(intptr_t sysfd, PollDesc* pd) { epoll_.Activate(sysfd, pd); }
+
+  // Loop thread. A new operation whose completion wakes `completion`;
+  // Submit queues it (the call must be described); Cancel asks the ring to
+  // cancel it (no-op once completed); Free after its completion.
+  UringOp* NewOp(Waiter* completion);
+  void Submit(UringOp* op);
+  void Cancel(UringOp* op);
+  void Free(UringOp* op);
+
+  // True if the ring uses SINGLE_ISSUER | DEFER_TASKRUN.
+  bool single_issuer() const { return single_issuer_; }
+
+  // Process-wide counters (tests): completion-queue overflows drained, full
+  // submission queues flushed, rings recreated for a new loop thread, and:
+  static std::atomic<uint64_t> cq_overflows;
+  static std::atomic<uint64_t> sq_full_flushes;
+  static std::atomic<uint64_t> migrations;
+  // Cancels that found their operation completing or completed
+  // (-EALREADY/-ENOENT): the operation's own completion reports.
+  static std::atomic<uint64_t> cancels_lost;
+
+ protected:
+  void OnOrphan() override { epoll_.Orphan(); }
+
+ private:
+  IoUringLoopPoller() : epoll_(/*loop_owned=*/true) {}
+  // Sets up ring_ with the process' chosen flags.
+  int Setup();
+  // Makes the calling thread the ring's issuer (a new ring if needed).
+  void EnsureOwner();
+  void Migrate(int tid);
+  io_uring_sqe* GetSqe();
+  // Collects every posted completion (draining an overflow).
+  void Reap();
+  void Complete(uint64_t data, int32_t res, uint32_t flags);
+  void ArmEpoll();
+
+  EpollPoller epoll_;
+  io_uring ring_{};
+  unsigned entries_ = kDefaultEntries;
+  bool single_issuer_ = false;
+  int owner_ = 0;  // issuer thread id (SINGLE_ISSUER), 0 before the first
+  bool epoll_armed_ = false;
+  UringOp* inflight_ = nullptr;  // list head
+};
+
+}  // namespace gopoll
+
+#endif  // POLL_UNIX_URING_POLLER_H_
