@@ -5,6 +5,7 @@
 
 #include "absl/strings/cord.h"
 #include "poll/loop/offload.h"
+#include "poll/perturb.h"
 
 namespace gopoll {
 namespace {
@@ -148,6 +149,7 @@ bool AsyncOp::Step() {
       return false;
     }
     if (done) return true;
+    GOPOLL_PERTURB_POINT("asyncop.would_block");
     absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
     if (!ready.ok()) {
       Fail(ready.status());
@@ -194,6 +196,7 @@ void AsyncOp::Resume(bool completion) {
     return;
   }
   PollDesc& pd = fd_->poll_desc();
+  GOPOLL_PERTURB_POINT("asyncop.resume");
   if (!pd.ConsumeReady(dir_)) {
     absl::Status s = pd.CheckErr(dir_, fd_->kind());
     if (!s.ok()) {

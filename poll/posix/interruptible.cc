@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "poll/perturb.h"
 #include "poll/posix/interrupter.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/posix/read_spin.h"
@@ -49,6 +50,7 @@ absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
     // coming): do not start a call that only the re-sent signal would end.
     r = {0, EINTR};
   } else {
+    GOPOLL_PERTURB_POINT("interruptible.armed");
     r = call();
     if (spin != nullptr) spin->AfterRead();
   }
@@ -120,6 +122,7 @@ absl::StatusOr<size_t> ExecInterruptible(
       // or process sharing it set O_NONBLOCK), or the call asked not to
       // block (MSG_DONTWAIT): wait for readiness, as the poller strategy
       // does, and try again.
+      GOPOLL_PERTURB_POINT("interruptible.would_block");
       s = WaitReady(fd, d, eagain_retries++);
       if (!s.ok()) return s;
     } else if (r->err != EINTR) {
@@ -127,6 +130,7 @@ absl::StatusOr<size_t> ExecInterruptible(
     }
     // Interrupted, or ready: a deadline or Close ends the operation;
     // another signal, or a deadline extended meanwhile, means try again.
+    GOPOLL_PERTURB_POINT("interruptible.interrupted");
     s = pd.CheckErr(d, fd.kind());
     if (!s.ok()) return s;
   }
