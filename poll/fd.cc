@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "poll/perturb.h"
 #include "poll/poller.h"
 
 namespace gopoll {
@@ -137,6 +138,7 @@ absl::Status FD::InitChecked(FdKind kind, bool pollable, WaitStrategy strategy,
   const FdKind old_kind = kind_;
   const bool old_zero_read_is_eof = zero_read_is_eof_;
   kind_ = kind;
+  GOPOLL_PERTURB_POINT("fd.init");
   absl::Status s = InitBackend(pollable, strategy, loop_poller);
   if (!s.ok()) {
     kind_ = old_kind;
@@ -156,6 +158,7 @@ void FD::UnlockRW(bool read) {
 }
 
 void FD::Destroy() {
+  GOPOLL_PERTURB_POINT("close.destroy");
   pd_.Close(sysfd_);
   close_status_ = CloseSysfd();
   sysfd_ = kInvalidSysfd;
@@ -165,9 +168,11 @@ void FD::Destroy() {
 absl::Status FD::Close() {
   POLL_RETURN_IF_ERROR(
       WithOp(LockStatus(mu_.IncrefAndClose(), kind_), "close"));
+  GOPOLL_PERTURB_POINT("close.marked");
   // Wake every blocked operation; they see closing and return.
   pd_.Evict();
   EvictBackend();
+  GOPOLL_PERTURB_POINT("close.evicted");
   bool blocking = blocking_.load();
   // On an event loop's thread, pending asynchronous operations of this FD
   // finish only when that thread runs them: do not wait for them there
@@ -446,6 +451,7 @@ absl::Status FD::SetDeadlineImpl(absl::Time t, bool read, bool write) {
   FdRef r(this, "setdeadline");
   if (!r.ok()) return r.status();
   POLL_RETURN_IF_ERROR(WithOp(initIO(), "setdeadline"));
+  GOPOLL_PERTURB_POINT("fd.after_initio");
   return WithOp(pd_.SetDeadline(t, read, write, kind_), "setdeadline");
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "poll/monotonic_clock.h"
+#include "poll/perturb.h"
 #include "poll/poller.h"
 
 namespace gopoll {
@@ -86,6 +87,7 @@ absl::Status PollDesc::ErrFromInfo(uint32_t info, Dir d, FdKind kind) {
 absl::StatusOr<bool> PollDesc::Arm(Dir d, FdKind kind, Waiter* w) {
   absl::Status s = CheckErr(d, kind);
   if (!s.ok()) return s;
+  GOPOLL_PERTURB_POINT("polldesc.arm");
   std::atomic<uintptr_t>& g = slot(d);
   for (;;) {
     uintptr_t old = g.load();
@@ -129,6 +131,7 @@ absl::Status PollDesc::Wait(Dir d, FdKind kind) {
     absl::StatusOr<bool> ready = Arm(d, kind, &w);
     if (!ready.ok()) return ready.status();
     if (*ready) return absl::OkStatus();
+    GOPOLL_PERTURB_POINT("polldesc.before_park");
     if (poller_ != nullptr) {
       poller_->Park(w);
     } else {
@@ -253,6 +256,7 @@ void PollDesc::OnTimer(void* arg, uint64_t seq, Dir d) {
       pd->info_.fetch_or(kInfoWriteExpired, std::memory_order_release);
     }
   }
+  GOPOLL_PERTURB_POINT("timer.deadline_expired");
   if (Waiter* w = pd->Unblock(d, false)) w->Wake();
 }
 

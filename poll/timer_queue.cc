@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "absl/time/time.h"
+#include "poll/perturb.h"
 
 namespace gopoll {
 namespace {
@@ -197,6 +198,7 @@ int TimerQueue::RunDueLocked(int64_t now) {
     running_thread_ = self;
     running_cancelled_ = false;
     mu_.Unlock();
+    GOPOLL_PERTURB_POINT("timer.fire");
     fn(arg, seq);  // may free t, unless a Cancel of t is waiting
     mu_.Lock();
     if (running_cancelled_ && t->index_ >= 0) RemoveLocked(t);

@@ -6,6 +6,7 @@
 #include "absl/strings/cord.h"
 #include "poll/internal/fd_access.h"
 #include "poll/loop/offload.h"
+#include "poll/perturb.h"
 
 namespace gopoll {
 namespace {
@@ -165,6 +166,7 @@ bool AsyncOp::Step() {
       return false;
     }
     if (done) return true;
+    GOPOLL_PERTURB_POINT("asyncop.would_block");
     absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
     if (!ready.ok()) {
       Fail(ready.status());
@@ -211,6 +213,7 @@ void AsyncOp::Resume(bool completion) {
     return;
   }
   PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
+  GOPOLL_PERTURB_POINT("asyncop.resume");
   if (!pd.ConsumeReady(dir_)) {
     absl::Status s = pd.CheckErr(dir_, fd_->kind());
     if (!s.ok()) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "poll/loop/async_op.h"
+#include "poll/perturb.h"
 
 namespace gopoll {
 namespace {
@@ -119,6 +120,7 @@ int LoopCore::RunOnce(absl::Duration timeout) {
         sleeping_ = sleep;
       }
       busy_rounds_ = 0;
+      GOPOLL_PERTURB_POINT("loop.before_wait");
       poller_->Poll(sleep ? ms : 0);
       absl::MutexLock l(&mu_);
       sleeping_ = false;
@@ -128,6 +130,7 @@ int LoopCore::RunOnce(absl::Duration timeout) {
       const absl::Time deadline = ms < 0 ? absl::InfiniteFuture()
                                          : absl::Now() + absl::Milliseconds(ms);
       sleeping_ = true;
+      GOPOLL_PERTURB_POINT("loop.before_cv_wait");
       while (remote_.empty() && !stop_.load()) {
         if (cv_.WaitWithDeadline(&mu_, deadline)) break;
       }
@@ -192,6 +195,7 @@ void LoopCore::Shutdown() {
   // Stays set after the round: this thread is the loop's thread until it
   // runs another loop (FD::Close must not wait here between rounds either).
   SetCurrentLoopPoller(poller_.get());
+  GOPOLL_PERTURB_POINT("loop.shutdown");
   // Destroy the coroutines first: their pending operations are abandoned.
   for (;;) {
     void* addr;
@@ -210,6 +214,7 @@ void LoopCore::Shutdown() {
     for (AsyncOp* op = armed_head_; op != nullptr; op = op->armed_next_) {
       armed.push_back(op);
     }
+    GOPOLL_PERTURB_POINT("loop.shutdown_cancel");
     for (AsyncOp* op : armed) op->CancelArmed();
     {
       absl::MutexLock l(&mu_);

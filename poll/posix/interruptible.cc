@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "poll/internal/fd_access.h"
+#include "poll/perturb.h"
 #include "poll/posix/interrupter.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/posix/read_spin.h"
@@ -50,6 +51,7 @@ absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
     // coming): do not start a call that only the re-sent signal would end.
     r = {0, EINTR};
   } else {
+    GOPOLL_PERTURB_POINT("interruptible.armed");
     r = call();
     if (spin != nullptr) spin->AfterRead();
   }
@@ -121,6 +123,7 @@ absl::StatusOr<size_t> ExecInterruptible(
       // or process sharing it set O_NONBLOCK), or the call asked not to
       // block (MSG_DONTWAIT): wait for readiness, as the poller strategy
       // does, and try again.
+      GOPOLL_PERTURB_POINT("interruptible.would_block");
       s = WaitReady(fd, d, eagain_retries++);
       if (!s.ok()) return s;
     } else if (r->err != EINTR) {
@@ -128,6 +131,7 @@ absl::StatusOr<size_t> ExecInterruptible(
     }
     // Interrupted, or ready: a deadline or Close ends the operation;
     // another signal, or a deadline extended meanwhile, means try again.
+    GOPOLL_PERTURB_POINT("interruptible.interrupted");
     s = pd.CheckErr(d, fd.kind());
     if (!s.ok()) return s;
   }

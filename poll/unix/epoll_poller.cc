@@ -8,6 +8,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "poll/errors.h"
+#include "poll/perturb.h"
 #include "poll/poll_desc.h"
 
 namespace gopoll {
@@ -172,6 +173,7 @@ int EpollPoller::PollCount(int timeout_ms) {
     }
   }
   epoll_event events[kMaxEvents];
+  GOPOLL_PERTURB_POINT("epoll.before_poll");
   int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, timeout_ms);
   if (n < 0) {
     if (errno == EINTR) return 0;
@@ -188,6 +190,7 @@ void EpollPoller::Park(ThreadWaiter& w) {
   // any other waiter (we only follow).
   lf_.Park(w, this, [&] {
     epoll_event events[kMaxEvents];
+    GOPOLL_PERTURB_POINT("epoll.before_park_wait");
     int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, -1);
     if (n < 0) {
       if (errno == EINTR) return;

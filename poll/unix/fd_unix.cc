@@ -20,6 +20,7 @@
 
 #include "poll/fd.h"
 #include "poll/internal/fd_access.h"
+#include "poll/perturb.h"
 #include "poll/posix/async_call.h"
 #include "poll/posix/interruptible.h"
 #include "poll/posix/posix_calls.h"
@@ -149,6 +150,7 @@ absl::StatusOr<size_t> FD::ExecIO(
     if (r.err == 0) return static_cast<size_t>(r.n);
     if (r.err == EINTR) continue;
     if (r.err == EAGAIN) {
+      GOPOLL_PERTURB_POINT("execio.would_block");
       s = pd_.Wait(d, kind_);
       if (s.ok()) continue;
       return s;

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "poll/detached_thread.h"
 #include "poll/fd.h"
+#include "poll/perturb.h"
 #include "poll/poller.h"
 #include "poll/windows/iocp.h"
 #include "poll/windows/win_error.h"
@@ -184,6 +185,7 @@ WaitStrategy FD::wait_strategy() const {
 
 absl::Status FD::initIO() {
   absl::call_once(backend_.init_once, [this] {
+    GOPOLL_PERTURB_POINT("fd.initio");
     HANDLE h = H(sysfd_);
     IoMode mode = IoMode::kUndecided;
     absl::Status bind;
