@@ -369,6 +369,35 @@ TEST_F(UringPitfallTest, ThousandsOfDeadlinesExpiringAtOnce) {
 // Reads in flight when another thread runs the loop (the ring's issuer
 // cannot change: the loop moves to a new ring and submits them again):
 // they still get their data, once.
+// A descriptor of an io_uring loop is registered dormant with the ring's
+// epoll (for blocking callers); epoll still reports hang-ups and errors for
+// it. A pipe's write end whose reader is gone gets a lone EPOLLERR: taken as
+// readiness it marked the FD "error only", and the blocking calls of the FD
+// then failed with "not pollable" without trying the system call (found by
+// the fuzzer: a read of the write end gave "read: not pollable" instead of
+// EBADF). Each call reports its own result.
+TEST_F(UringPitfallTest, ADormantDescriptorsHangUpIsNotAnError) {
+  REQUIRE_IO_URING();
+  Loop loop(Uring());
+  ASSERT_STREQ(loop.backend_name(), "io_uring");
+  RawPipe p = MakeRawPipe();
+  absl::StatusOr<AsyncFd> w = loop.Adopt(p.w, FdKind::kPipe);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ::close(p.r);  // the reader is gone: EPOLLERR on the write end
+  for (int i = 0; i < 5; ++i) loop.RunOnce(absl::Milliseconds(5));
+  absl::Status read_status, write_status;
+  std::thread t([&] {
+    char buf[4];
+    read_status = w->fd().Read(absl::MakeSpan(buf)).status();
+    write_status = w->fd().Write(absl::string_view("x")).status();
+  });
+  t.join();
+  EXPECT_FALSE(IsNotPollable(read_status)) << read_status;
+  EXPECT_EQ(OsErrorCode(read_status), EBADF) << read_status;
+  EXPECT_EQ(OsErrorCode(write_status), EPIPE) << write_status;
+  ASSERT_TRUE(w->Close().ok());
+}
+
 TEST_F(UringPitfallTest, ReadsInFlightSurviveANewLoopThread) {
   REQUIRE_IO_URING();
   Loop loop(Uring());

@@ -216,6 +216,12 @@ void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter* self) {
     if (index >= slots_.size()) continue;
     const Slot& slot = slots_[index];
     if (slot.gen != gen || slot.pd == nullptr) continue;  // unregistered
+    // A dormant descriptor (RegisterDormant) still gets hang-ups and errors
+    // from epoll, alone: taken as readiness, a lone EPOLLERR would mark the
+    // FD "error only" and its reads would fail as not pollable without
+    // trying the call. Nobody waits on it through epoll yet; Activate
+    // re-evaluates its state (EPOLL_CTL_MOD) when someone does.
+    if (!slot.active) continue;
     bool r = e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool wr = e.events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
     PollDesc::Woken woken = slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
