@@ -262,16 +262,19 @@ void AsyncOp::ResumeInFlight(bool completion) {
   // Completed, and nothing else will wake the op: collect.
   core_->RemoveArmed(this);
   state_ = State::kQueued;
-  if (abandoned_ || core_->shut_down()) {
+  if (abandoned_) {
     internal::FdAccess::FreeAsync(*fd_, std::exchange(backend_op_, nullptr));
-    if (abandoned_) {
-      Release();
-      delete this;
-      return;
-    }
-    Fail(ErrLoopDestroyed());
-    FinishAndDelete();
+    Release();
+    delete this;
     return;
+  }
+  if (core_->shut_down()) {
+    // The loop is being destroyed, but the completion's own result still
+    // decides: a read the kernel completed before the cancel delivers its
+    // bytes (dropping them lost data from the stream); a cancelled one
+    // ends with the loop's CancelledError.
+    cancelled_ = true;
+    if (cancel_reason_.ok()) cancel_reason_ = ErrLoopDestroyed();
   }
   if (Step()) FinishAndDelete();
 }
