@@ -91,11 +91,17 @@ void EpollPoller::Activate(intptr_t sysfd, PollDesc* pd) {
   absl::MutexLock l(&reg_mu_);
   uint32_t i = static_cast<uint32_t>(pd->poller_data);
   if (i >= slots_.size() || slots_[i].pd != pd || slots_[i].active) return;
+  // A new generation: an event epoll_wait collected while the slot was
+  // dormant (a lone EPOLLERR or EPOLLHUP) but that Dispatch sees only after
+  // this, fails the generation check instead of passing for readiness of
+  // the active slot. The MOD reports the descriptor's current state anew.
+  const uint32_t gen = slots_[i].gen + 1;
   epoll_event e{};
   e.events = kAllEvents;
-  e.data.u64 = Token(i, slots_[i].gen);
+  e.data.u64 = Token(i, gen);
   if (::epoll_ctl(epfd_fast_.load(), EPOLL_CTL_MOD, static_cast<int>(sysfd),
                   &e) == 0) {
+    slots_[i].gen = gen;
     slots_[i].active = true;
   }
 }
