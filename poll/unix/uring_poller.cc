@@ -153,14 +153,7 @@ void IoUringLoopPoller::Migrate(int tid) {
   // completion queue needs no system call). The rest are cancelled when
   // the old ring is torn down; their operations are submitted again by
   // their owners (ExecIO: an -ECANCELED nobody asked for).
-  unsigned head;
-  io_uring_cqe* cqe;
-  unsigned n = 0;
-  io_uring_for_each_cqe(&ring_, head, cqe) {
-    Complete(cqe->user_data, cqe->res, cqe->flags);
-    ++n;
-  }
-  io_uring_cq_advance(&ring_, n);
+  CollectPosted();
   io_uring_queue_exit(&ring_);
   int r = Setup();
   if (r < 0) {
@@ -285,16 +278,20 @@ void IoUringLoopPoller::Complete(uint64_t data, int32_t res, uint32_t flags) {
   op->waiter->Wake();  // queues the AsyncOp on the loop (no user code)
 }
 
+void IoUringLoopPoller::CollectPosted() {
+  unsigned head;
+  io_uring_cqe* cqe;
+  unsigned n = 0;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    Complete(cqe->user_data, cqe->res, cqe->flags);
+    ++n;
+  }
+  io_uring_cq_advance(&ring_, n);
+}
+
 void IoUringLoopPoller::Reap() {
   for (;;) {
-    unsigned head;
-    io_uring_cqe* cqe;
-    unsigned n = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      Complete(cqe->user_data, cqe->res, cqe->flags);
-      ++n;
-    }
-    io_uring_cq_advance(&ring_, n);
+    CollectPosted();
     if (!(IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
       return;
     }

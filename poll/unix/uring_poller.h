@@ -129,6 +129,8 @@ class IoUringLoopPoller final : public Poller {
   void EnsureOwner();
   void Migrate(int tid);
   io_uring_sqe* GetSqe();
+  // Completes every completion posted in the queue now (no system call).
+  void CollectPosted();
   // Collects every posted completion (draining an overflow).
   void Reap();
   void Complete(uint64_t data, int32_t res, uint32_t flags);
