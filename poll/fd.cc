@@ -3,8 +3,13 @@
 // deadlines, EOF and write loops. The OS calls are in poll/<backend>/.
 #include "poll/fd.h"
 
+#ifndef _WIN32
+#include <sys/socket.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -194,9 +199,25 @@ absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
   if (!l.ok()) return l.status();
   if (p.empty()) return 0;
   if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
-  absl::StatusOr<size_t> n = WithOp(ReadImpl(p), "read");
+  absl::StatusOr<size_t> n = WithOp(ReadUnreadFirst(p), "read");
   if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
   return n;
+}
+
+namespace {
+#ifdef _WIN32
+constexpr int kMsgTruncFlag = 0x0100;  // MSG_TRUNC of ws2def.h (Vista on)
+#else
+constexpr int kMsgTruncFlag = MSG_TRUNC;
+#endif
+}  // namespace
+
+absl::StatusOr<size_t> FD::ReadUnreadFirst(absl::Span<char> p) {
+  if (ABSL_PREDICT_TRUE(unread_.empty())) return ReadImpl(p);
+  // As a read of the OS would: closing and an expired deadline come first.
+  absl::Status s = pd_.CheckErr(Dir::kRead, kind_);
+  if (!s.ok()) return s;
+  return unread_.Take(p);
 }
 
 absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
@@ -224,7 +245,14 @@ absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
   size_t total = 0;
   for (const auto& b : bufs) total += b.size();
   if (total == 0) return 0;
-  absl::StatusOr<size_t> n = WithOp(ReadVImpl(bufs), "readv");
+  absl::StatusOr<size_t> n;
+  if (ABSL_PREDICT_TRUE(unread_.empty())) {
+    n = ReadVImpl(bufs);
+  } else {
+    absl::Status s = pd_.CheckErr(Dir::kRead, kind_);
+    n = s.ok() ? absl::StatusOr<size_t>(unread_.Take(bufs)) : s;
+  }
+  n = WithOp(std::move(n), "readv");
   if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
   return n;
 }
@@ -339,6 +367,15 @@ absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
   POLL_RETURN_IF_ERROR(CheckBuffer(oob.data(), oob.size(), "recvmsg"));
   FdLock l(this, true, "recvmsg");
   if (!l.ok()) return l.status();
+  if (ABSL_PREDICT_FALSE(!unread_.empty())) {
+    // Bytes kept from an abandoned loop read: no control data, no sender.
+    POLL_RETURN_IF_ERROR(WithOp(pd_.CheckErr(Dir::kRead, kind_), "recvmsg"));
+    MsgResult m;
+    bool truncated = false;
+    m.n = unread_.Take(p.subspan(0, kMaxRW), &truncated);
+    if (truncated) m.flags = kMsgTruncFlag;
+    return m;
+  }
   return WithOp(ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags), "recvmsg");
 }
 
@@ -358,6 +395,14 @@ absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
   POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "recvfrom"));
   FdLock l(this, true, "recvfrom");
   if (!l.ok()) return l.status();
+  if (ABSL_PREDICT_FALSE(!unread_.empty())) {
+    // Bytes kept from an abandoned loop read (poll/unread_bytes.h): their
+    // sender is not known.
+    POLL_RETURN_IF_ERROR(WithOp(pd_.CheckErr(Dir::kRead, kind_), "recvfrom"));
+    RecvFromResult r;
+    r.n = unread_.Take(p.subspan(0, kMaxRW));
+    return r;
+  }
   return WithOp(RecvFromImpl(p.subspan(0, kMaxRW), flags), "recvfrom");
 }
 

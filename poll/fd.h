@@ -63,6 +63,7 @@
 #include "poll/fd_mutex.h"
 #include "poll/poll_desc.h"
 #include "poll/sysfd.h"
+#include "poll/unread_bytes.h"
 
 namespace gopoll {
 namespace internal {
@@ -254,6 +255,12 @@ class FD {
   // Frees an in-flight operation whose completion came, without looking at
   // its result (its consumer is gone).
   void FreeAsync(void* backend_op);
+  // A read in flight (backend_op, completed) lost its consumer: keeps the
+  // bytes it read into `buf` for the next read (poll/unread_bytes.h). With
+  // the read lock held.
+  void KeepAbandonedRead(void* backend_op, absl::Span<const char> buf);
+  // ReadImpl, after the bytes kept by KeepAbandonedRead (read lock held).
+  absl::StatusOr<size_t> ReadUnreadFirst(absl::Span<char> p);
 
   // Backend hooks (poll/<backend>/fd_*.cc). The public methods above lock,
   // validate arguments and apply the shared rules (EOF, write loops,
@@ -311,6 +318,7 @@ class FD {
   [[no_unique_address]] BackendState backend_;  // empty on epoll
   absl::Status close_status_;
   absl::Notification destroyed_;
+  UnreadBytes unread_;  // under the read lock
 };
 
 }  // namespace gopoll

@@ -8,9 +8,9 @@
 //   - backend(): the backend's per-FD state (poll/<backend>/backend_state.h);
 //   - ExecIO(): the one operation runner (initIO, closing and deadline
 //     checks, attempt, wait on would-block, retry);
-//   - AsyncNative / CancelAsync / FreeAsync: whether a loop runs an
-//     operation on its poller, and the in-flight operations of completion
-//     backends (poll/loop/async_op.cc).
+//   - AsyncNative / CancelAsync / FreeAsync / KeepAbandonedRead: whether a
+//     loop runs an operation on its poller, and the in-flight operations of
+//     completion backends (poll/loop/async_op.cc).
 // Each forwards to the FD member of the same name; see poll/fd.h.
 #ifndef POLL_INTERNAL_FD_ACCESS_H_
 #define POLL_INTERNAL_FD_ACCESS_H_
@@ -39,6 +39,10 @@ class FdAccess {
     fd.CancelAsync(backend_op);
   }
   static void FreeAsync(FD& fd, void* backend_op) { fd.FreeAsync(backend_op); }
+  static void KeepAbandonedRead(FD& fd, void* backend_op,
+                                absl::Span<const char> buf) {
+    fd.KeepAbandonedRead(backend_op, buf);
+  }
 };
 
 }  // namespace gopoll::internal

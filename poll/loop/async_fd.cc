@@ -52,6 +52,7 @@ class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
     if (copy_.empty() || !result_->ok()) return;
     std::memcpy(buf_.data(), copy_.data(), **result_);
   }
+  void KeepAbandoned() override { KeepRead(buf_); }
 
   absl::Span<char> buf_;
   std::vector<char> copy_;  // offloaded reads only

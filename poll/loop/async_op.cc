@@ -289,6 +289,10 @@ void AsyncOp::Abandon() {
       cancelled_ = true;
     }
     while (!completion_.fired) core_->poller()->Poll(10);
+    // The cancel may have lost the race: bytes the kernel read are kept
+    // for the FD's next read, never dropped (the buffer is still alive
+    // here; the lock is still held).
+    KeepAbandoned();
     return;  // the queued completion (and any slot wake) delete the op
   }
   if (state_ == State::kArmed &&
@@ -319,6 +323,10 @@ bool AsyncOp::CancelArmed() {
   Fail(ErrLoopDestroyed());
   FinishAndDelete();
   return true;
+}
+
+void AsyncOp::KeepRead(absl::Span<const char> buf) {
+  internal::FdAccess::KeepAbandonedRead(*fd_, backend_op_, buf);
 }
 
 void AsyncOp::Release() {

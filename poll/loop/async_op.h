@@ -106,11 +106,16 @@ class AsyncOp : public Waiter {
   virtual void Fail(absl::Status s) = 0;
   // Hands the result over (loop thread, lock already released).
   virtual void Deliver() = 0;
+  // Abandoned while in flight, and its completion came: a read keeps what
+  // the kernel read into its (still valid) buffer with KeepRead, so that
+  // the FD's next read returns it (poll/unread_bytes.h).
+  virtual void KeepAbandoned() {}
+  void KeepRead(absl::Span<const char> buf);
 
   FD& fd() { return *fd_; }
   // Calls into FD's one-attempt hooks (AsyncOp is FD's friend).
   absl::StatusOr<size_t> ReadOnce(absl::Span<char> p) {
-    return fd_->ReadImpl(p);
+    return fd_->ReadUnreadFirst(p);
   }
   absl::StatusOr<size_t> WriteOnce(absl::Span<const char> p) {
     return fd_->WriteImpl(p);

@@ -56,5 +56,7 @@ bool FD::AsyncNative(Poller* /*loop_poller*/, bool /*resumable*/) {
 
 void FD::CancelAsync(void* /*backend_op*/) {}
 void FD::FreeAsync(void* /*backend_op*/) {}
+void FD::KeepAbandonedRead(void* /*backend_op*/,
+                           absl::Span<const char> /*buf*/) {}
 
 }  // namespace gopoll

@@ -46,6 +46,15 @@ absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof) {
   return absl::OkStatus();
 }
 
+bool IsMessageSocket(Sysfd fd, FdKind kind) {
+  if (kind != FdKind::kNet) return false;
+  int type = 0;
+  socklen_t len = sizeof(type);
+  return ::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) ==
+             0 &&
+         type != SOCK_STREAM;
+}
+
 absl::Status SetNonblock(Sysfd fd, bool nonblocking) {
   int fl = ::fcntl(static_cast<int>(fd), F_GETFL);
   if (fl < 0) return ErrnoError("fcntl", errno);

@@ -67,6 +67,8 @@ absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof);
 // alone. Programs started with exec get the default action back (a handler,
 // unlike SIG_IGN, is reset by exec).
 void KeepSigpipeFromKilling();
+// A datagram, seqpacket or raw socket (reads return whole messages).
+bool IsMessageSocket(Sysfd fd, FdKind kind);
 absl::Status SetNonblock(Sysfd fd, bool nonblocking);
 absl::Status Close(Sysfd fd);
 absl::Status Shutdown(Sysfd fd, int how);

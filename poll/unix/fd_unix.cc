@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -228,8 +229,26 @@ void FD::CancelAsync(void* backend_op) {
 
 void FD::FreeAsync(void* backend_op) {
   if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
-    ring->Free(static_cast<UringOp*>(backend_op));
+    auto* op = static_cast<UringOp*>(backend_op);
+    // An accept whose consumer is gone: the connection it took is closed,
+    // not leaked.
+    if (op->done && op->call.op == posix::AsyncCall::Op::kAccept &&
+        op->call.res >= 0) {
+      ::close(static_cast<int>(op->call.res));
+    }
+    ring->Free(op);
   }
+}
+
+void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
+  if (IoUringLoopPoller::Of(pd_.poller()) == nullptr) return;
+  auto* op = static_cast<UringOp*>(backend_op);
+  if (!op->done || op->call.op != posix::AsyncCall::Op::kRead ||
+      op->call.res < 0) {
+    return;
+  }
+  const size_t n = std::min(static_cast<size_t>(op->call.res), buf.size());
+  unread_.Keep(buf.subspan(0, n), posix::IsMessageSocket(sysfd_, kind_));
 }
 
 }  // namespace gopoll

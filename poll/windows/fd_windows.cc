@@ -308,6 +308,15 @@ void FD::CancelAsync(void* backend_op) {
 
 void FD::FreeAsync(void* backend_op) { delete static_cast<Op*>(backend_op); }
 
+void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
+  auto* op = static_cast<Op*>(backend_op);
+  if (!op->done.load() || (op->err != 0 && op->err != ERROR_MORE_DATA)) return;
+  // Datagrams are messages; a pipe's (even a message pipe's) rest stays in
+  // the pipe, so its bytes are a stream here.
+  const size_t n = std::min(static_cast<size_t>(op->bytes), buf.size());
+  unread_.Keep(buf.subspan(0, n), kind_ == FdKind::kNet && !zero_read_is_eof_);
+}
+
 absl::StatusOr<size_t> FD::ExecIO(
     Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {

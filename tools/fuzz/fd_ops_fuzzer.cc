@@ -62,6 +62,10 @@ struct Channel {
   uint64_t next_seq = 0;
   std::vector<uint8_t> ok;  // per seq: 0 pending/failed/unknown, 1 sent
   int64_t last_read_seq = -1;
+  // A read abandoned with this buffer size may have taken the next message
+  // (the kernel truncated it to that buffer); the FD keeps it for the next
+  // read (poll/unread_bytes.h). 0: none.
+  size_t abandoned_cap = 0;
 };
 
 struct End {
@@ -254,6 +258,10 @@ void Run::CheckRead(int p, int e, absl::Span<const char> data,
   if (!pr.CanWrite(1 - e)) return;
   Channel& ch = pr.ch[1 - e];
   if (pr.type == PairType::kSeqpacket) {
+    if (ch.abandoned_cap != 0 && data.size() == ch.abandoned_cap) {
+      cap = std::min(cap, ch.abandoned_cap);  // the kept, truncated one
+    }
+    ch.abandoned_cap = 0;
     int64_t seq = CheckMessage(ch.salt, data, cap);
     Require(seq > ch.last_read_seq,
             "seqpacket: message duplicated or "
@@ -338,7 +346,14 @@ void Run::Apply(Pending& op) {
     ExpectDeadlineNotEarly(op.result.status(), op);
     return;
   }
-  if (abandoned) return;  // nothing was read
+  if (abandoned) {
+    // Nothing was read, or what was read comes with the next read.
+    Pair& pr = pairs_[op.pair];
+    if (pr.type == PairType::kSeqpacket && pr.CanWrite(1 - op.end)) {
+      pr.ch[1 - op.end].abandoned_cap = op.buf.size();
+    }
+    return;
+  }
   ExpectAllowed(op.result.status(), op.pair, op.end, false, op.after_close,
                 "read");
   ExpectDeadlineNotEarly(op.result.status(), op);
