@@ -88,9 +88,8 @@ void SetCurrentLoopPoller(const Poller* p);
 
 // Which OS mechanism an event loop uses where there is a choice (Linux).
 enum class LoopBackend {
-  // epoll for now (the io_uring loop is opt-in while a data-loss defect
-  // found by the fuzzer is open: CHANGELOG.md); the environment variable
-  // GOPOLL_LOOP_BACKEND=epoll|io_uring overrides this default.
+  // io_uring where the kernel allows it, epoll otherwise; the environment
+  // variable GOPOLL_LOOP_BACKEND=epoll|io_uring overrides this default.
   kDefault,
   kEpoll,
   // io_uring; epoll if io_uring is unavailable (ENOSYS, EPERM from

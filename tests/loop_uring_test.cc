@@ -86,8 +86,8 @@ TEST(LoopBackendTest, ChoiceAndOverride) {
   EXPECT_STREQ(Loop().backend_name(), uring ? "io_uring" : "epoll");
   EXPECT_STREQ(Loop(epoll).backend_name(), "epoll");
   ::unsetenv("GOPOLL_LOOP_BACKEND");
-  // epoll by default while the io_uring loop is opt-in.
-  EXPECT_STREQ(Loop().backend_name(), "epoll");
+  // io_uring by default where the kernel allows it.
+  EXPECT_STREQ(Loop().backend_name(), uring ? "io_uring" : "epoll");
   if (old != nullptr) ::setenv("GOPOLL_LOOP_BACKEND", saved.c_str(), 1);
 }
 

@@ -327,9 +327,7 @@ std::unique_ptr<Poller> NewLoopPoller(LoopBackend backend,
   if (backend == LoopBackend::kDefault) {
     const char* env = std::getenv("GOPOLL_LOOP_BACKEND");
     std::string_view want = env != nullptr ? env : "";
-    // epoll unless asked: the io_uring loop has an open data-loss defect
-    // (CHANGELOG.md, "Known issues").
-    backend = want == "io_uring" ? LoopBackend::kIoUring : LoopBackend::kEpoll;
+    backend = want == "epoll" ? LoopBackend::kEpoll : LoopBackend::kIoUring;
   }
   if (backend != LoopBackend::kEpoll) {
     std::unique_ptr<IoUringLoopPoller> p =
