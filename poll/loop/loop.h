@@ -24,8 +24,8 @@
 // sockets run there. On plan9_stub the loop thread only runs callbacks:
 // each operation runs as the FD's blocking call on a helper thread
 // (poll/loop/offload.h) and is delivered on the loop thread. Operations the
-// loop's poller cannot take (regular files; on Windows also Accept, Connect
-// and handles left in event or sync mode) take that path too.
+// loop's poller cannot take (regular files on epoll; on Windows also Accept,
+// Connect and handles left in event or sync mode) take that path too.
 //
 // Timers: PostAfter runs a function on the loop thread once a delay has
 // passed, and a coroutine of the loop sleeps with `co_await loop.Sleep(d)`.

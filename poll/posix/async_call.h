@@ -30,6 +30,10 @@ struct AsyncCall {
   void* buf = nullptr;
   size_t len = 0;
   int flags = 0;  // send: MSG_*; accept: SOCK_*
+  // Run by the kernel's workers, never inline in the submitting call (a
+  // regular file: a read of a slow file system, FUSE or NFS, would block
+  // the loop thread inside io_uring_enter).
+  bool never_inline = false;
   // accept: the peer's address, written by the kernel.
   SockAddr addr;
   socklen_t addrlen = 0;

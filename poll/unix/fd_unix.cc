@@ -58,6 +58,7 @@ absl::StatusOr<size_t> ExecOnRing(
       if (!s.ok()) return s;
       op = ring.NewOp(nb.completion);
       op->call.fd = static_cast<int>(fd.sysfd());
+      op->call.never_inline = IoUringLoopPoller::RingOnly(pd);
       attempt(&op->call);
       ring.Submit(op);
       nb.SetInFlight(op);
@@ -80,6 +81,10 @@ absl::StatusOr<size_t> ExecOnRing(
       continue;  // not cancelled by us (the ring changed threads): again
     }
     if (accept && r.err == ECONNABORTED) continue;  // take the next one
+    if (r.err == EAGAIN && IoUringLoopPoller::RingOnly(pd)) {
+      // A regular file someone made non-blocking: no readiness will come.
+      return ErrnoError(syscall, EAGAIN);
+    }
     if (r.err == EAGAIN) {
       // The kernel would not wait for this descriptor: wait for
       // readiness (the loop arms the op), then submit again.
@@ -107,6 +112,16 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
     blocking_.store(!*p);
     return absl::OkStatus();
   }
+  // A regular file is never "not ready": epoll refuses most (EPERM) and
+  // reports the rest (FUSE) always ready, so a read could block the thread
+  // that waited. Files do plain blocking I/O (Go's "isBlocking" files),
+  // except on an io_uring loop, whose ring runs them (RingOnly).
+  struct stat st;
+  if (::fstat(static_cast<int>(sysfd_), &st) == 0 && S_ISREG(st.st_mode) &&
+      IoUringLoopPoller::Of(loop_poller) == nullptr) {
+    blocking_.store(true);
+    return absl::OkStatus();
+  }
   s = pd_.Open(loop_poller != nullptr ? loop_poller : &EpollPoller::Default(),
                sysfd_);
   if (!s.ok()) {
@@ -117,6 +132,19 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
       return absl::OkStatus();
     }
     return s;
+  }
+  if (IoUringLoopPoller::Of(pd_.poller()) != nullptr &&
+      IoUringLoopPoller::RingOnly(pd_)) {
+    // A regular file on an io_uring loop: its loop operations run on the
+    // ring (deadlines and Close cancel them); blocking calls stay plain
+    // blocking calls, which Close does not wait for (as for any file).
+    s = posix::SetNonblock(sysfd_, false);
+    if (!s.ok()) {
+      pd_.Unopen(sysfd_);
+      return s;
+    }
+    blocking_.store(true);
+    return absl::OkStatus();
   }
   s = posix::SetNonblock(sysfd_, true);
   if (!s.ok()) {
@@ -215,9 +243,14 @@ absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   }
 }
 
-bool FD::AsyncNative(Poller* loop_poller, bool /*resumable*/) {
-  return pd_.pollable() && loop_poller != nullptr &&
-         pd_.poller() == loop_poller;
+bool FD::AsyncNative(Poller* loop_poller, bool resumable) {
+  if (!pd_.pollable() || loop_poller == nullptr ||
+      pd_.poller() != loop_poller) {
+    return false;
+  }
+  // A ring-only file (a regular file on an io_uring loop) has no readiness:
+  // only operations the ring runs (resumable ones) stay on the loop thread.
+  return resumable || !IoUringLoopPoller::RingOnly(pd_);
 }
 
 // In flight only on an io_uring loop (epoll's operations never fly).

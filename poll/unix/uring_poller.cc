@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -125,10 +126,18 @@ int IoUringLoopPoller::Setup() {
 IoUringLoopPoller::~IoUringLoopPoller() { io_uring_queue_exit(&ring_); }
 
 absl::Status IoUringLoopPoller::Register(intptr_t sysfd, PollDesc* pd) {
+  // A regular file's reads and writes go to the ring alone: readiness means
+  // nothing for it (epoll refuses most, and calls the rest always ready).
+  struct stat st;
+  if (::fstat(static_cast<int>(sysfd), &st) == 0 && S_ISREG(st.st_mode)) {
+    pd->poller_data = kRingOnlyData;
+    return absl::OkStatus();
+  }
   return epoll_.RegisterDormant(sysfd, pd);
 }
 
 void IoUringLoopPoller::Unregister(intptr_t sysfd, PollDesc* pd) {
+  if (RingOnly(*pd)) return;
   epoll_.Unregister(sysfd, pd);
 }
 
@@ -219,6 +228,7 @@ void IoUringLoopPoller::Submit(UringOp* op) {
     case posix::AsyncCall::Op::kNone:
       ABSL_RAW_LOG(FATAL, "poll: io_uring: an operation without a call");
   }
+  if (c.never_inline) sqe->flags |= IOSQE_ASYNC;
   io_uring_sqe_set_data(sqe, op);
   op->prev = nullptr;
   op->next = inflight_;

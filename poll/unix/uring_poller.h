@@ -38,8 +38,17 @@
 // kernel keeps the extra completions, IORING_FEAT_NODROP) is drained until
 // its overflow flag clears: nothing is lost and -EBUSY never reaches users.
 //
-// Regular files are not pollable here either (as on epoll): their
-// operations run on the loop's helper threads.
+// Regular files, which epoll refuses, are taken by the ring alone
+// ("ring-only": RingOnly(pd)): their loop reads and writes are ring
+// operations too (at the file position), so deadlines and Close cancel them
+// as any other, where the epoll loop can only hand them to helper threads.
+// Nothing reports their readiness, and none is needed: the ring waits for
+// the data itself (the descriptor is left without O_NONBLOCK, which would
+// make the ring fail a page-cache miss with EAGAIN). Their operations are
+// submitted with IOSQE_ASYNC: a file system that does not honour the
+// ring's non-blocking first attempt (FUSE, NFS) would otherwise block the
+// loop thread inside io_uring_enter; the kernel's worker that runs them
+// instead is interrupted by the cancel.
 #ifndef POLL_UNIX_URING_POLLER_H_
 #define POLL_UNIX_URING_POLLER_H_
 
@@ -50,6 +59,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "poll/poll_desc.h"
 #include "poll/poller.h"
 #include "poll/posix/async_call.h"
 #include "poll/unix/epoll_poller.h"
@@ -97,6 +107,10 @@ class IoUringLoopPoller final : public Poller {
 
   // Readiness is about to be waited for on `sysfd` (any thread).
   void Activate(intptr_t sysfd, PollDesc* pd) { epoll_.Activate(sysfd, pd); }
+  // True if `pd` was registered ring-only (a regular file: no readiness).
+  static bool RingOnly(const PollDesc& pd) {
+    return pd.poller_data == kRingOnlyData;
+  }
 
   // Loop thread. A new operation whose completion wakes `completion`;
   // Submit queues it (the call must be described); Cancel asks the ring to
@@ -122,6 +136,8 @@ class IoUringLoopPoller final : public Poller {
   void OnOrphan() override { epoll_.Orphan(); }
 
  private:
+  // PollDesc::poller_data of a ring-only FD (never an epoll slot index).
+  static constexpr uint64_t kRingOnlyData = ~uint64_t{0};
   IoUringLoopPoller() : epoll_(/*loop_owned=*/true) {}
   // Sets up ring_ with the process' chosen flags.
   int Setup();
