@@ -30,7 +30,7 @@ for size in 64 16384; do
   plots+=("$cmd")
 done
 gnuplot <<GP
-set terminal svg size 900,400 dynamic font ",11"
+set terminal svg size 900,400 dynamic font ",11" noenhanced
 set output '$png'
 set multiplot layout 1,2 title "Echo throughput (one server thread, one client thread)"
 set logscale x
