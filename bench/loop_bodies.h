@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "poll/poller.h"
+#include "poll/internal/poller.h"
 
 namespace gopoll::bench {
 

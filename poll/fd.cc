@@ -13,21 +13,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "poll/perturb.h"
-#include "poll/poller.h"
+#include "poll/internal/perturb.h"
+#include "poll/internal/poller.h"
 
 namespace gopoll {
 namespace {
 
-absl::Status LockStatus(FdLockResult r, FdKind kind) {
+absl::Status LockStatus(internal::FdLockResult r, FdKind kind) {
   switch (r) {
-    case FdLockResult::kOk:
+    case internal::FdLockResult::kOk:
       return absl::OkStatus();
-    case FdLockResult::kClosing:
+    case internal::FdLockResult::kClosing:
       return ErrClosing(kind);
-    case FdLockResult::kTooManyRefs:
+    case internal::FdLockResult::kTooManyRefs:
       return ErrTooManyRefs();
-    case FdLockResult::kBusy:
+    case internal::FdLockResult::kBusy:
       break;  // only TryRWLock, which FD does not use
   }
   return absl::InternalError("poll: bad lock result");
@@ -68,7 +68,7 @@ class FdRef {
   ~FdRef() {
     if (ok()) fd_->Unref();
   }
-  bool ok() const { return r_ == FdLockResult::kOk; }
+  bool ok() const { return r_ == internal::FdLockResult::kOk; }
   absl::Status status() const {
     return WithOp(LockStatus(r_, fd_->kind_), op_);
   }
@@ -76,7 +76,7 @@ class FdRef {
  private:
   FD* fd_;
   const char* op_;
-  FdLockResult r_;
+  internal::FdLockResult r_;
 };
 
 // The read or write lock (plus a reference) for the duration of a call.
@@ -87,7 +87,7 @@ class FdLock {
   ~FdLock() {
     if (ok()) fd_->UnlockRW(read_);
   }
-  bool ok() const { return r_ == FdLockResult::kOk; }
+  bool ok() const { return r_ == internal::FdLockResult::kOk; }
   absl::Status status() const {
     return WithOp(LockStatus(r_, fd_->kind_), op_);
   }
@@ -96,7 +96,7 @@ class FdLock {
   FD* fd_;
   bool read_;
   const char* op_;
-  FdLockResult r_;
+  internal::FdLockResult r_;
 };
 
 #define POLL_RETURN_IF_ERROR(expr) \
@@ -120,7 +120,7 @@ absl::Status FD::Init(FdKind kind, bool pollable, WaitStrategy strategy) {
   return InitChecked(kind, pollable, strategy, nullptr);
 }
 
-absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
+absl::Status FD::Init(FdKind kind, internal::Poller* loop_poller) {
   return InitChecked(
       kind, true,
       loop_poller != nullptr ? WaitStrategy::kPoller : WaitStrategy::kAuto,
@@ -128,7 +128,7 @@ absl::Status FD::Init(FdKind kind, Poller* loop_poller) {
 }
 
 absl::Status FD::InitChecked(FdKind kind, bool pollable, WaitStrategy strategy,
-                             Poller* loop_poller) {
+                             internal::Poller* loop_poller) {
   if (mu_.IsClosed()) return ErrClosing(kind_, "init");
   if (sysfd_ == kInvalidSysfd) {
     return absl::InvalidArgumentError("poll: Init of an invalid handle");
@@ -182,8 +182,9 @@ absl::Status FD::Close() {
   // On an event loop's thread, pending asynchronous operations of this FD
   // finish only when that thread runs them: do not wait for them there
   // (once the loop is gone, none are pending and Close waits as anywhere).
-  Poller* poller = pd_.poller();
-  bool loop_thread = IsCurrentLoopPoller(poller) && !poller->orphaned();
+  internal::Poller* poller = pd_.poller();
+  bool loop_thread =
+      internal::IsCurrentLoopPoller(poller) && !poller->orphaned();
   Unref();
   // A pollable FD's operations all return promptly now: wait for the last
   // one so that the handle is really closed when Close returns. Blocking
@@ -215,7 +216,7 @@ constexpr int kMsgTruncFlag = MSG_TRUNC;
 absl::StatusOr<size_t> FD::ReadUnreadFirst(absl::Span<char> p) {
   if (ABSL_PREDICT_TRUE(unread_.empty())) return ReadImpl(p);
   // As a read of the OS would: closing and an expired deadline come first.
-  absl::Status s = pd_.CheckErr(Dir::kRead, kind_);
+  absl::Status s = pd_.CheckErr(internal::Dir::kRead, kind_);
   if (!s.ok()) return s;
   return unread_.Take(p);
 }
@@ -249,7 +250,7 @@ absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
   if (ABSL_PREDICT_TRUE(unread_.empty())) {
     n = ReadVImpl(bufs);
   } else {
-    absl::Status s = pd_.CheckErr(Dir::kRead, kind_);
+    absl::Status s = pd_.CheckErr(internal::Dir::kRead, kind_);
     n = s.ok() ? absl::StatusOr<size_t>(unread_.Take(bufs)) : s;
   }
   n = WithOp(std::move(n), "readv");
@@ -369,7 +370,8 @@ absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
   if (!l.ok()) return l.status();
   if (ABSL_PREDICT_FALSE(!unread_.empty())) {
     // Bytes kept from an abandoned loop read: no control data, no sender.
-    POLL_RETURN_IF_ERROR(WithOp(pd_.CheckErr(Dir::kRead, kind_), "recvmsg"));
+    POLL_RETURN_IF_ERROR(
+        WithOp(pd_.CheckErr(internal::Dir::kRead, kind_), "recvmsg"));
     MsgResult m;
     bool truncated = false;
     m.n = unread_.Take(p.subspan(0, kMaxRW), &truncated);
@@ -396,9 +398,10 @@ absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
   FdLock l(this, true, "recvfrom");
   if (!l.ok()) return l.status();
   if (ABSL_PREDICT_FALSE(!unread_.empty())) {
-    // Bytes kept from an abandoned loop read (poll/unread_bytes.h): their
-    // sender is not known.
-    POLL_RETURN_IF_ERROR(WithOp(pd_.CheckErr(Dir::kRead, kind_), "recvfrom"));
+    // Bytes kept from an abandoned loop read (poll/internal/unread_bytes.h):
+    // their sender is not known.
+    POLL_RETURN_IF_ERROR(
+        WithOp(pd_.CheckErr(internal::Dir::kRead, kind_), "recvfrom"));
     RecvFromResult r;
     r.n = unread_.Take(p.subspan(0, kMaxRW));
     return r;
@@ -473,13 +476,13 @@ absl::Status FD::RawControl(absl::FunctionRef<void(Sysfd)> f) {
 absl::Status FD::RawRead(absl::FunctionRef<bool(Sysfd)> f) {
   FdLock l(this, true, "rawread");
   if (!l.ok()) return l.status();
-  return WithOp(RawIOImpl(Dir::kRead, f), "rawread");
+  return WithOp(RawIOImpl(internal::Dir::kRead, f), "rawread");
 }
 
 absl::Status FD::RawWrite(absl::FunctionRef<bool(Sysfd)> f) {
   FdLock l(this, false, "rawwrite");
   if (!l.ok()) return l.status();
-  return WithOp(RawIOImpl(Dir::kWrite, f), "rawwrite");
+  return WithOp(RawIOImpl(internal::Dir::kWrite, f), "rawwrite");
 }
 
 absl::Status FD::SetDeadline(absl::Time t) {

@@ -60,10 +60,10 @@
 #include "absl/types/span.h"
 #include "poll/backend_state.h"
 #include "poll/errors.h"
-#include "poll/fd_mutex.h"
-#include "poll/poll_desc.h"
+#include "poll/internal/fd_mutex.h"
+#include "poll/internal/poll_desc.h"
+#include "poll/internal/unread_bytes.h"
 #include "poll/sysfd.h"
-#include "poll/unread_bytes.h"
 
 namespace gopoll {
 namespace internal {
@@ -126,7 +126,7 @@ class FD {
   // As Init(kind, true), on the poller of an event loop instead of the
   // process-wide one (Loop::Adopt calls it; see poll/loop/loop.h). Backends
   // without a readiness poller ignore `loop_poller`.
-  absl::Status Init(FdKind kind, Poller* loop_poller);
+  absl::Status Init(FdKind kind, internal::Poller* loop_poller);
 
   Sysfd sysfd() const { return sysfd_; }
   FdKind kind() const { return kind_; }
@@ -234,21 +234,21 @@ class FD {
 
   // --- Hooks of the backends and the event loop (internal; reached through
   // internal::FdAccess, poll/internal/fd_access.h) ---------------------------
-  PollDesc& poll_desc() { return pd_; }
+  internal::PollDesc& poll_desc() { return pd_; }
   BackendState& backend() { return backend_; }
 
   // The one operation runner (Go's execIO / the fd_unix retry loops):
   // initIO(), check closing and the deadline of `d`, run `attempt`, and on
   // "would block" wait for `d` on the poller and retry. `ctx` is backend
   // data for the attempt (the OVERLAPPED on Windows, null on POSIX).
-  absl::StatusOr<size_t> ExecIO(Dir d, const char* syscall,
+  absl::StatusOr<size_t> ExecIO(internal::Dir d, const char* syscall,
                                 absl::FunctionRef<IoResult(void* ctx)> attempt);
 
   // Event loops (poll/loop/async_op.cc): whether an operation of this FD
   // can run on `loop_poller` without blocking the loop thread (`resumable`:
   // the caller can collect an in-flight completion, see NonBlockingScope);
   // otherwise the loop runs the blocking call on a helper thread.
-  bool AsyncNative(Poller* loop_poller, bool resumable);
+  bool AsyncNative(internal::Poller* loop_poller, bool resumable);
   // Asks the OS to cancel an in-flight operation (NonBlockingScope's
   // backend_op); its completion still comes.
   void CancelAsync(void* backend_op);
@@ -256,8 +256,8 @@ class FD {
   // its result (its consumer is gone).
   void FreeAsync(void* backend_op);
   // A read in flight (backend_op, completed) lost its consumer: keeps the
-  // bytes it read into `buf` for the next read (poll/unread_bytes.h). With
-  // the read lock held.
+  // bytes it read into `buf` for the next read (poll/internal/unread_bytes.h).
+  // With the read lock held.
   void KeepAbandonedRead(void* backend_op, absl::Span<const char> buf);
   // ReadImpl, after the bytes kept by KeepAbandonedRead (read lock held).
   absl::StatusOr<size_t> ReadUnreadFirst(absl::Span<char> p);
@@ -269,9 +269,9 @@ class FD {
   // The Init overloads: checks the handle, records the kind, then the
   // backend's InitBackend.
   absl::Status InitChecked(FdKind kind, bool pollable, WaitStrategy strategy,
-                           Poller* loop_poller);
+                           internal::Poller* loop_poller);
   absl::Status InitBackend(bool pollable, WaitStrategy strategy,
-                           Poller* loop_poller);
+                           internal::Poller* loop_poller);
   absl::Status initIO();
   void EvictBackend();
   absl::Status CloseSysfd();
@@ -299,7 +299,7 @@ class FD {
   absl::Status SetBlockingImpl();
   absl::StatusOr<Sysfd> DupImpl();
   // Runs f until it returns true, waiting for `d` in between.
-  absl::Status RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f);
+  absl::Status RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f);
 
   // Releases a reference; the last one after Close destroys the handle.
   void Unref();
@@ -313,12 +313,12 @@ class FD {
   bool initialized_ = false;  // an Init succeeded (a second one fails)
   // The handle is in blocking mode: Close does not wait for operations.
   std::atomic<bool> blocking_{true};
-  FdMutex mu_;
-  PollDesc pd_;
+  internal::FdMutex mu_;
+  internal::PollDesc pd_;
   [[no_unique_address]] BackendState backend_;  // empty on epoll
   absl::Status close_status_;
   absl::Notification destroyed_;
-  UnreadBytes unread_;  // under the read lock
+  internal::UnreadBytes unread_;  // under the read lock
 };
 
 }  // namespace gopoll

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // FdMutex: the behaviour of Go's fd_mutex_test.go (lock, close, close
 // unblocking waiters, misuse, overflow, randomized stress).
-#include "poll/fd_mutex.h"
+#include "poll/internal/fd_mutex.h"
 
 #include <atomic>
 #include <cstdint>
@@ -19,45 +19,46 @@ namespace {
 constexpr absl::Duration kHang = absl::Seconds(20);
 
 TEST(FdMutex, Lock) {
-  FdMutex mu;
-  EXPECT_EQ(mu.Incref(), FdLockResult::kOk);
+  internal::FdMutex mu;
+  EXPECT_EQ(mu.Incref(), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.Decref());
-  EXPECT_EQ(mu.RWLock(true), FdLockResult::kOk);
+  EXPECT_EQ(mu.RWLock(true), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.RWUnlock(true));
-  EXPECT_EQ(mu.RWLock(false), FdLockResult::kOk);
+  EXPECT_EQ(mu.RWLock(false), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.RWUnlock(false));
   // Reads and writes do not exclude each other.
-  EXPECT_EQ(mu.RWLock(true), FdLockResult::kOk);
-  EXPECT_EQ(mu.RWLock(false), FdLockResult::kOk);
+  EXPECT_EQ(mu.RWLock(true), internal::FdLockResult::kOk);
+  EXPECT_EQ(mu.RWLock(false), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.RWUnlock(true));
   EXPECT_FALSE(mu.RWUnlock(false));
 }
 
 TEST(FdMutex, Close) {
-  FdMutex mu;
-  EXPECT_EQ(mu.IncrefAndClose(), FdLockResult::kOk);
+  internal::FdMutex mu;
+  EXPECT_EQ(mu.IncrefAndClose(), internal::FdLockResult::kOk);
   EXPECT_TRUE(mu.IsClosed());
-  EXPECT_EQ(mu.Incref(), FdLockResult::kClosing);
-  EXPECT_EQ(mu.RWLock(true), FdLockResult::kClosing);
-  EXPECT_EQ(mu.RWLock(false), FdLockResult::kClosing);
-  EXPECT_EQ(mu.IncrefAndClose(), FdLockResult::kClosing);  // double close
+  EXPECT_EQ(mu.Incref(), internal::FdLockResult::kClosing);
+  EXPECT_EQ(mu.RWLock(true), internal::FdLockResult::kClosing);
+  EXPECT_EQ(mu.RWLock(false), internal::FdLockResult::kClosing);
+  EXPECT_EQ(mu.IncrefAndClose(),
+            internal::FdLockResult::kClosing);  // double close
   EXPECT_TRUE(mu.Decref());  // the last reference of a closed mutex
 }
 
 TEST(FdMutex, LastReferenceReportedExactlyOnce) {
-  FdMutex mu;
-  ASSERT_EQ(mu.Incref(), FdLockResult::kOk);
-  ASSERT_EQ(mu.RWLock(true), FdLockResult::kOk);
-  ASSERT_EQ(mu.IncrefAndClose(), FdLockResult::kOk);
+  internal::FdMutex mu;
+  ASSERT_EQ(mu.Incref(), internal::FdLockResult::kOk);
+  ASSERT_EQ(mu.RWLock(true), internal::FdLockResult::kOk);
+  ASSERT_EQ(mu.IncrefAndClose(), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.Decref());  // close's own reference
   EXPECT_FALSE(mu.RWUnlock(true));
   EXPECT_TRUE(mu.Decref());  // the very last one
 }
 
 TEST(FdMutex, CloseUnblocksWaiters) {
-  FdMutex mu;
-  ASSERT_EQ(mu.RWLock(true), FdLockResult::kOk);
-  ASSERT_EQ(mu.RWLock(false), FdLockResult::kOk);
+  internal::FdMutex mu;
+  ASSERT_EQ(mu.RWLock(true), internal::FdLockResult::kOk);
+  ASSERT_EQ(mu.RWLock(false), internal::FdLockResult::kOk);
   constexpr int kWaiters = 4;
   std::atomic<int> closing{0};
   std::vector<std::thread> ts;
@@ -65,13 +66,13 @@ TEST(FdMutex, CloseUnblocksWaiters) {
   std::atomic<int> done{0};
   for (int i = 0; i < kWaiters; ++i) {
     ts.emplace_back([&, i] {
-      if (mu.RWLock(i % 2 == 0) == FdLockResult::kClosing) ++closing;
+      if (mu.RWLock(i % 2 == 0) == internal::FdLockResult::kClosing) ++closing;
       if (++done == kWaiters) all_done.Notify();
     });
   }
   absl::SleepFor(absl::Milliseconds(20));
   EXPECT_EQ(done.load(), 0);  // still blocked behind the held locks
-  ASSERT_EQ(mu.IncrefAndClose(), FdLockResult::kOk);
+  ASSERT_EQ(mu.IncrefAndClose(), internal::FdLockResult::kOk);
   ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(kHang));
   for (auto& t : ts) t.join();
   EXPECT_EQ(closing.load(), kWaiters);
@@ -81,11 +82,11 @@ TEST(FdMutex, CloseUnblocksWaiters) {
 }
 
 TEST(FdMutex, UnlockWakesNextWaiter) {
-  FdMutex mu;
-  ASSERT_EQ(mu.RWLock(false), FdLockResult::kOk);
+  internal::FdMutex mu;
+  ASSERT_EQ(mu.RWLock(false), internal::FdLockResult::kOk);
   absl::Notification got;
   std::thread t([&] {
-    EXPECT_EQ(mu.RWLock(false), FdLockResult::kOk);
+    EXPECT_EQ(mu.RWLock(false), internal::FdLockResult::kOk);
     got.Notify();
     EXPECT_FALSE(mu.RWUnlock(false));
   });
@@ -100,7 +101,7 @@ TEST(FdMutex, UnlockWakesNextWaiter) {
 // fatal bug.
 TEST(FdMutex, MisuseIsFatal) {
   constexpr char kMsg[] = "inconsistent FdMutex";
-  FdMutex mu;
+  internal::FdMutex mu;
   EXPECT_DEATH((void)mu.Decref(), kMsg);
   EXPECT_DEATH((void)mu.RWUnlock(true), kMsg);
   EXPECT_DEATH((void)mu.RWUnlock(false), kMsg);
@@ -128,26 +129,27 @@ TEST(FdMutex, MisuseIsFatal) {
         kMsg);
   }
   // The death tests ran in child processes: mu is untouched and usable.
-  EXPECT_EQ(mu.Incref(), FdLockResult::kOk);
+  EXPECT_EQ(mu.Incref(), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.Decref());
-  EXPECT_EQ(mu.RWLock(false), FdLockResult::kOk);
+  EXPECT_EQ(mu.RWLock(false), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.RWUnlock(false));
 }
 
 TEST(FdMutex, TooManyReferencesIsAnErrorNotACrash) {
-  FdMutex mu;
+  internal::FdMutex mu;
   constexpr int kMax = (1 << 20) - 1;
-  for (int i = 0; i < kMax; ++i) ASSERT_EQ(mu.Incref(), FdLockResult::kOk);
-  EXPECT_EQ(mu.Incref(), FdLockResult::kTooManyRefs);
-  EXPECT_EQ(mu.RWLock(true), FdLockResult::kTooManyRefs);
-  EXPECT_EQ(mu.IncrefAndClose(), FdLockResult::kTooManyRefs);
+  for (int i = 0; i < kMax; ++i)
+    ASSERT_EQ(mu.Incref(), internal::FdLockResult::kOk);
+  EXPECT_EQ(mu.Incref(), internal::FdLockResult::kTooManyRefs);
+  EXPECT_EQ(mu.RWLock(true), internal::FdLockResult::kTooManyRefs);
+  EXPECT_EQ(mu.IncrefAndClose(), internal::FdLockResult::kTooManyRefs);
   EXPECT_FALSE(mu.IsClosed());
   // The state is intact: drop one and the mutex works again.
   EXPECT_FALSE(mu.Decref());
-  EXPECT_EQ(mu.RWLock(true), FdLockResult::kOk);
+  EXPECT_EQ(mu.RWLock(true), internal::FdLockResult::kOk);
   EXPECT_FALSE(mu.RWUnlock(true));
   for (int i = 1; i < kMax; ++i) ASSERT_FALSE(mu.Decref());
-  EXPECT_EQ(mu.IncrefAndClose(), FdLockResult::kOk);
+  EXPECT_EQ(mu.IncrefAndClose(), internal::FdLockResult::kOk);
   EXPECT_TRUE(mu.Decref());
 }
 
@@ -159,7 +161,7 @@ TEST(FdMutex, TooManyReferencesIsAnErrorNotACrash) {
 TEST(FdMutex, Stress) {
   constexpr int kThreads = 4;
   constexpr int kIters = 20000;
-  FdMutex mu;
+  internal::FdMutex mu;
   std::atomic<int> inside[2] = {0, 0};  // [read]: holders of that lock
   int64_t sections[2] = {0, 0};         // [read]: guarded by that lock
   std::atomic<int64_t> entered[2] = {0, 0};
@@ -171,13 +173,13 @@ TEST(FdMutex, Stress) {
       for (int i = 0; i < kIters; ++i) {
         switch (rng() % 4) {
           case 0:
-            ASSERT_EQ(mu.Incref(), FdLockResult::kOk);
+            ASSERT_EQ(mu.Incref(), internal::FdLockResult::kOk);
             EXPECT_FALSE(mu.Decref());
             break;
           case 1:
           case 2: {
             const bool read = rng() % 2 == 0;
-            ASSERT_EQ(mu.RWLock(read), FdLockResult::kOk);
+            ASSERT_EQ(mu.RWLock(read), internal::FdLockResult::kOk);
             EXPECT_EQ(inside[read].fetch_add(1), 0) << "two holders, " << read;
             ++sections[read];
             for (int k = rng() % 4; k > 0; --k) std::this_thread::yield();
@@ -199,7 +201,7 @@ TEST(FdMutex, Stress) {
   EXPECT_EQ(sections[1], entered[1].load());
   EXPECT_GT(sections[0], 0);
   EXPECT_GT(sections[1], 0);
-  ASSERT_EQ(mu.IncrefAndClose(), FdLockResult::kOk);
+  ASSERT_EQ(mu.IncrefAndClose(), internal::FdLockResult::kOk);
   EXPECT_TRUE(mu.Decref());
 }
 

@@ -2,8 +2,8 @@
 // A coroutine destroyed while its operation is in flight (poll/loop/task.h:
 // the operation is abandoned). On a completion backend (the io_uring loop)
 // the kernel may already have done the work when the cancel comes: bytes a
-// read took are returned by the FD's next read (poll/unread_bytes.h), an
-// accepted connection is closed, never leaked. On epoll the operation only
+// read took are returned by the FD's next read (poll/internal/unread_bytes.h),
+// an accepted connection is closed, never leaked. On epoll the operation only
 // waited, so nothing was taken. Each scenario runs until the race was hit
 // where the backend can hit it, and checks that nothing is lost either way.
 #include <errno.h>

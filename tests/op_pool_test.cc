@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "poll/sanitizers.h"
+#include "poll/internal/sanitizers.h"
 
 namespace gopoll::op_pool {
 namespace {
@@ -35,7 +35,7 @@ TEST(OpPool, FreedBlockIsReusedWherePoolingIsOn) {
 #if defined(_WIN32) || defined(GOPOLL_NO_OP_POOL)
   constexpr bool kPooling = false;
 #else
-  constexpr bool kPooling = !kAnySanitizer;
+  constexpr bool kPooling = !internal::kAnySanitizer;
 #endif
   if (kPooling) {
     EXPECT_EQ(q, p);  // the thread's cache hands it back

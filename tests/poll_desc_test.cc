@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // PollDesc: the shared readiness/deadline/closing state machine, driven
 // directly (no OS poller), so every backend's common rules are pinned here.
-#include "poll/poll_desc.h"
+#include "poll/internal/poll_desc.h"
 
 #include <atomic>
 #include <thread>
@@ -14,7 +14,7 @@
 namespace gopoll {
 namespace {
 
-class CountingWaiter final : public Waiter {
+class CountingWaiter final : public internal::Waiter {
  public:
   void Wake() override {
     wakes.fetch_add(1);
@@ -27,88 +27,88 @@ class CountingWaiter final : public Waiter {
 constexpr FdKind kNet = FdKind::kNet;
 
 TEST(PollDesc, NotPollableRefusesDeadlines) {
-  PollDesc pd;
+  internal::PollDesc pd;
   EXPECT_TRUE(IsNoDeadline(pd.SetDeadline(absl::Now(), true, true, kNet)));
-  EXPECT_TRUE(IsNotPollable(pd.Wait(Dir::kRead, kNet)));
+  EXPECT_TRUE(IsNotPollable(pd.Wait(internal::Dir::kRead, kNet)));
 }
 
 TEST(PollDesc, ReadyBeforeArmIsConsumedAtOnce) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
-  PollDesc::Woken w = pd.NetpollReady(true, false, false);
+  internal::PollDesc::Woken w = pd.NetpollReady(true, false, false);
   EXPECT_EQ(w.r, nullptr);
   CountingWaiter cw;
-  auto armed = pd.Arm(Dir::kRead, kNet, &cw);
+  auto armed = pd.Arm(internal::Dir::kRead, kNet, &cw);
   ASSERT_TRUE(armed.ok());
   EXPECT_TRUE(*armed);  // ready now, waiter not published
-  armed = pd.Arm(Dir::kRead, kNet, &cw);
+  armed = pd.Arm(internal::Dir::kRead, kNet, &cw);
   ASSERT_TRUE(armed.ok());
   EXPECT_FALSE(*armed);  // published
-  EXPECT_TRUE(pd.Disarm(Dir::kRead, &cw));
+  EXPECT_TRUE(pd.Disarm(internal::Dir::kRead, &cw));
   EXPECT_EQ(cw.wakes.load(), 0);
 }
 
 TEST(PollDesc, ReadinessWakesPublishedWaiterOnce) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   CountingWaiter cw;
-  ASSERT_FALSE(*pd.Arm(Dir::kWrite, kNet, &cw));
-  PollDesc::Woken w = pd.NetpollReady(false, true, false);
+  ASSERT_FALSE(*pd.Arm(internal::Dir::kWrite, kNet, &cw));
+  internal::PollDesc::Woken w = pd.NetpollReady(false, true, false);
   ASSERT_EQ(w.w, &cw);
   w.w->Wake();
-  EXPECT_FALSE(pd.Disarm(Dir::kWrite, &cw));  // already taken
-  EXPECT_TRUE(pd.ConsumeReady(Dir::kWrite));
-  EXPECT_FALSE(pd.ConsumeReady(Dir::kWrite));
+  EXPECT_FALSE(pd.Disarm(internal::Dir::kWrite, &cw));  // already taken
+  EXPECT_TRUE(pd.ConsumeReady(internal::Dir::kWrite));
+  EXPECT_FALSE(pd.ConsumeReady(internal::Dir::kWrite));
   EXPECT_EQ(cw.wakes.load(), 1);
 }
 
 TEST(PollDesc, PrepareForgetsStaleReadiness) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   pd.NetpollReady(true, false, false);
-  ASSERT_TRUE(pd.Prepare(Dir::kRead, kNet).ok());
-  EXPECT_FALSE(pd.ConsumeReady(Dir::kRead));
+  ASSERT_TRUE(pd.Prepare(internal::Dir::kRead, kNet).ok());
+  EXPECT_FALSE(pd.ConsumeReady(internal::Dir::kRead));
 }
 
 TEST(PollDesc, BareErrorEventMakesReadsNotPollable) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   pd.NetpollReady(true, true, /*error_only=*/true);
-  EXPECT_TRUE(IsNotPollable(pd.CheckErr(Dir::kRead, kNet)));
-  EXPECT_TRUE(pd.CheckErr(Dir::kWrite, kNet).ok());  // reads only
-  pd.NetpollReady(true, false, false);               // a normal event clears
-  EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
+  EXPECT_TRUE(IsNotPollable(pd.CheckErr(internal::Dir::kRead, kNet)));
+  EXPECT_TRUE(pd.CheckErr(internal::Dir::kWrite, kNet).ok());  // reads only
+  pd.NetpollReady(true, false, false);  // a normal event clears
+  EXPECT_TRUE(pd.CheckErr(internal::Dir::kRead, kNet).ok());
 }
 
 TEST(PollDesc, ErrorPrecedenceClosingThenDeadlineThenEventError) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   pd.NetpollReady(true, false, true);
-  EXPECT_TRUE(IsNotPollable(pd.CheckErr(Dir::kRead, kNet)));
+  EXPECT_TRUE(IsNotPollable(pd.CheckErr(internal::Dir::kRead, kNet)));
   ASSERT_TRUE(pd.SetDeadline(absl::InfinitePast(), true, false, kNet).ok());
-  EXPECT_TRUE(IsDeadlineExceeded(pd.CheckErr(Dir::kRead, kNet)));
+  EXPECT_TRUE(IsDeadlineExceeded(pd.CheckErr(internal::Dir::kRead, kNet)));
   pd.Evict();
-  EXPECT_TRUE(IsClosing(pd.CheckErr(Dir::kRead, kNet)));
-  EXPECT_TRUE(IsClosing(pd.CheckErr(Dir::kWrite, kNet)));
+  EXPECT_TRUE(IsClosing(pd.CheckErr(internal::Dir::kRead, kNet)));
+  EXPECT_TRUE(IsClosing(pd.CheckErr(internal::Dir::kWrite, kNet)));
   EXPECT_TRUE(IsClosing(pd.SetDeadline(absl::Now(), true, true, kNet)));
 }
 
 TEST(PollDesc, DeadlineTimerWakesWaiter) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   CountingWaiter cw;
-  ASSERT_FALSE(*pd.Arm(Dir::kRead, kNet, &cw));
+  ASSERT_FALSE(*pd.Arm(internal::Dir::kRead, kNet, &cw));
   ASSERT_TRUE(
       pd.SetDeadline(absl::Now() + absl::Milliseconds(5), true, false, kNet)
           .ok());
   ASSERT_TRUE(cw.woken.WaitForNotificationWithTimeout(absl::Seconds(20)));
-  EXPECT_FALSE(pd.ConsumeReady(Dir::kRead));
-  EXPECT_TRUE(IsDeadlineExceeded(pd.CheckErr(Dir::kRead, kNet)));
-  EXPECT_TRUE(pd.CheckErr(Dir::kWrite, kNet).ok());
+  EXPECT_FALSE(pd.ConsumeReady(internal::Dir::kRead));
+  EXPECT_TRUE(IsDeadlineExceeded(pd.CheckErr(internal::Dir::kRead, kNet)));
+  EXPECT_TRUE(pd.CheckErr(internal::Dir::kWrite, kNet).ok());
 }
 
 TEST(PollDesc, StaleTimerDoesNotExpireNewDeadline) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   ASSERT_TRUE(
       pd.SetDeadline(absl::Now() + absl::Milliseconds(2), true, false, kNet)
@@ -116,9 +116,9 @@ TEST(PollDesc, StaleTimerDoesNotExpireNewDeadline) {
   ASSERT_TRUE(
       pd.SetDeadline(absl::Now() + absl::Hours(1), true, false, kNet).ok());
   absl::SleepFor(absl::Milliseconds(30));
-  EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
+  EXPECT_TRUE(pd.CheckErr(internal::Dir::kRead, kNet).ok());
   ASSERT_TRUE(pd.SetDeadline(absl::InfiniteFuture(), true, false, kNet).ok());
-  EXPECT_TRUE(pd.CheckErr(Dir::kRead, kNet).ok());
+  EXPECT_TRUE(pd.CheckErr(internal::Dir::kRead, kNet).ok());
 }
 
 // Two SetDeadline calls at once, one clearing the deadline and one arming
@@ -126,7 +126,7 @@ TEST(PollDesc, StaleTimerDoesNotExpireNewDeadline) {
 // clearing call cancels its timer outside the lock; it must not take the
 // other call's new timer with it).
 TEST(PollDesc, ConcurrentClearAndArmLeaveNoDeadThing) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   int armed_rounds = 0;
   for (int round = 0; round < 1500; ++round) {
@@ -150,45 +150,46 @@ TEST(PollDesc, ConcurrentClearAndArmLeaveNoDeadThing) {
     ++armed_rounds;
     // Armed for 1 ms: it expires well within a second.
     const absl::Time give_up = absl::Now() + absl::Seconds(1);
-    while (pd.CheckErr(Dir::kRead, kNet).ok() && absl::Now() < give_up) {
+    while (pd.CheckErr(internal::Dir::kRead, kNet).ok() &&
+           absl::Now() < give_up) {
       absl::SleepFor(absl::Microseconds(200));
     }
-    ASSERT_TRUE(IsDeadlineExceeded(pd.CheckErr(Dir::kRead, kNet)))
+    ASSERT_TRUE(IsDeadlineExceeded(pd.CheckErr(internal::Dir::kRead, kNet)))
         << "round " << round << ": a deadline armed with no timer";
   }
   EXPECT_GT(armed_rounds, 0);
 }
 
 TEST(PollDesc, EvictWakesBothDirections) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   CountingWaiter r, w;
-  ASSERT_FALSE(*pd.Arm(Dir::kRead, kNet, &r));
-  ASSERT_FALSE(*pd.Arm(Dir::kWrite, kNet, &w));
+  ASSERT_FALSE(*pd.Arm(internal::Dir::kRead, kNet, &r));
+  ASSERT_FALSE(*pd.Arm(internal::Dir::kWrite, kNet, &w));
   pd.Evict();
   EXPECT_EQ(r.wakes.load(), 1);
   EXPECT_EQ(w.wakes.load(), 1);
-  EXPECT_FALSE(pd.ConsumeReady(Dir::kRead));
-  auto armed = pd.Arm(Dir::kRead, kNet, &r);
+  EXPECT_FALSE(pd.ConsumeReady(internal::Dir::kRead));
+  auto armed = pd.Arm(internal::Dir::kRead, kNet, &r);
   EXPECT_TRUE(IsClosing(armed.status()));
 }
 
 TEST(PollDesc, ThreadWaitReturnsOnReadinessFromAnotherThread) {
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
   std::thread t([&] {
     absl::SleepFor(absl::Milliseconds(10));
-    PollDesc::Woken w = pd.NetpollReady(true, false, false);
+    internal::PollDesc::Woken w = pd.NetpollReady(true, false, false);
     if (w.r != nullptr) w.r->Wake();
   });
-  EXPECT_TRUE(pd.Wait(Dir::kRead, kNet).ok());
+  EXPECT_TRUE(pd.Wait(internal::Dir::kRead, kNet).ok());
   t.join();
 }
 
 TEST(PollDesc, StressDeadlinesRacingReadiness) {
   // Many rounds of a waiter racing a deadline and a readiness edge: every
   // Wait returns exactly once with OK or DeadlineExceeded, never hangs.
-  PollDesc pd;
+  internal::PollDesc pd;
   pd.OpenWithoutPoller();
 #if defined(_WIN32)
   constexpr int kRounds = 400;  // a thread per round is slow under Wine
@@ -200,14 +201,14 @@ TEST(PollDesc, StressDeadlinesRacingReadiness) {
                                false, kNet)
                     .ok());
     std::thread t([&] {
-      PollDesc::Woken w = pd.NetpollReady(true, false, false);
+      internal::PollDesc::Woken w = pd.NetpollReady(true, false, false);
       if (w.r != nullptr) w.r->Wake();
     });
-    absl::Status s = pd.Wait(Dir::kRead, kNet);
+    absl::Status s = pd.Wait(internal::Dir::kRead, kNet);
     EXPECT_TRUE(s.ok() || IsDeadlineExceeded(s)) << s;
     t.join();
     ASSERT_TRUE(pd.SetDeadline(absl::InfiniteFuture(), true, false, kNet).ok());
-    pd.Prepare(Dir::kRead, kNet).IgnoreError();
+    pd.Prepare(internal::Dir::kRead, kNet).IgnoreError();
   }
 }
 

@@ -5,7 +5,7 @@
 // operations, destruction with armed timers, and concurrent Arm/Cancel.
 // Waits are bounded only to turn a hang into a failure; no test asserts how
 // long anything takes.
-#include "poll/timer_queue.h"
+#include "poll/internal/timer_queue.h"
 
 #include <algorithm>
 #include <atomic>
@@ -20,7 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "poll/monotonic_clock.h"
+#include "poll/internal/monotonic_clock.h"
 
 namespace gopoll {
 
@@ -29,7 +29,7 @@ class TimerQueueTestPeer {
  public:
   // Every entry's key is >= its parent's, <= its timer's `when`, and its
   // timer knows its index and queue.
-  static ::testing::AssertionResult HeapOk(TimerQueue& q) {
+  static ::testing::AssertionResult HeapOk(internal::TimerQueue& q) {
     absl::MutexLock l(&q.mu_);
     const auto& h = q.heap_;
     for (size_t i = 0; i < h.size(); ++i) {
@@ -88,7 +88,7 @@ struct Recorder {
 };
 
 struct TestTimer {
-  Timer t;
+  internal::Timer t;
   int id = 0;
   int64_t when = 0;  // as armed by the test (read by Fire)
   Recorder* rec = nullptr;
@@ -99,13 +99,13 @@ struct TestTimer {
     t.fn = &Fire;
     t.arg = this;
   }
-  void Arm(TimerQueue& q, int64_t w, uint64_t seq) {
+  void Arm(internal::TimerQueue& q, int64_t w, uint64_t seq) {
     when = w;
     q.Arm(&t, w, seq);
   }
   static void Fire(void* arg, uint64_t seq) {
     auto* self = static_cast<TestTimer*>(arg);
-    const int64_t at = MonoNow();
+    const int64_t at = internal::MonoNow();
     absl::MutexLock l(&self->rec->mu);
     self->rec->fired.push_back({self->id, seq, at, self->when});
   }
@@ -113,51 +113,54 @@ struct TestTimer {
 
 // Arms a timer due now and waits for it: a threaded queue has then run
 // everything that was due before it (one thread, in `when` order).
-void Flush(TimerQueue& q) {
+void Flush(internal::TimerQueue& q) {
   absl::Notification n;
-  Timer t;
+  internal::Timer t;
   t.fn = [](void* arg, uint64_t) {
     static_cast<absl::Notification*>(arg)->Notify();
   };
   t.arg = &n;
-  q.Arm(&t, MonoNow(), 0);
+  q.Arm(&t, internal::MonoNow(), 0);
   ASSERT_TRUE(n.WaitForNotificationWithTimeout(kHang));
 }
 
 // --- Monotonic clock ---------------------------------------------------------
 
 TEST(MonotonicClock, NowNeverGoesBack) {
-  int64_t prev = MonoNow();
+  int64_t prev = internal::MonoNow();
   for (int i = 0; i < 10000; ++i) {
-    const int64_t now = MonoNow();
+    const int64_t now = internal::MonoNow();
     ASSERT_GE(now, prev);
     prev = now;
   }
 }
 
 // A past time converts to at most MonoNow() read after the conversion.
-bool NotAfterNow(int64_t mono) { return mono <= MonoNow(); }
+bool NotAfterNow(int64_t mono) { return mono <= internal::MonoNow(); }
 
 TEST(MonotonicClock, FromAbslInfiniteAndPast) {
-  EXPECT_EQ(MonoFromAbsl(absl::InfiniteFuture()), kMonoNever);
-  EXPECT_EQ(MonoFromAbsl(absl::InfiniteFuture(), absl::Now()), kMonoNever);
-  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::Now())));
-  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::Now() - absl::Seconds(5))));
-  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::InfinitePast())));
-  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(absl::UnixEpoch())));
+  EXPECT_EQ(internal::MonoFromAbsl(absl::InfiniteFuture()),
+            internal::kMonoNever);
+  EXPECT_EQ(internal::MonoFromAbsl(absl::InfiniteFuture(), absl::Now()),
+            internal::kMonoNever);
+  EXPECT_TRUE(NotAfterNow(internal::MonoFromAbsl(absl::Now())));
+  EXPECT_TRUE(
+      NotAfterNow(internal::MonoFromAbsl(absl::Now() - absl::Seconds(5))));
+  EXPECT_TRUE(NotAfterNow(internal::MonoFromAbsl(absl::InfinitePast())));
+  EXPECT_TRUE(NotAfterNow(internal::MonoFromAbsl(absl::UnixEpoch())));
   // 400 years do not fit in int64 nanoseconds: saturates to "never".
-  EXPECT_EQ(MonoFromAbsl(absl::Now() + absl::Hours(24 * 365 * 400)),
-            kMonoNever);
+  EXPECT_EQ(internal::MonoFromAbsl(absl::Now() + absl::Hours(24 * 365 * 400)),
+            internal::kMonoNever);
 }
 
 // MonoFromAbsl(wall + d) is MonoNow() + d, measured between clock reads
 // taken around the call: bounds that hold however slow the machine is.
 void ExpectConverted(absl::Duration d) {
-  const int64_t mono_before = MonoNow();
+  const int64_t mono_before = internal::MonoNow();
   const absl::Time wall_before = absl::Now();
-  const int64_t got = MonoFromAbsl(wall_before + d);
+  const int64_t got = internal::MonoFromAbsl(wall_before + d);
   const absl::Time wall_after = absl::Now();
-  const int64_t mono_after = MonoNow();
+  const int64_t mono_after = internal::MonoNow();
   const int64_t dn = absl::ToInt64Nanoseconds(d);
   const int64_t wall_gap = absl::ToInt64Nanoseconds(wall_after - wall_before);
   EXPECT_GE(got, mono_before + dn - wall_gap) << d;
@@ -169,25 +172,27 @@ TEST(MonotonicClock, FromAbslFuture) {
   ExpectConverted(absl::Milliseconds(1));
   ExpectConverted(absl::Seconds(1));
   ExpectConverted(absl::Hours(24 * 365));
-  const int64_t m = MonoFromAbsl(absl::Now() + absl::Hours(24 * 365 * 100));
-  EXPECT_LT(m, kMonoNever);
-  EXPECT_GT(m, MonoNow());
+  const int64_t m =
+      internal::MonoFromAbsl(absl::Now() + absl::Hours(24 * 365 * 100));
+  EXPECT_LT(m, internal::kMonoNever);
+  EXPECT_GT(m, internal::MonoNow());
 }
 
 TEST(MonotonicClock, FromAbslWithCallersNow) {
   const absl::Time wall = absl::Now();
-  const int64_t before = MonoNow();
-  const int64_t got = MonoFromAbsl(wall + absl::Seconds(2), wall);
-  const int64_t after = MonoNow();
+  const int64_t before = internal::MonoNow();
+  const int64_t got = internal::MonoFromAbsl(wall + absl::Seconds(2), wall);
+  const int64_t after = internal::MonoNow();
   EXPECT_GE(got, before + 2'000'000'000);
   EXPECT_LE(got, after + 2'000'000'000);
-  EXPECT_TRUE(NotAfterNow(MonoFromAbsl(wall - absl::Nanoseconds(1), wall)));
+  EXPECT_TRUE(
+      NotAfterNow(internal::MonoFromAbsl(wall - absl::Nanoseconds(1), wall)));
 }
 
 // --- Manual queue: ordering, re-arm, cancel ------------------------------
 
 TEST(TimerQueueManual, FiresInWhenOrderWithSeq) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   Recorder rec;
   TestTimer ts[5];
   const int64_t whens[5] = {50, 10, 40, 20, 30};
@@ -208,12 +213,12 @@ TEST(TimerQueueManual, FiresInWhenOrderWithSeq) {
     EXPECT_EQ(fired[i].id, order[i]);
     EXPECT_EQ(fired[i].seq, 100u + order[i]);
   }
-  EXPECT_EQ(q.NextWhen(), kMonoNever);
+  EXPECT_EQ(q.NextWhen(), internal::kMonoNever);
   EXPECT_EQ(q.size(), 0u);
 }
 
 TEST(TimerQueueManual, ManyTimersFireInOrder) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   Recorder rec;
   constexpr int kN = 2000;
   std::vector<TestTimer> ts(kN);
@@ -226,14 +231,14 @@ TEST(TimerQueueManual, ManyTimersFireInOrder) {
   }
   ASSERT_TRUE(TimerQueueTestPeer::HeapOk(q));
   EXPECT_EQ(q.RunExpired(1000 + 7 * (kN / 2) - 1), kN / 2);
-  EXPECT_EQ(q.RunExpired(kMonoNever - 1), kN / 2);
+  EXPECT_EQ(q.RunExpired(internal::kMonoNever - 1), kN / 2);
   const auto fired = rec.Take();
   ASSERT_EQ(fired.size(), static_cast<size_t>(kN));
   for (int i = 0; i < kN; ++i) ASSERT_EQ(fired[i].id, i);
 }
 
 TEST(TimerQueueManual, RearmEarlierAndLater) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   Recorder rec;
   TestTimer a, b;
   a.Init(1, &rec);
@@ -260,7 +265,7 @@ TEST(TimerQueueManual, RearmEarlierAndLater) {
 }
 
 TEST(TimerQueueManual, CancelBeforeFireAndAfter) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   Recorder rec;
   TestTimer a, b;
   a.Init(1, &rec);
@@ -281,7 +286,7 @@ TEST(TimerQueueManual, CancelBeforeFireAndAfter) {
 }
 
 TEST(TimerQueueManual, RemoveDisarmsWithoutFiring) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   Recorder rec;
   TestTimer a, b;
   a.Init(1, &rec);
@@ -302,18 +307,18 @@ TEST(TimerQueueManual, RemoveDisarmsWithoutFiring) {
 // Remove does not wait for a running callback (its caller may hold a lock
 // that the callback takes).
 TEST(TimerQueueThreaded, RemoveDoesNotWaitForRunningCallback) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   struct Ctx {
     absl::Notification entered, release;
   } ctx;
-  Timer t;
+  internal::Timer t;
   t.arg = &ctx;
   t.fn = [](void* arg, uint64_t) {
     auto* c = static_cast<Ctx*>(arg);
     c->entered.Notify();
     c->release.WaitForNotification();
   };
-  q.Arm(&t, MonoNow(), 0);
+  q.Arm(&t, internal::MonoNow(), 0);
   ASSERT_TRUE(ctx.entered.WaitForNotificationWithTimeout(kHang));
   q.Remove(&t);  // returns while the callback still runs
   EXPECT_FALSE(ctx.release.HasBeenNotified());
@@ -322,23 +327,23 @@ TEST(TimerQueueThreaded, RemoveDoesNotWaitForRunningCallback) {
 }
 
 TEST(TimerQueueManual, NeverArmedAtNeverFires) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   Recorder rec;
   TestTimer a;
   a.Init(1, &rec);
-  a.Arm(q, kMonoNever, 1);
-  EXPECT_EQ(q.NextWhen(), kMonoNever);
-  EXPECT_EQ(q.RunExpired(kMonoNever - 1), 0);
+  a.Arm(q, internal::kMonoNever, 1);
+  EXPECT_EQ(q.NextWhen(), internal::kMonoNever);
+  EXPECT_EQ(q.RunExpired(internal::kMonoNever - 1), 0);
   EXPECT_TRUE(q.Cancel(&a.t));
 }
 
 // A callback that re-arms its own timer for `now` runs once per RunExpired
 // call: the event loop gets control back.
 TEST(TimerQueueManual, SelfRearmRunsOncePerCall) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   struct Ctx {
-    TimerQueue* q;
-    Timer t;
+    internal::TimerQueue* q;
+    internal::Timer t;
     int runs = 0;
   } ctx;
   ctx.q = &q;
@@ -357,19 +362,19 @@ TEST(TimerQueueManual, SelfRearmRunsOncePerCall) {
 }
 
 TEST(TimerQueueManual, CallbacksArmAndCancelOthers) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   Recorder rec;
   TestTimer victim, late, early;
   victim.Init(1, &rec);
   late.Init(2, &rec);
   early.Init(3, &rec);
   struct Ctx {
-    TimerQueue* q;
+    internal::TimerQueue* q;
     TestTimer *victim, *late, *early;
     bool cancelled = false;
     int nested_ran = -1;
   } ctx{&q, &victim, &late, &early};
-  Timer driver;
+  internal::Timer driver;
   driver.arg = &ctx;
   driver.fn = [](void* arg, uint64_t) {
     auto* c = static_cast<Ctx*>(arg);
@@ -395,7 +400,7 @@ TEST(TimerQueueManual, CallbacksArmAndCancelOthers) {
 // 10,000 timers under random Arm / re-arm / Cancel / RunExpired against a
 // std::multimap model; deterministic (seeded, manual clock).
 TEST(TimerQueueManual, MatchesModelUnderRandomOperations) {
-  TimerQueue q(false);
+  internal::TimerQueue q(false);
   constexpr int kTimers = 10000;
   std::vector<TestTimer> ts(kTimers);
   Recorder rec;
@@ -452,7 +457,7 @@ TEST(TimerQueueManual, MatchesModelUnderRandomOperations) {
       ASSERT_TRUE(TimerQueueTestPeer::HeapOk(q));
       ASSERT_EQ(q.size(), model.size());
       ASSERT_EQ(q.NextWhen(),
-                model.empty() ? kMonoNever : model.begin()->first);
+                model.empty() ? internal::kMonoNever : model.begin()->first);
       ASSERT_TRUE(TimerQueueTestPeer::HeapOk(q));
     }
   }
@@ -466,12 +471,12 @@ TEST(TimerQueueManual, DestructorDropsArmedTimers) {
   a.Init(1, &rec);
   b.Init(2, &rec);
   {
-    TimerQueue q(false);
+    internal::TimerQueue q(false);
     a.Arm(q, 10, 0);
     b.Arm(q, 20, 0);
   }
   EXPECT_EQ(rec.count(), 0u);
-  TimerQueue q2(false);  // dropped timers are unarmed: usable again
+  internal::TimerQueue q2(false);  // dropped timers are unarmed: usable again
   a.Arm(q2, 10, 1);
   EXPECT_EQ(q2.RunExpired(10), 1);
 }
@@ -479,21 +484,21 @@ TEST(TimerQueueManual, DestructorDropsArmedTimers) {
 // --- Threaded queue ------------------------------------------------------
 
 TEST(TimerQueueThreaded, FiresInWhenOrder) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   // Hold the thread in a callback while the timers are armed, so that all
   // of them are due and pending when it looks again.
   absl::Notification entered, release;
   struct Gate {
     absl::Notification *entered, *release;
   } gate{&entered, &release};
-  Timer blocker;
+  internal::Timer blocker;
   blocker.arg = &gate;
   blocker.fn = [](void* arg, uint64_t) {
     auto* g = static_cast<Gate*>(arg);
     g->entered->Notify();
     g->release->WaitForNotification();
   };
-  q.Arm(&blocker, MonoNow(), 0);
+  q.Arm(&blocker, internal::MonoNow(), 0);
   ASSERT_TRUE(entered.WaitForNotificationWithTimeout(kHang));
   Recorder rec;
   constexpr int kN = 500;
@@ -501,7 +506,7 @@ TEST(TimerQueueThreaded, FiresInWhenOrder) {
   std::vector<int> perm(kN);
   for (int i = 0; i < kN; ++i) perm[i] = i;
   std::shuffle(perm.begin(), perm.end(), std::mt19937(2));
-  const int64_t base = MonoNow() - kN;
+  const int64_t base = internal::MonoNow() - kN;
   for (int i : perm) {
     ts[i].Init(i, &rec);
     ts[i].Arm(q, base + i, i);
@@ -522,10 +527,10 @@ TEST(TimerQueueThreaded, FiresInWhenOrder) {
 // fired already when it is re-armed: that firing is correct too, once,
 // with seq 0; its owner tells it apart by the seq.)
 TEST(TimerQueueThreaded, NeverFiresEarly) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   constexpr int kN = 1000;
   struct Entry {
-    Timer t;
+    internal::Timer t;
     int64_t when[2] = {0, 0};  // by seq; written before the arming
     absl::Mutex mu;
     std::vector<std::pair<uint64_t, int64_t>> fired ABSL_GUARDED_BY(mu);
@@ -544,7 +549,7 @@ TEST(TimerQueueThreaded, NeverFiresEarly) {
     args[i] = {&e, &last_fired, i % 3 == 0};
     e.t.arg = &args[i];
     e.t.fn = [](void* arg, uint64_t seq) {
-      const int64_t at = MonoNow();
+      const int64_t at = internal::MonoNow();
       auto* a = static_cast<Arg*>(arg);
       {
         absl::MutexLock l(&a->e->mu);
@@ -552,10 +557,11 @@ TEST(TimerQueueThreaded, NeverFiresEarly) {
       }
       if (seq == (a->rearmed ? 1u : 0u)) ++*a->last_fired;
     };
-    e.when[0] = MonoNow() + static_cast<int64_t>(rng() % 20'000'000);
+    e.when[0] = internal::MonoNow() + static_cast<int64_t>(rng() % 20'000'000);
     q.Arm(&e.t, e.when[0], 0);
     if (i % 3 == 0) {
-      e.when[1] = MonoNow() + static_cast<int64_t>(rng() % 20'000'000);
+      e.when[1] =
+          internal::MonoNow() + static_cast<int64_t>(rng() % 20'000'000);
       q.Arm(&e.t, e.when[1], 1);
     }
   }
@@ -582,24 +588,24 @@ TEST(TimerQueueThreaded, NeverFiresEarly) {
 }
 
 TEST(TimerQueueThreaded, RearmEarlierWakesTheThread) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   Recorder rec;
   TestTimer a;
   a.Init(1, &rec);
-  a.Arm(q, MonoNow() + kHour, 1);  // the thread sleeps for it
+  a.Arm(q, internal::MonoNow() + kHour, 1);  // the thread sleeps for it
   Flush(q);
-  a.Arm(q, MonoNow() + 1'000'000, 2);  // 1 ms: must not wait an hour
+  a.Arm(q, internal::MonoNow() + 1'000'000, 2);  // 1 ms: must not wait an hour
   ASSERT_TRUE(Eventually([&] { return rec.count() == 1; }));
   EXPECT_EQ(rec.Take()[0].seq, 2u);
 }
 
 TEST(TimerQueueThreaded, CancelBeforeFire) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   Recorder rec;
   TestTimer a, b;
   a.Init(1, &rec);
   b.Init(2, &rec);
-  const int64_t soon = MonoNow() + 5'000'000;
+  const int64_t soon = internal::MonoNow() + 5'000'000;
   a.Arm(q, soon, 1);
   b.Arm(q, soon, 2);
   EXPECT_TRUE(q.Cancel(&a.t));
@@ -613,24 +619,24 @@ TEST(TimerQueueThreaded, CancelBeforeFire) {
 }
 
 TEST(TimerQueueThreaded, CancelReturnsFalseAfterFire) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   absl::Notification fired;
-  Timer t;
+  internal::Timer t;
   t.arg = &fired;
   t.fn = [](void* arg, uint64_t) {
     static_cast<absl::Notification*>(arg)->Notify();
   };
-  q.Arm(&t, MonoNow(), 0);
+  q.Arm(&t, internal::MonoNow(), 0);
   ASSERT_TRUE(fired.WaitForNotificationWithTimeout(kHang));
   EXPECT_FALSE(q.Cancel(&t));
   EXPECT_EQ(q.size(), 0u);
 }
 
 TEST(TimerQueueThreaded, CancelFromInsideOwnCallbackAndOfAnother) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   struct Ctx {
-    TimerQueue* q;
-    Timer self, other;
+    internal::TimerQueue* q;
+    internal::Timer self, other;
     absl::Notification done;
     bool cancel_self = true, cancel_other = false;
   } ctx;
@@ -646,8 +652,8 @@ TEST(TimerQueueThreaded, CancelFromInsideOwnCallbackAndOfAnother) {
   ctx.other.fn = [](void*, uint64_t) {
     ADD_FAILURE() << "cancelled timer ran";
   };
-  q.Arm(&ctx.other, MonoNow() + kHour, 0);
-  q.Arm(&ctx.self, MonoNow(), 0);
+  q.Arm(&ctx.other, internal::MonoNow() + kHour, 0);
+  q.Arm(&ctx.self, internal::MonoNow(), 0);
   ASSERT_TRUE(ctx.done.WaitForNotificationWithTimeout(kHang));
   EXPECT_FALSE(ctx.cancel_self);
   EXPECT_TRUE(ctx.cancel_other);
@@ -658,9 +664,9 @@ TEST(TimerQueueThreaded, CancelFromInsideOwnCallbackAndOfAnother) {
 // A callback that frees its own owner (and Timer) is fine: the queue does
 // not touch the timer after the callback returns.
 TEST(TimerQueueThreaded, CallbackMayFreeItsTimer) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   struct Owner {
-    Timer t;
+    internal::Timer t;
     absl::Notification* done;
   };
   absl::Notification done;
@@ -673,17 +679,17 @@ TEST(TimerQueueThreaded, CallbackMayFreeItsTimer) {
     delete o;
     d->Notify();
   };
-  q.Arm(&owner->t, MonoNow(), 0);
+  q.Arm(&owner->t, internal::MonoNow(), 0);
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
 }
 
 TEST(TimerQueueThreaded, CancelWaitsForRunningCallback) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   struct Ctx {
     absl::Notification entered, release;
     std::atomic<bool> finished{false};
   } ctx;
-  Timer t;
+  internal::Timer t;
   t.arg = &ctx;
   t.fn = [](void* arg, uint64_t) {
     auto* c = static_cast<Ctx*>(arg);
@@ -691,7 +697,7 @@ TEST(TimerQueueThreaded, CancelWaitsForRunningCallback) {
     c->release.WaitForNotification();
     c->finished = true;
   };
-  q.Arm(&t, MonoNow(), 0);
+  q.Arm(&t, internal::MonoNow(), 0);
   ASSERT_TRUE(ctx.entered.WaitForNotificationWithTimeout(kHang));
   std::atomic<bool> cancel_returned{false};
   std::atomic<bool> finished_at_return{false};
@@ -713,10 +719,10 @@ TEST(TimerQueueThreaded, CancelWaitsForRunningCallback) {
 // Cancel of a timer whose callback keeps re-arming it for "now": when
 // Cancel returns the timer is neither running nor armed.
 TEST(TimerQueueThreaded, CancelStopsSelfRearmingTimer) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   struct Ctx {
-    TimerQueue* q;
-    Timer t;
+    internal::TimerQueue* q;
+    internal::Timer t;
     std::atomic<int> runs{0};
     std::atomic<bool> inside{false};
   } ctx;
@@ -726,10 +732,10 @@ TEST(TimerQueueThreaded, CancelStopsSelfRearmingTimer) {
     auto* c = static_cast<Ctx*>(arg);
     c->inside = true;
     c->runs.fetch_add(1);
-    c->q->Arm(&c->t, MonoNow(), seq + 1);
+    c->q->Arm(&c->t, internal::MonoNow(), seq + 1);
     c->inside = false;
   };
-  q.Arm(&ctx.t, MonoNow(), 0);
+  q.Arm(&ctx.t, internal::MonoNow(), 0);
   ASSERT_TRUE(Eventually([&] { return ctx.runs.load() >= 100; }));
   q.Cancel(&ctx.t);
   EXPECT_FALSE(ctx.inside.load());
@@ -745,14 +751,14 @@ TEST(TimerQueueThreaded, DestructorDropsArmedTimers) {
   a.Init(1, &rec);
   b.Init(2, &rec);
   {
-    TimerQueue q(true);
-    a.Arm(q, MonoNow() + kHour, 0);
-    b.Arm(q, MonoNow() + kHour, 0);
+    internal::TimerQueue q(true);
+    a.Arm(q, internal::MonoNow() + kHour, 0);
+    b.Arm(q, internal::MonoNow() + kHour, 0);
     Flush(q);  // the thread is up and sleeping for them
   }
   EXPECT_EQ(rec.count(), 0u);
   {
-    TimerQueue q(true);  // destroyed at once, never used
+    internal::TimerQueue q(true);  // destroyed at once, never used
   }
 }
 
@@ -763,7 +769,7 @@ TEST(TimerQueueThreaded, DestructorWaitsForRunningCallback) {
     absl::Notification* entered;
     std::atomic<bool>* finished;
   } ctx{&entered, &finished};
-  Timer t;
+  internal::Timer t;
   t.arg = &ctx;
   t.fn = [](void* arg, uint64_t) {
     auto* c = static_cast<Ctx*>(arg);
@@ -772,16 +778,16 @@ TEST(TimerQueueThreaded, DestructorWaitsForRunningCallback) {
     *c->finished = true;
   };
   {
-    TimerQueue q(true);
-    q.Arm(&t, MonoNow(), 0);
+    internal::TimerQueue q(true);
+    q.Arm(&t, internal::MonoNow(), 0);
     ASSERT_TRUE(entered.WaitForNotificationWithTimeout(kHang));
   }
   EXPECT_TRUE(finished.load());
 }
 
 TEST(TimerQueueThreaded, DefaultIsOneRunningQueue) {
-  TimerQueue& q = TimerQueue::Default();
-  EXPECT_EQ(&q, &TimerQueue::Default());
+  internal::TimerQueue& q = internal::TimerQueue::Default();
+  EXPECT_EQ(&q, &internal::TimerQueue::Default());
   Flush(q);
 }
 
@@ -789,10 +795,10 @@ TEST(TimerQueueThreaded, DefaultIsOneRunningQueue) {
 // several threads at once) while the queue fires them. TSan checks the
 // locking; afterwards nothing is armed and nothing fires.
 TEST(TimerQueueThreaded, ConcurrentArmAndCancel) {
-  TimerQueue q(true);
+  internal::TimerQueue q(true);
   constexpr int kTimers = 64;
   struct Counted {
-    Timer t;
+    internal::Timer t;
     std::atomic<int> runs{0};
   };
   std::vector<Counted> ts(kTimers);
@@ -811,7 +817,8 @@ TEST(TimerQueueThreaded, ConcurrentArmAndCancel) {
         if (rng() % 3 == 0) {
           q.Cancel(&c.t);
         } else {
-          q.Arm(&c.t, MonoNow() + static_cast<int64_t>(rng() % 100'000), i);
+          q.Arm(&c.t,
+                internal::MonoNow() + static_cast<int64_t>(rng() % 100'000), i);
         }
       }
     });

@@ -10,7 +10,7 @@ namespace internal_async {
 namespace {
 
 bool WouldBlock() {
-  NonBlockingScope* nb = NonBlockingScope::Current();
+  internal::NonBlockingScope* nb = internal::NonBlockingScope::Current();
   return nb != nullptr && nb->would_block();
 }
 
@@ -18,7 +18,7 @@ class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
  public:
   ReadOp(std::shared_ptr<LoopCore> c, std::shared_ptr<FD> f,
          absl::Span<char> buf)
-      : OpBase(std::move(c), std::move(f), Dir::kRead),
+      : OpBase(std::move(c), std::move(f), internal::Dir::kRead),
         buf_(buf.subspan(0, kMaxRW)) {}
 
  private:
@@ -62,7 +62,7 @@ class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
  public:
   WriteOp(std::shared_ptr<LoopCore> c, std::shared_ptr<FD> f,
           absl::Span<const char> buf)
-      : OpBase(std::move(c), std::move(f), Dir::kWrite), buf_(buf) {}
+      : OpBase(std::move(c), std::move(f), internal::Dir::kWrite), buf_(buf) {}
 
  private:
   const char* OpName() const override { return "write"; }
@@ -145,7 +145,8 @@ class ConnectOp final : public OpBase<absl::Status> {
  public:
   ConnectOp(std::shared_ptr<LoopCore> c, std::shared_ptr<FD> f,
             const SockAddr& addr)
-      : OpBase(std::move(c), std::move(f), Dir::kWrite), addr_(addr) {}
+      : OpBase(std::move(c), std::move(f), internal::Dir::kWrite),
+        addr_(addr) {}
 
  private:
   const char* OpName() const override { return "connect"; }
@@ -196,7 +197,7 @@ void AsyncFd::AsyncWrite(absl::Span<const char> buf, SizeCallback cb) const {
 
 void AsyncFd::AsyncAccept(AcceptCallback cb) const {
   internal_async::StartWithCallback<AcceptOp, absl::StatusOr<AsyncFd>>(
-      std::move(cb), core_, fd_, Dir::kRead);
+      std::move(cb), core_, fd_, internal::Dir::kRead);
 }
 
 void AsyncFd::AsyncConnect(const SockAddr& addr, StatusCallback cb) const {
@@ -215,7 +216,7 @@ Awaitable<absl::StatusOr<size_t>> AsyncFd::Write(
 
 Awaitable<absl::StatusOr<AsyncFd>> AsyncFd::Accept() const {
   return Awaitable<absl::StatusOr<AsyncFd>>(
-      new AcceptOp(core_, fd_, Dir::kRead));
+      new AcceptOp(core_, fd_, internal::Dir::kRead));
 }
 
 Awaitable<absl::Status> AsyncFd::Connect(const SockAddr& addr) const {

@@ -5,17 +5,17 @@
 
 #include "absl/strings/cord.h"
 #include "poll/internal/fd_access.h"
+#include "poll/internal/perturb.h"
 #include "poll/loop/offload.h"
-#include "poll/perturb.h"
 
 namespace gopoll {
 namespace {
 constexpr absl::string_view kBusyUrl = "poll.error/busy";
 }  // namespace
 
-absl::Status ErrBusy(Dir d) {
+absl::Status ErrBusy(internal::Dir d) {
   absl::Status s(absl::StatusCode::kFailedPrecondition,
-                 d == Dir::kRead
+                 d == internal::Dir::kRead
                      ? "another read is already pending on this FD"
                      : "another write is already pending on this FD");
   s.SetPayload(kBusyUrl, absl::Cord("1"));
@@ -30,7 +30,8 @@ absl::Status ErrLoopDestroyed() {
   return absl::CancelledError("poll: the event loop was destroyed");
 }
 
-AsyncOp::AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd, Dir d)
+AsyncOp::AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd,
+                 internal::Dir d)
     : core_(std::move(core)), fd_(std::move(fd)), dir_(d) {}
 
 AsyncOp::~AsyncOp() = default;
@@ -64,13 +65,13 @@ bool AsyncOp::StartInline() {
   // Offloads() reads the FD's registration, which a Close on another
   // thread tears down with the last reference (Destroy): hold one.
   switch (fd_->mu_.Incref()) {
-    case FdLockResult::kOk:
+    case internal::FdLockResult::kOk:
       break;
-    case FdLockResult::kClosing:
-    case FdLockResult::kBusy:  // (Incref never reports it)
+    case internal::FdLockResult::kClosing:
+    case internal::FdLockResult::kBusy:  // (Incref never reports it)
       Fail(ErrClosing(fd_->kind()));
       return true;
-    case FdLockResult::kTooManyRefs:
+    case internal::FdLockResult::kTooManyRefs:
       Fail(ErrTooManyRefs());
       return true;
   }
@@ -85,17 +86,17 @@ bool AsyncOp::StartInline() {
     });
     return false;
   }
-  switch (fd_->mu_.TryRWLock(dir_ == Dir::kRead)) {
-    case FdLockResult::kOk:
+  switch (fd_->mu_.TryRWLock(dir_ == internal::Dir::kRead)) {
+    case internal::FdLockResult::kOk:
       locked_ = true;
       break;
-    case FdLockResult::kBusy:
+    case internal::FdLockResult::kBusy:
       Fail(ErrBusy(dir_));
       return true;
-    case FdLockResult::kClosing:
+    case internal::FdLockResult::kClosing:
       Fail(ErrClosing(fd_->kind()));
       return true;
-    case FdLockResult::kTooManyRefs:
+    case internal::FdLockResult::kTooManyRefs:
       Fail(ErrTooManyRefs());
       return true;
   }
@@ -134,12 +135,12 @@ void AsyncOp::StartOnLoop() {
 }
 
 bool AsyncOp::Step() {
-  PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
   for (;;) {
     bool done;
     void* in_flight;
     {
-      NonBlockingScope nb;
+      internal::NonBlockingScope nb;
       nb.resumable = Resumable();
       nb.completion = &completion_;
       nb.backend_op = std::exchange(backend_op_, nullptr);  // to collect
@@ -212,7 +213,7 @@ void AsyncOp::Resume(bool completion) {
     FinishAndDelete();
     return;
   }
-  PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
   GOPOLL_PERTURB_POINT("asyncop.resume");
   if (!pd.ConsumeReady(dir_)) {
     absl::Status s = pd.CheckErr(dir_, fd_->kind());
@@ -227,7 +228,7 @@ void AsyncOp::Resume(bool completion) {
 }
 
 void AsyncOp::ResumeInFlight(bool completion) {
-  PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
   // Up to two queue entries wake an in-flight op: its completion and a wake
   // out of the PollDesc slot (deadline, Close). Whichever runs last
   // collects; the op must outlive both.
@@ -332,7 +333,7 @@ void AsyncOp::KeepRead(absl::Span<const char> buf) {
 void AsyncOp::Release() {
   if (!locked_) return;
   locked_ = false;
-  fd_->UnlockRW(dir_ == Dir::kRead);
+  fd_->UnlockRW(dir_ == internal::Dir::kRead);
 }
 
 void AsyncOp::FinishAndDelete() {

@@ -33,24 +33,25 @@
 
 #include "absl/status/status.h"
 #include "poll/fd.h"
+#include "poll/internal/waiter.h"
 #include "poll/loop/loop_core.h"
 #include "poll/loop/op_pool.h"
-#include "poll/waiter.h"
 
 namespace gopoll {
 
 // "another read (write) is already pending on this FD"; code
 // kFailedPrecondition. The loop allows one pending operation per direction
 // per FD, like Go's one reader and one writer.
-absl::Status ErrBusy(Dir d);
+absl::Status ErrBusy(internal::Dir d);
 bool IsBusy(const absl::Status& s);
 
 // What an operation of a destroyed loop completes with (code kCancelled).
 absl::Status ErrLoopDestroyed();
 
-class AsyncOp : public Waiter {
+class AsyncOp : public internal::Waiter {
  public:
-  AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd, Dir d);
+  AsyncOp(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd,
+          internal::Dir d);
   AsyncOp(const AsyncOp&) = delete;
   AsyncOp& operator=(const AsyncOp&) = delete;
 
@@ -108,7 +109,7 @@ class AsyncOp : public Waiter {
   virtual void Deliver() = 0;
   // Abandoned while in flight, and its completion came: a read keeps what
   // the kernel read into its (still valid) buffer with KeepRead, so that
-  // the FD's next read returns it (poll/unread_bytes.h).
+  // the FD's next read returns it (poll/internal/unread_bytes.h).
   virtual void KeepAbandoned() {}
   void KeepRead(absl::Span<const char> buf);
 
@@ -129,7 +130,7 @@ class AsyncOp : public Waiter {
  private:
   enum class State { kNew, kArmed, kQueued, kOffloaded, kInFlight, kDone };
   // Wakes the op when its in-flight backend operation completes.
-  struct Completion final : Waiter {
+  struct Completion final : internal::Waiter {
     explicit Completion(AsyncOp* o) : op(o) {}
     void Wake() override;
     AsyncOp* op;
@@ -148,7 +149,7 @@ class AsyncOp : public Waiter {
 
   std::shared_ptr<LoopCore> core_;
   std::shared_ptr<FD> fd_;
-  const Dir dir_;
+  const internal::Dir dir_;
   // LoopCore's list of armed ops (loop thread only).
   AsyncOp* armed_prev_ = nullptr;
   AsyncOp* armed_next_ = nullptr;

@@ -4,9 +4,9 @@
 #include <memory>
 #include <utility>
 
+#include "poll/internal/monotonic_clock.h"
+#include "poll/internal/timer_queue.h"
 #include "poll/loop/loop_core.h"
-#include "poll/monotonic_clock.h"
-#include "poll/timer_queue.h"
 
 namespace gopoll {
 
@@ -22,7 +22,7 @@ namespace {
 // callback). It holds the loop weakly, so a pending PostAfter does not keep
 // a destroyed loop's core alive.
 struct DelayedPost {
-  Timer timer;
+  internal::Timer timer;
   std::weak_ptr<LoopCore> core;
   absl::AnyInvocable<void() &&> fn;
 
@@ -40,14 +40,15 @@ void PostAfterOn(const std::shared_ptr<LoopCore>& core, absl::Duration delay,
     core->Post(std::move(fn));
     return;
   }
-  const int64_t when = MonoAfter(delay);
-  if (when == kMonoNever) return;  // an infinite delay never runs `fn`
+  const int64_t when = internal::MonoAfter(delay);
+  if (when == internal::kMonoNever)
+    return;  // an infinite delay never runs `fn`
   auto* p = new DelayedPost;
   p->core = core;
   p->fn = std::move(fn);
   p->timer.fn = &DelayedPost::Fire;
   p->timer.arg = p;
-  TimerQueue::Default().Arm(&p->timer, when, 0);
+  internal::TimerQueue::Default().Arm(&p->timer, when, 0);
 }
 
 }  // namespace

@@ -29,7 +29,8 @@
 //
 // Timers: PostAfter runs a function on the loop thread once a delay has
 // passed, and a coroutine of the loop sleeps with `co_await loop.Sleep(d)`.
-// Both use the shared deadline runtime (poll/timer_queue.h): never early.
+// Both use the shared deadline runtime (poll/internal/timer_queue.h): never
+// early.
 //
 // Thread-safety: Stop, Post, PostAfter, Spawn and Adopt may be called from
 // any thread.
@@ -89,8 +90,8 @@ class [[nodiscard]] SleepAwaiter {
 
 // How a Loop is made.
 struct LoopOptions {
-  // Linux: io_uring or epoll (see LoopBackend in poll/poller.h; the default
-  // honours GOPOLL_LOOP_BACKEND=epoll|io_uring). Ignored elsewhere.
+  // Linux: io_uring or epoll (see LoopBackend in poll/internal/poller.h; the
+  // default honours GOPOLL_LOOP_BACKEND=epoll|io_uring). Ignored elsewhere.
   LoopBackend backend = LoopBackend::kDefault;
   // io_uring's submission queue size; 0: the default (256).
   unsigned ring_entries = 0;

@@ -4,8 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "poll/internal/perturb.h"
 #include "poll/loop/async_op.h"
-#include "poll/perturb.h"
 
 namespace gopoll {
 namespace {
@@ -20,7 +20,7 @@ int TimeoutMs(absl::Duration d) {
 }  // namespace
 
 LoopCore::LoopCore(LoopBackend backend, unsigned ring_entries)
-    : poller_(NewLoopPoller(backend, ring_entries)) {}
+    : poller_(internal::NewLoopPoller(backend, ring_entries)) {}
 
 LoopCore::~LoopCore() = default;
 
@@ -103,7 +103,7 @@ int LoopCore::RunOnce(absl::Duration timeout) {
   t_running = this;
   // Stays set after the round: this thread is the loop's thread until it
   // runs another loop (FD::Close must not wait here between rounds either).
-  SetCurrentLoopPoller(poller_.get());
+  internal::SetCurrentLoopPoller(poller_.get());
   // The hint saves the lock when nothing came from other threads; an item
   // pushed after this read is seen under the lock below before sleeping.
   if (has_remote_.load(std::memory_order_acquire)) {
@@ -194,7 +194,7 @@ void LoopCore::Shutdown() {
   t_running = this;
   // Stays set after the round: this thread is the loop's thread until it
   // runs another loop (FD::Close must not wait here between rounds either).
-  SetCurrentLoopPoller(poller_.get());
+  internal::SetCurrentLoopPoller(poller_.get());
   GOPOLL_PERTURB_POINT("loop.shutdown");
   // Destroy the coroutines first: their pending operations are abandoned.
   for (;;) {

@@ -24,7 +24,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "poll/poller.h"
+#include "poll/internal/poller.h"
 
 namespace gopoll {
 
@@ -41,7 +41,7 @@ class LoopCore {
 
   // The loop's readiness poller, or null (operations then run on helper
   // threads).
-  Poller* poller() const { return poller_.get(); }
+  internal::Poller* poller() const { return poller_.get(); }
 
   // True on the thread currently running this loop.
   bool InLoop() const;
@@ -86,7 +86,7 @@ class LoopCore {
   void DrainRemoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void RunItem(Item& item);
 
-  std::unique_ptr<Poller> poller_;
+  std::unique_ptr<internal::Poller> poller_;
   std::deque<Item> local_;  // loop thread only
   // Rounds run since the last OS poll (loop thread only).
   static constexpr int kBusyRoundsPerPoll = 16;

@@ -7,7 +7,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "poll/detached_thread.h"
+#include "poll/internal/detached_thread.h"
 
 namespace gopoll {
 namespace {
@@ -22,7 +22,7 @@ class Pool {
       spawn = idle_ < work_.size();
       if (spawn) ++threads_;
     }
-    if (spawn && !SpawnDetached([this] { Worker(); })) {
+    if (spawn && !internal::SpawnDetached([this] { Worker(); })) {
       // No thread: run it here rather than lose the operation (it may then
       // hold up the caller until it completes, a deadline or Close).
       absl::AnyInvocable<void() &&> mine;

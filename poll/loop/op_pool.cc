@@ -3,7 +3,7 @@
 
 #include <new>
 
-#include "poll/sanitizers.h"
+#include "poll/internal/sanitizers.h"
 
 namespace gopoll::op_pool {
 namespace {
@@ -16,7 +16,7 @@ namespace {
 #if defined(GOPOLL_NO_OP_POOL) || defined(_WIN32)
 constexpr bool kPooling = false;
 #else
-constexpr bool kPooling = !kAnySanitizer;
+constexpr bool kPooling = !internal::kAnySanitizer;
 #endif
 
 constexpr int kMaxCached = 64;

@@ -5,7 +5,7 @@
 // a deadline or Close interrupts the blocked call. The system calls
 // themselves are in poll/posix/fd_posix.cc.
 #include "poll/fd.h"
-#include "poll/poller.h"
+#include "poll/internal/poller.h"
 #include "poll/posix/interruptible.h"
 #include "poll/posix/posix_calls.h"
 
@@ -13,10 +13,13 @@ namespace gopoll {
 
 // No readiness poller: event loops run blocking operations on helper
 // threads (poll/loop/offload.h).
-std::unique_ptr<Poller> NewLoopPoller(LoopBackend, unsigned) { return nullptr; }
+std::unique_ptr<internal::Poller> internal::NewLoopPoller(LoopBackend,
+                                                          unsigned) {
+  return nullptr;
+}
 
 absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
-                             Poller* loop_poller) {
+                             internal::Poller* loop_poller) {
   // An explicit request for a poller is refused; an event loop's poller (a
   // loop never has one here) is ignored, as fd.h says.
   if (pollable && strategy == WaitStrategy::kPoller && loop_poller == nullptr) {
@@ -36,7 +39,7 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
 }
 
 absl::StatusOr<size_t> FD::ExecIO(
-    Dir d, const char* syscall,
+    internal::Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
   return posix::ExecInterruptible(*this, d, syscall, attempt);
 }
@@ -45,12 +48,12 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
   return posix::ConnectInterruptible(*this, addr);
 }
 
-absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
+absl::Status FD::RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   return posix::RawIOInterruptible(*this, d, f);
 }
 
 // No readiness poller: loops run every operation on a helper thread.
-bool FD::AsyncNative(Poller* /*loop_poller*/, bool /*resumable*/) {
+bool FD::AsyncNative(internal::Poller* /*loop_poller*/, bool /*resumable*/) {
   return false;
 }
 

@@ -24,7 +24,7 @@ namespace {
 // file read (the layers cost ~50 ns of a ~1.5 µs pread here; after each
 // system call the code runs with cold predictors).
 template <typename Attempt>
-absl::StatusOr<size_t> Exec(FD& fd, Dir d, const char* syscall,
+absl::StatusOr<size_t> Exec(FD& fd, internal::Dir d, const char* syscall,
                             Attempt&& attempt) {
   if (!internal::FdAccess::poll_desc(fd).pollable())
     return posix::RunUnpollable(syscall, attempt);
@@ -42,7 +42,7 @@ WaitStrategy FD::wait_strategy() const {
 }
 
 absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
-  return Exec(*this, Dir::kRead, "read", [&](void* ctx) {
+  return Exec(*this, internal::Dir::kRead, "read", [&](void* ctx) {
     if (ctx != nullptr) {  // a completion backend (posix/async_call.h)
       return posix::Describe(ctx, posix::AsyncCall::Op::kRead, p.data(),
                              p.size());
@@ -55,7 +55,7 @@ absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
 // closed fails with EPIPE instead of raising SIGPIPE (posix_calls.h).
 absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
   if (kind_ == FdKind::kNet) {
-    return Exec(*this, Dir::kWrite, "write", [&](void* ctx) {
+    return Exec(*this, internal::Dir::kWrite, "write", [&](void* ctx) {
       if (ctx != nullptr) {
         return posix::Describe(ctx, posix::AsyncCall::Op::kSend,
                                const_cast<char*>(p.data()), p.size(),
@@ -64,7 +64,7 @@ absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
       return posix::Result(::send(sysfd_, p.data(), p.size(), MSG_NOSIGNAL));
     });
   }
-  return Exec(*this, Dir::kWrite, "write", [&](void* ctx) {
+  return Exec(*this, internal::Dir::kWrite, "write", [&](void* ctx) {
     if (ctx != nullptr) {
       return posix::Describe(ctx, posix::AsyncCall::Op::kWrite,
                              const_cast<char*>(p.data()), p.size());
@@ -74,20 +74,20 @@ absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
 }
 
 absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
-  return Exec(*this, Dir::kRead, "pread", [&](void*) {
+  return Exec(*this, internal::Dir::kRead, "pread", [&](void*) {
     return posix::Result(::pread(sysfd_, p.data(), p.size(), off));
   });
 }
 
 absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
-  return Exec(*this, Dir::kWrite, "pwrite", [&](void*) {
+  return Exec(*this, internal::Dir::kWrite, "pwrite", [&](void*) {
     return posix::Result(::pwrite(sysfd_, p.data(), p.size(), off));
   });
 }
 
 absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
   std::vector<iovec> iov = posix::ToIovecs(bufs);
-  return Exec(*this, Dir::kRead, "readv", [&](void*) {
+  return Exec(*this, internal::Dir::kRead, "readv", [&](void*) {
     return posix::Result(
         ::readv(sysfd_, iov.data(), static_cast<int>(iov.size())));
   });
@@ -97,14 +97,14 @@ absl::StatusOr<size_t> FD::WriteVImpl(
     absl::Span<const absl::Span<const char>> bufs) {
   std::vector<iovec> iov = posix::ToIovecs(bufs);
   if (kind_ == FdKind::kNet) {
-    return Exec(*this, Dir::kWrite, "writev", [&](void*) {
+    return Exec(*this, internal::Dir::kWrite, "writev", [&](void*) {
       msghdr msg{};
       msg.msg_iov = iov.data();
       msg.msg_iovlen = iov.size();
       return posix::Result(::sendmsg(sysfd_, &msg, MSG_NOSIGNAL));
     });
   }
-  return Exec(*this, Dir::kWrite, "writev", [&](void*) {
+  return Exec(*this, internal::Dir::kWrite, "writev", [&](void*) {
     return posix::Result(
         ::writev(sysfd_, iov.data(), static_cast<int>(iov.size())));
   });
@@ -113,7 +113,7 @@ absl::StatusOr<size_t> FD::WriteVImpl(
 absl::StatusOr<Accepted> FD::AcceptImpl() {
   Accepted a;
   absl::StatusOr<size_t> fd =
-      Exec(*this, Dir::kRead, "accept4", [&](void* ctx) {
+      Exec(*this, internal::Dir::kRead, "accept4", [&](void* ctx) {
         if (ctx != nullptr) {  // a completion backend (posix/async_call.h)
           auto* c = static_cast<posix::AsyncCall*>(ctx);
           if (c->collect) {
@@ -150,9 +150,10 @@ absl::StatusOr<MsgResult> FD::ReadMsgImpl(absl::Span<char> p,
   h.msg_iovlen = 1;
   h.msg_control = oob.empty() ? nullptr : oob.data();
   h.msg_controllen = oob.size();
-  absl::StatusOr<size_t> n = Exec(*this, Dir::kRead, "recvmsg", [&](void*) {
-    return posix::Result(::recvmsg(sysfd_, &h, flags | MSG_CMSG_CLOEXEC));
-  });
+  absl::StatusOr<size_t> n =
+      Exec(*this, internal::Dir::kRead, "recvmsg", [&](void*) {
+        return posix::Result(::recvmsg(sysfd_, &h, flags | MSG_CMSG_CLOEXEC));
+      });
   if (!n.ok()) return n.status();
   // A message with control data but no bytes (SOCK_SEQPACKET allows it)
   // is not the end of the stream: reporting EOF would drop the control
@@ -180,7 +181,7 @@ absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char> p,
   h.msg_iovlen = 1;
   h.msg_control = oob.empty() ? nullptr : const_cast<char*>(oob.data());
   h.msg_controllen = oob.size();
-  return Exec(*this, Dir::kWrite, "sendmsg", [&](void*) {
+  return Exec(*this, internal::Dir::kWrite, "sendmsg", [&](void*) {
     return posix::Result(::sendmsg(sysfd_, &h, flags | MSG_NOSIGNAL));
   });
 }
@@ -188,11 +189,12 @@ absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char> p,
 absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char> p, int flags) {
   RecvFromResult r;
   socklen_t len = 0;
-  absl::StatusOr<size_t> n = Exec(*this, Dir::kRead, "recvfrom", [&](void*) {
-    len = sizeof(r.from.storage);
-    return posix::Result(
-        ::recvfrom(sysfd_, p.data(), p.size(), flags, r.from.get(), &len));
-  });
+  absl::StatusOr<size_t> n =
+      Exec(*this, internal::Dir::kRead, "recvfrom", [&](void*) {
+        len = sizeof(r.from.storage);
+        return posix::Result(
+            ::recvfrom(sysfd_, p.data(), p.size(), flags, r.from.get(), &len));
+      });
   if (!n.ok()) return n.status();
   if (*n == 0 && zero_read_is_eof_ && !p.empty()) return ErrEof();
   r.n = *n;
@@ -202,7 +204,7 @@ absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char> p, int flags) {
 
 absl::StatusOr<size_t> FD::SendToImpl(absl::Span<const char> p,
                                       const SockAddr& to, int flags) {
-  return Exec(*this, Dir::kWrite, "sendto", [&](void*) {
+  return Exec(*this, internal::Dir::kWrite, "sendto", [&](void*) {
     return posix::Result(::sendto(sysfd_, p.data(), p.size(),
                                   flags | MSG_NOSIGNAL, to.get(), to.len));
   });

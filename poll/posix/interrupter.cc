@@ -6,9 +6,9 @@
 
 #include "absl/base/call_once.h"
 #include "absl/base/internal/raw_logging.h"
-#include "poll/monotonic_clock.h"
-#include "poll/recycled.h"
-#include "poll/sanitizers.h"
+#include "poll/internal/monotonic_clock.h"
+#include "poll/internal/recycled.h"
+#include "poll/internal/sanitizers.h"
 
 namespace gopoll::posix {
 namespace {
@@ -28,10 +28,10 @@ absl::once_flag install_once;
 namespace {
 struct Holder {
   SyscallInterrupter* s;
-  Holder() : s(RecycledPool<SyscallInterrupter>::Get()) {}
+  Holder() : s(internal::RecycledPool<SyscallInterrupter>::Get()) {}
   ~Holder() {
     tls_current = nullptr;
-    RecycledPool<SyscallInterrupter>::Put(s);
+    internal::RecycledPool<SyscallInterrupter>::Put(s);
   }
 };
 }  // namespace
@@ -95,7 +95,8 @@ void SyscallInterrupter::Wake() {
   if (state_.fetch_or(kWoken) & kDone) return;
   resends_ = 0;
   SendLocked();
-  TimerQueue::Default().Arm(&retry_, MonoNow() + kRetryNs, 0);
+  internal::TimerQueue::Default().Arm(&retry_, internal::MonoNow() + kRetryNs,
+                                      0);
 }
 
 // Says once per process why interrupts may not arrive: the handler was
@@ -126,7 +127,8 @@ void SyscallInterrupter::OnRetry(void* arg, uint64_t) {
   // after the previous signal was handled. Interrupt it again.
   s->SendLocked();
   if (++s->resends_ == kSuspectResends) ReportUnacknowledged();
-  TimerQueue::Default().Arm(&s->retry_, MonoNow() + kRetryNs, 0);
+  internal::TimerQueue::Default().Arm(&s->retry_,
+                                      internal::MonoNow() + kRetryNs, 0);
 }
 
 void SyscallInterrupter::End(bool wake_pending) {
@@ -148,7 +150,7 @@ void SyscallInterrupter::End(bool wake_pending) {
         &state_));
     state_.fetch_or(kDone);  // no signal is sent from now on
   }
-  TimerQueue::Default().Cancel(&retry_);
+  internal::TimerQueue::Default().Cancel(&retry_);
   // Every signal sent for this window was queued to this thread before
   // kDone was set (sends happen under mu_). The kernel delivers pending
   // signals whenever a thread returns from a system call: make one, so they
@@ -159,7 +161,7 @@ void SyscallInterrupter::End(bool wake_pending) {
   // a bounded while there. (Elsewhere the handlers have run by now; and as
   // signals coalesce, `received` may stay behind `sent` for good, so this
   // wait must not run in normal builds.)
-  if (kThreadSanitizer) {
+  if (internal::kThreadSanitizer) {
     for (int i = 0; i < 1000 && received_.load() < sent_.load(); ++i) {
       sched_yield();
     }

@@ -30,16 +30,16 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "poll/recycled.h"
-#include "poll/timer_queue.h"
-#include "poll/waiter.h"
+#include "poll/internal/recycled.h"
+#include "poll/internal/timer_queue.h"
+#include "poll/internal/waiter.h"
 
 namespace gopoll::posix {
 
 // The signal used to interrupt blocked calls.
 inline constexpr int kInterruptSignal = SIGURG;
 
-class SyscallInterrupter final : public Waiter {
+class SyscallInterrupter final : public internal::Waiter {
  public:
   // The calling thread's interrupter (installs the signal handler once).
   static SyscallInterrupter& Current();
@@ -58,7 +58,7 @@ class SyscallInterrupter final : public Waiter {
  private:
   SyscallInterrupter();
   template <typename T>
-  friend class ::gopoll::RecycledPool;
+  friend class ::gopoll::internal::RecycledPool;
   static void OnRetry(void* arg, uint64_t seq);
   static void ReportUnacknowledged();
   static void Handler(int sig, siginfo_t* info, void* ctx);
@@ -74,7 +74,7 @@ class SyscallInterrupter final : public Waiter {
   std::atomic<bool> in_window_{false};
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> received_{0};
-  Timer retry_;
+  internal::Timer retry_;
   uint32_t resends_ ABSL_GUARDED_BY(mu_) = 0;  // of the current Wake
   SyscallInterrupter* next_free_ = nullptr;
 };

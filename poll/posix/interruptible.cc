@@ -9,7 +9,7 @@
 #include <algorithm>
 
 #include "poll/internal/fd_access.h"
-#include "poll/perturb.h"
+#include "poll/internal/perturb.h"
 #include "poll/posix/interrupter.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/posix/read_spin.h"
@@ -26,15 +26,17 @@ IoResult WaitFor(Sysfd fd, short events) {
   return {0, 0};
 }
 
-short Events(Dir d) { return d == Dir::kRead ? POLLIN : POLLOUT; }
+short Events(internal::Dir d) {
+  return d == internal::Dir::kRead ? POLLIN : POLLOUT;
+}
 
 // Runs `call` with the thread's interrupter published for direction `d`:
 // a deadline or Close that passes meanwhile interrupts it (EINTR). An error
 // status when the direction had already failed (`call` did not run).
-absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
+absl::StatusOr<IoResult> InWindow(FD& fd, internal::Dir d,
                                   absl::FunctionRef<IoResult()> call,
                                   ReadSpin* spin) {
-  PollDesc& pd = internal::FdAccess::poll_desc(fd);
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(fd);
   SyscallInterrupter& w = SyscallInterrupter::Current();
   w.Begin();
   absl::StatusOr<bool> armed = pd.Arm(d, fd.kind(), &w);
@@ -65,7 +67,7 @@ absl::StatusOr<IoResult> InWindow(FD& fd, Dir d,
 // still would block. Some sockets report readiness that the call does not
 // honour (poll says writable, a datagram to a full peer queue still gets
 // EAGAIN): then back off, 1, 2, 4 ... 64 ms, instead of spinning.
-absl::Status WaitReady(FD& fd, Dir d, int retries) {
+absl::Status WaitReady(FD& fd, internal::Dir d, int retries) {
   const Sysfd sysfd = fd.sysfd();
   absl::StatusOr<IoResult> r = InWindow(
       fd, d,
@@ -99,14 +101,14 @@ absl::StatusOr<bool> InitInterruptible(FD& fd) {
 }
 
 absl::StatusOr<size_t> ExecInterruptible(
-    FD& fd, Dir d, const char* syscall,
+    FD& fd, internal::Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt, bool wait_on_eagain) {
-  PollDesc& pd = internal::FdAccess::poll_desc(fd);
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(fd);
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
   if (!pd.pollable()) return RunUnpollable(syscall, attempt);
   // Reads that keep waiting spin briefly before they block (read_spin.h).
-  ReadSpin* spin = d == Dir::kRead ? &ReadSpin::Current() : nullptr;
+  ReadSpin* spin = d == internal::Dir::kRead ? &ReadSpin::Current() : nullptr;
   int eagain_retries = 0;
   for (;;) {
     if (spin != nullptr) {
@@ -140,7 +142,7 @@ absl::StatusOr<size_t> ExecInterruptible(
 absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr) {
   const int sock = static_cast<int>(fd.sysfd());
   absl::StatusOr<size_t> r = ExecInterruptible(
-      fd, Dir::kWrite, "connect",
+      fd, internal::Dir::kWrite, "connect",
       [&](void*) {
         if (::connect(sock, addr.get(), addr.len) == 0) return IoResult{0, 0};
         int err = errno;
@@ -163,9 +165,9 @@ absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr) {
   return r.status();
 }
 
-absl::Status RawIOInterruptible(FD& fd, Dir d,
+absl::Status RawIOInterruptible(FD& fd, internal::Dir d,
                                 absl::FunctionRef<bool(Sysfd)> f) {
-  PollDesc& pd = internal::FdAccess::poll_desc(fd);
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(fd);
   absl::Status s = pd.Prepare(d, fd.kind());
   if (!s.ok()) return s;
   if (!pd.pollable()) {

@@ -38,7 +38,7 @@ absl::StatusOr<bool> InitInterruptible(FD& fd);
 // description is non-blocking after all, or MSG_DONTWAIT) waits for
 // readiness and retries, unless `wait_on_eagain` is false.
 absl::StatusOr<size_t> ExecInterruptible(
-    FD& fd, Dir d, const char* syscall,
+    FD& fd, internal::Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt, bool wait_on_eagain = true);
 
 // FD::ConnectImpl for the strategy: a connect interrupted part way goes on
@@ -47,7 +47,7 @@ absl::Status ConnectInterruptible(FD& fd, const SockAddr& addr);
 
 // FD::RawIOImpl for the strategy: runs f until it returns true, waiting for
 // readiness with an interruptible poll(2) in between.
-absl::Status RawIOInterruptible(FD& fd, Dir d,
+absl::Status RawIOInterruptible(FD& fd, internal::Dir d,
                                 absl::FunctionRef<bool(Sysfd)> f);
 
 }  // namespace gopoll::posix

@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "poll/fd.h"
-#include "poll/monotonic_clock.h"
+#include "poll/internal/monotonic_clock.h"
 #include "poll/posix/read_spin_budget.h"
 
 namespace gopoll::posix {
@@ -63,13 +63,13 @@ void ReadSpin::BeforeRead(Sysfd fd, absl::FunctionRef<bool()> stop) {
     const uint32_t n = ++losing_reads_;
     if (n % kExplore == kExplore / 2) {
       timed_block_ = true;
-      start_ = MonoNow();
+      start_ = internal::MonoNow();
       return;
     }
     if (n % kExplore != 0) return;
-    start_ = MonoNow();
+    start_ = internal::MonoNow();
   } else {
-    start_ = MonoNow();
+    start_ = internal::MonoNow();
     if (!waiting_) return;  // the data was there last time: just read
     // The first waiting reads measure blocking, the next ones spinning;
     // then one in kExplore blocks, to keep that average current.
@@ -92,12 +92,12 @@ void ReadSpin::BeforeRead(Sysfd fd, absl::FunctionRef<bool()> stop) {
       attempted_ = false;
       return;
     }
-    const int64_t now = MonoNow();
+    const int64_t now = internal::MonoNow();
     if (now >= give_up) return;  // the blocking read follows
     sched_yield();
     // A yield that let another thread run: this CPU is shared, and a
     // spinning thread only takes time from the one it waits for. Block.
-    if (MonoNow() - now > kSharedCpuNs) return;
+    if (internal::MonoNow() - now > kSharedCpuNs) return;
   }
 }
 
@@ -106,7 +106,7 @@ void ReadSpin::AfterRead() {
   // Both ways are timed from the start of the wait to the end of the read,
   // so the averages compare like with like (a spin that ran out or gave up
   // counts with the blocking read that followed it).
-  const int64_t waited_ns = MonoNow() - start_;
+  const int64_t waited_ns = internal::MonoNow() - start_;
   const bool waited = waited_ns > kWaitedNs;
   const int64_t cap = 2 * ReadSpinBudgetNs();
   if (attempted_ && (spun_ || waited)) Average(&spin_ns_, waited_ns, cap);

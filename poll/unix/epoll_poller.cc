@@ -8,8 +8,8 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "poll/errors.h"
-#include "poll/perturb.h"
-#include "poll/poll_desc.h"
+#include "poll/internal/perturb.h"
+#include "poll/internal/poll_desc.h"
 
 namespace gopoll {
 namespace {
@@ -70,11 +70,12 @@ absl::Status EpollPoller::EnsureOpen() {
   return absl::OkStatus();
 }
 
-absl::Status EpollPoller::Register(intptr_t sysfd, PollDesc* pd) {
+absl::Status EpollPoller::Register(intptr_t sysfd, internal::PollDesc* pd) {
   return RegisterWith(sysfd, pd, /*dormant=*/false);
 }
 
-absl::Status EpollPoller::RegisterDormant(intptr_t sysfd, PollDesc* pd) {
+absl::Status EpollPoller::RegisterDormant(intptr_t sysfd,
+                                          internal::PollDesc* pd) {
   return RegisterWith(sysfd, pd, /*dormant=*/true);
 }
 
@@ -82,7 +83,7 @@ namespace {
 constexpr uint32_t kAllEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 }  // namespace
 
-void EpollPoller::Activate(intptr_t sysfd, PollDesc* pd) {
+void EpollPoller::Activate(intptr_t sysfd, internal::PollDesc* pd) {
   {
     absl::ReaderMutexLock l(&reg_mu_);
     uint32_t i = static_cast<uint32_t>(pd->poller_data);
@@ -106,7 +107,7 @@ void EpollPoller::Activate(intptr_t sysfd, PollDesc* pd) {
   }
 }
 
-absl::Status EpollPoller::RegisterWith(intptr_t sysfd, PollDesc* pd,
+absl::Status EpollPoller::RegisterWith(intptr_t sysfd, internal::PollDesc* pd,
                                        bool dormant) {
   {
     absl::MutexLock l(&mu_);
@@ -142,7 +143,7 @@ absl::Status EpollPoller::RegisterWith(intptr_t sysfd, PollDesc* pd,
   return absl::OkStatus();
 }
 
-void EpollPoller::Unregister(intptr_t sysfd, PollDesc* pd) {
+void EpollPoller::Unregister(intptr_t sysfd, internal::PollDesc* pd) {
   ::epoll_ctl(epfd_fast_.load(), EPOLL_CTL_DEL, static_cast<int>(sysfd),
               nullptr);
   absl::MutexLock l(&reg_mu_);
@@ -191,7 +192,7 @@ int EpollPoller::PollCount(int timeout_ms) {
 
 void EpollPoller::OnOrphan() { lf_.ReleaseLeadership(); }
 
-void EpollPoller::Park(ThreadWaiter& w) {
+void EpollPoller::Park(internal::ThreadWaiter& w) {
   // A loop's poller: until Orphan(), the loop thread polls and wakes us like
   // any other waiter (we only follow).
   lf_.Park(w, this, [&] {
@@ -206,7 +207,8 @@ void EpollPoller::Park(ThreadWaiter& w) {
   });
 }
 
-void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter* self) {
+void EpollPoller::Dispatch(const void* evs, int n,
+                           internal::ThreadWaiter* self) {
   const auto* events = static_cast<const epoll_event*>(evs);
   absl::ReaderMutexLock l(&reg_mu_);
   for (int i = 0; i < n; ++i) {
@@ -230,8 +232,9 @@ void EpollPoller::Dispatch(const void* evs, int n, ThreadWaiter* self) {
     if (!slot.active) continue;
     bool r = e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool wr = e.events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
-    PollDesc::Woken woken = slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
-    for (Waiter* wt : {woken.r, woken.w}) {
+    internal::PollDesc::Woken woken =
+        slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
+    for (internal::Waiter* wt : {woken.r, woken.w}) {
       if (wt == nullptr) continue;
       if (wt == self) {
         self->MarkWoken();

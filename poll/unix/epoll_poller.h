@@ -6,8 +6,8 @@
 // EPOLLIN|EPOLLOUT|EPOLLRDHUP, and an eventfd to interrupt a wait.
 //
 // Who runs epoll_wait: the blocked threads themselves (leader/followers,
-// poll/leader_followers.h). The leader hands readiness to the owners (one
-// futex wake each) and, when its own descriptor becomes ready, returns at
+// poll/internal/leader_followers.h). The leader hands readiness to the owners
+// (one futex wake each) and, when its own descriptor becomes ready, returns at
 // once (no wake-up at all). A Close or deadline that must wake the leader
 // writes the eventfd.
 //
@@ -23,12 +23,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "poll/leader_followers.h"
-#include "poll/poller.h"
+#include "poll/internal/leader_followers.h"
+#include "poll/internal/poller.h"
 
 namespace gopoll {
 
-class EpollPoller final : public Poller {
+class EpollPoller final : public internal::Poller {
  public:
   // The process-wide poller used by blocking callers. Never destroyed.
   static EpollPoller& Default();
@@ -39,18 +39,18 @@ class EpollPoller final : public Poller {
   explicit EpollPoller(bool loop_owned = false);
   ~EpollPoller() override;
 
-  absl::Status Register(intptr_t sysfd, PollDesc* pd) override;
+  absl::Status Register(intptr_t sysfd, internal::PollDesc* pd) override;
   // For a completion poller built on this one (poll/unix/uring_poller.h):
   // registers `sysfd` without interest in readiness (the descriptor is
   // checked for pollability like Register), until Activate(). Activate is
   // idempotent and cheap once done; an edge that came before it is not
   // lost (EPOLL_CTL_MOD reports the current readiness).
-  absl::Status RegisterDormant(intptr_t sysfd, PollDesc* pd);
-  void Activate(intptr_t sysfd, PollDesc* pd);
+  absl::Status RegisterDormant(intptr_t sysfd, internal::PollDesc* pd);
+  void Activate(intptr_t sysfd, internal::PollDesc* pd);
   // The epoll descriptor (-1 if it could not be created).
   int epoll_fd() const { return epfd_fast_.load(); }
-  void Unregister(intptr_t sysfd, PollDesc* pd) override;
-  void Park(ThreadWaiter& w) override;
+  void Unregister(intptr_t sysfd, internal::PollDesc* pd) override;
+  void Park(internal::ThreadWaiter& w) override;
   void Interrupt() override;
   void Poll(int timeout_ms) override { PollCount(timeout_ms); }
   // Poll, returning the number of events delivered; kMaxEvents means there
@@ -67,17 +67,18 @@ class EpollPoller final : public Poller {
 
  private:
   struct Slot {
-    PollDesc* pd = nullptr;
+    internal::PollDesc* pd = nullptr;
     uint32_t gen = 0;
     bool active = true;  // false: RegisterDormant, not yet Activate'd
   };
-  absl::Status RegisterWith(intptr_t sysfd, PollDesc* pd, bool dormant);
+  absl::Status RegisterWith(intptr_t sysfd, internal::PollDesc* pd,
+                            bool dormant);
   absl::Status EnsureOpen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Delivers one batch of events; `self` is the leading thread's waiter
   // (null for a loop's Poll).
-  void Dispatch(const void* events, int n, ThreadWaiter* self);
+  void Dispatch(const void* events, int n, internal::ThreadWaiter* self);
 
-  LeaderFollowers lf_;  // blocked callers
+  internal::LeaderFollowers lf_;  // blocked callers
 
   mutable absl::Mutex mu_;
   int epfd_ ABSL_GUARDED_BY(mu_) = -1;

@@ -21,7 +21,7 @@
 
 #include "poll/fd.h"
 #include "poll/internal/fd_access.h"
-#include "poll/perturb.h"
+#include "poll/internal/perturb.h"
 #include "poll/posix/async_call.h"
 #include "poll/posix/interruptible.h"
 #include "poll/posix/posix_calls.h"
@@ -33,11 +33,13 @@ namespace gopoll {
 namespace {
 // The poller-less PollDesc marks the interruptible-call strategy (non-
 // pollable FDs have none either; that strategy's runner serves them too).
-bool Interruptible(const PollDesc& pd) { return pd.poller() == nullptr; }
+bool Interruptible(const internal::PollDesc& pd) {
+  return pd.poller() == nullptr;
+}
 
 // On an io_uring loop's FD readiness is watched only once somebody waits
 // for it (poll/unix/uring_poller.h); call before the first wait.
-void WantReadiness(PollDesc& pd, Sysfd fd) {
+void WantReadiness(internal::PollDesc& pd, Sysfd fd) {
   if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd.poller())) {
     ring->Activate(fd, &pd);
   }
@@ -48,9 +50,10 @@ void WantReadiness(PollDesc& pd, Sysfd fd) {
 // completion wakes nb.completion on the loop thread) or collects the
 // operation the loop hands back after that completion.
 absl::StatusOr<size_t> ExecOnRing(
-    FD& fd, IoUringLoopPoller& ring, NonBlockingScope& nb, Dir d,
-    const char* syscall, absl::FunctionRef<IoResult(void* ctx)> attempt) {
-  PollDesc& pd = internal::FdAccess::poll_desc(fd);
+    FD& fd, IoUringLoopPoller& ring, internal::NonBlockingScope& nb,
+    internal::Dir d, const char* syscall,
+    absl::FunctionRef<IoResult(void* ctx)> attempt) {
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(fd);
   for (;;) {
     auto* op = static_cast<UringOp*>(std::exchange(nb.backend_op, nullptr));
     if (op == nullptr) {
@@ -98,7 +101,7 @@ absl::StatusOr<size_t> ExecOnRing(
 }  // namespace
 
 absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
-                             Poller* loop_poller) {
+                             internal::Poller* loop_poller) {
   absl::Status s = posix::InitKind(sysfd_, kind_, &zero_read_is_eof_);
   if (!s.ok()) return s;
   if (!pollable) {
@@ -156,7 +159,7 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
 }
 
 absl::StatusOr<size_t> FD::ExecIO(
-    Dir d, const char* syscall,
+    internal::Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
   if (Interruptible(pd_)) {
     return posix::ExecInterruptible(*this, d, syscall, attempt);
@@ -164,7 +167,7 @@ absl::StatusOr<size_t> FD::ExecIO(
   // Registered with epoll or an io_uring loop from here on (so pollable).
   absl::Status s;
   if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
-    NonBlockingScope* nb = NonBlockingScope::Current();
+    internal::NonBlockingScope* nb = internal::NonBlockingScope::Current();
     if (nb != nullptr && nb->resumable) {
       return ExecOnRing(*this, *ring, *nb, d, syscall, attempt);
     }
@@ -190,7 +193,7 @@ absl::StatusOr<size_t> FD::ExecIO(
 
 absl::Status FD::ConnectImpl(const SockAddr& addr) {
   if (Interruptible(pd_)) return posix::ConnectInterruptible(*this, addr);
-  absl::Status s = pd_.Prepare(Dir::kWrite, kind_);
+  absl::Status s = pd_.Prepare(internal::Dir::kWrite, kind_);
   if (!s.ok()) return s;
   int r;
   do {
@@ -202,7 +205,7 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
   }
   WantReadiness(pd_, sysfd_);
   for (;;) {
-    s = pd_.Wait(Dir::kWrite, kind_);
+    s = pd_.Wait(internal::Dir::kWrite, kind_);
     if (!s.ok()) return s;
     int err = 0;
     socklen_t len = sizeof(err);
@@ -231,7 +234,7 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
   }
 }
 
-absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
+absl::Status FD::RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   if (Interruptible(pd_)) return posix::RawIOInterruptible(*this, d, f);
   WantReadiness(pd_, sysfd_);
   absl::Status s = pd_.Prepare(d, kind_);
@@ -243,7 +246,7 @@ absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   }
 }
 
-bool FD::AsyncNative(Poller* loop_poller, bool resumable) {
+bool FD::AsyncNative(internal::Poller* loop_poller, bool resumable) {
   if (!pd_.pollable() || loop_poller == nullptr ||
       pd_.poller() != loop_poller) {
     return false;

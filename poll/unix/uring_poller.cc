@@ -14,7 +14,7 @@
 #include "absl/base/call_once.h"
 #include "absl/base/internal/raw_logging.h"
 #include "poll/errors.h"
-#include "poll/poll_desc.h"
+#include "poll/internal/poll_desc.h"
 
 namespace gopoll {
 
@@ -125,7 +125,8 @@ int IoUringLoopPoller::Setup() {
 
 IoUringLoopPoller::~IoUringLoopPoller() { io_uring_queue_exit(&ring_); }
 
-absl::Status IoUringLoopPoller::Register(intptr_t sysfd, PollDesc* pd) {
+absl::Status IoUringLoopPoller::Register(intptr_t sysfd,
+                                         internal::PollDesc* pd) {
   // A regular file's reads and writes go to the ring alone: readiness means
   // nothing for it (epoll refuses most, and calls the rest always ready).
   struct stat st;
@@ -136,7 +137,7 @@ absl::Status IoUringLoopPoller::Register(intptr_t sysfd, PollDesc* pd) {
   return epoll_.RegisterDormant(sysfd, pd);
 }
 
-void IoUringLoopPoller::Unregister(intptr_t sysfd, PollDesc* pd) {
+void IoUringLoopPoller::Unregister(intptr_t sysfd, internal::PollDesc* pd) {
   if (RingOnly(*pd)) return;
   epoll_.Unregister(sysfd, pd);
 }
@@ -200,7 +201,7 @@ io_uring_sqe* IoUringLoopPoller::GetSqe() {
   return sqe;
 }
 
-UringOp* IoUringLoopPoller::NewOp(Waiter* completion) {
+UringOp* IoUringLoopPoller::NewOp(internal::Waiter* completion) {
   EnsureOwner();
   auto* op = new UringOp;
   op->waiter = completion;
@@ -332,8 +333,8 @@ void IoUringLoopPoller::Poll(int timeout_ms) {
   Reap();
 }
 
-std::unique_ptr<Poller> NewLoopPoller(LoopBackend backend,
-                                      unsigned ring_entries) {
+std::unique_ptr<internal::Poller> internal::NewLoopPoller(
+    LoopBackend backend, unsigned ring_entries) {
   if (backend == LoopBackend::kDefault) {
     const char* env = std::getenv("GOPOLL_LOOP_BACKEND");
     std::string_view want = env != nullptr ? env : "";

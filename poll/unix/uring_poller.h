@@ -7,7 +7,7 @@
 // (FD::ExecIO under a resumable NonBlockingScope describes the call in a
 // posix::AsyncCall, the poller turns it into an SQE) and stay in flight
 // until their completion wakes the AsyncOp, which collects the result by
-// running the same FD operation again (see poll/poll_desc.h,
+// running the same FD operation again (see poll/internal/poll_desc.h,
 // NonBlockingScope). Deadlines and Close reach an in-flight operation
 // through its PollDesc slot, as on IOCP; the loop then asks the ring to
 // cancel it (IORING_OP_ASYNC_CANCEL). Its completion still comes exactly
@@ -59,8 +59,8 @@
 #include <memory>
 
 #include "absl/status/status.h"
-#include "poll/poll_desc.h"
-#include "poll/poller.h"
+#include "poll/internal/poll_desc.h"
+#include "poll/internal/poller.h"
 #include "poll/posix/async_call.h"
 #include "poll/unix/epoll_poller.h"
 
@@ -69,7 +69,8 @@ namespace gopoll {
 // One operation in the ring's hands (the NonBlockingScope's backend_op).
 struct UringOp {
   posix::AsyncCall call;
-  Waiter* waiter = nullptr;  // woken (on the loop thread) at completion
+  internal::Waiter* waiter =
+      nullptr;  // woken (on the loop thread) at completion
   bool done = false;
   bool cancel_sent = false;
   // The poller's list of operations in flight.
@@ -81,7 +82,7 @@ struct UringOp {
 // identifies the backend.
 extern const char kIoUringBackendName[];
 
-class IoUringLoopPoller final : public Poller {
+class IoUringLoopPoller final : public internal::Poller {
  public:
   static constexpr unsigned kDefaultEntries = 256;
   // A poller on a new ring of `entries` submission entries, or an error
@@ -92,30 +93,32 @@ class IoUringLoopPoller final : public Poller {
   ~IoUringLoopPoller() override;
 
   // This poller if `p` is an IoUringLoopPoller, else null.
-  static IoUringLoopPoller* Of(Poller* p) {
+  static IoUringLoopPoller* Of(internal::Poller* p) {
     return p != nullptr && p->backend_name() == kIoUringBackendName
                ? static_cast<IoUringLoopPoller*>(p)
                : nullptr;
   }
 
-  absl::Status Register(intptr_t sysfd, PollDesc* pd) override;
-  void Unregister(intptr_t sysfd, PollDesc* pd) override;
-  void Park(ThreadWaiter& w) override { epoll_.Park(w); }
+  absl::Status Register(intptr_t sysfd, internal::PollDesc* pd) override;
+  void Unregister(intptr_t sysfd, internal::PollDesc* pd) override;
+  void Park(internal::ThreadWaiter& w) override { epoll_.Park(w); }
   void Interrupt() override { epoll_.Interrupt(); }
   void Poll(int timeout_ms) override;
   const char* backend_name() const override { return kIoUringBackendName; }
 
   // Readiness is about to be waited for on `sysfd` (any thread).
-  void Activate(intptr_t sysfd, PollDesc* pd) { epoll_.Activate(sysfd, pd); }
+  void Activate(intptr_t sysfd, internal::PollDesc* pd) {
+    epoll_.Activate(sysfd, pd);
+  }
   // True if `pd` was registered ring-only (a regular file: no readiness).
-  static bool RingOnly(const PollDesc& pd) {
+  static bool RingOnly(const internal::PollDesc& pd) {
     return pd.poller_data == kRingOnlyData;
   }
 
   // Loop thread. A new operation whose completion wakes `completion`;
   // Submit queues it (the call must be described); Cancel asks the ring to
   // cancel it (no-op once completed); Free after its completion.
-  UringOp* NewOp(Waiter* completion);
+  UringOp* NewOp(internal::Waiter* completion);
   void Submit(UringOp* op);
   void Cancel(UringOp* op);
   void Free(UringOp* op);

@@ -26,7 +26,9 @@ enum class IoMode : int {
   kSync,   // opened for synchronous I/O: plain blocking calls
 };
 
+namespace internal {
 class Poller;
+}  // namespace internal
 
 struct BackendState {
   bool want_poller = false;  // Init(kind, pollable=true)
@@ -35,7 +37,7 @@ struct BackendState {
   std::atomic<bool> allow_shared{false};
   // Init(kind, loop_poller): the event loop's IocpLoopPoller, whose port
   // initIO() binds to instead of the process-wide one.
-  Poller* loop_poller = nullptr;
+  internal::Poller* loop_poller = nullptr;
   absl::once_flag init_once;
   std::atomic<IoMode> mode{IoMode::kUndecided};
   // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a call that completes at

@@ -96,12 +96,13 @@ absl::StatusOr<Accepted> FD::AcceptImpl() {
         backend_.sock_family, backend_.sock_type, backend_.sock_protocol);
     if (!s.ok()) return s.status();
     alignas(8) char buf[2 * kAddrLen];
-    absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "AcceptEx", [&](void* ctx) {
-      DWORD got = 0;
-      BOOL ok = (*accept_ex)(ls, *s, buf, 0, kAddrLen, kAddrLen, &got,
-                             static_cast<OVERLAPPED*>(ctx));
-      return BoolDone(ok, got);
-    });
+    absl::StatusOr<size_t> n =
+        ExecIO(internal::Dir::kRead, "AcceptEx", [&](void* ctx) {
+          DWORD got = 0;
+          BOOL ok = (*accept_ex)(ls, *s, buf, 0, kAddrLen, kAddrLen, &got,
+                                 static_cast<OVERLAPPED*>(ctx));
+          return BoolDone(ok, got);
+        });
     if (!n.ok()) {
       closesocket(*s);
       // The connection was reset before we took it: it is gone, not our
@@ -138,7 +139,7 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
   const SOCKET s = Sock(sysfd_);
   if (backend_.sock_type != SOCK_STREAM) {
     // Datagram sockets only record the peer: connect() does not block.
-    absl::Status st = pd_.Prepare(Dir::kWrite, kind_);
+    absl::Status st = pd_.Prepare(internal::Dir::kWrite, kind_);
     if (!st.ok()) return st;
     if (connect(s, addr.get(), static_cast<int>(addr.len)) != 0) {
       return WinError("connect", WSAGetLastError());
@@ -155,11 +156,13 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
     absl::Status st = BindWildcard(s, addr.get()->sa_family);
     if (!st.ok()) return st;
   }
-  absl::StatusOr<size_t> n = ExecIO(Dir::kWrite, "ConnectEx", [&](void* ctx) {
-    BOOL ok = (*connect_ex)(s, addr.get(), static_cast<int>(addr.len), nullptr,
-                            0, nullptr, static_cast<OVERLAPPED*>(ctx));
-    return BoolDone(ok, 0);
-  });
+  absl::StatusOr<size_t> n =
+      ExecIO(internal::Dir::kWrite, "ConnectEx", [&](void* ctx) {
+        BOOL ok =
+            (*connect_ex)(s, addr.get(), static_cast<int>(addr.len), nullptr, 0,
+                          nullptr, static_cast<OVERLAPPED*>(ctx));
+        return BoolDone(ok, 0);
+      });
   if (!n.ok()) return n.status();
   // Makes getpeername, shutdown, ... work on the connected socket.
   if (setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0) != 0) {
@@ -173,15 +176,16 @@ absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char> p, int flags) {
   // The kernel writes these on completion: they live until ExecIO returns.
   INT from_len = 0;
   DWORD fl = 0;
-  absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "WSARecvFrom", [&](void* ctx) {
-    WSABUF b = Buf(p);
-    DWORD got = 0;
-    from_len = sizeof(res.from.storage);
-    fl = static_cast<DWORD>(flags);
-    int rc = WSARecvFrom(Sock(sysfd_), &b, 1, &got, &fl, res.from.get(),
-                         &from_len, static_cast<OVERLAPPED*>(ctx), nullptr);
-    return WsaDone(rc, got);
-  });
+  absl::StatusOr<size_t> n =
+      ExecIO(internal::Dir::kRead, "WSARecvFrom", [&](void* ctx) {
+        WSABUF b = Buf(p);
+        DWORD got = 0;
+        from_len = sizeof(res.from.storage);
+        fl = static_cast<DWORD>(flags);
+        int rc = WSARecvFrom(Sock(sysfd_), &b, 1, &got, &fl, res.from.get(),
+                             &from_len, static_cast<OVERLAPPED*>(ctx), nullptr);
+        return WsaDone(rc, got);
+      });
   if (!n.ok()) return n.status();
   res.n = *n;
   if (from_len > 0 &&
@@ -193,7 +197,7 @@ absl::StatusOr<RecvFromResult> FD::RecvFromImpl(absl::Span<char> p, int flags) {
 
 absl::StatusOr<size_t> FD::SendToImpl(absl::Span<const char> p,
                                       const SockAddr& to, int flags) {
-  return ExecIO(Dir::kWrite, "WSASendTo", [&](void* ctx) {
+  return ExecIO(internal::Dir::kWrite, "WSASendTo", [&](void* ctx) {
     WSABUF b = Buf(p);
     DWORD put = 0;
     int rc = WSASendTo(Sock(sysfd_), &b, 1, &put, static_cast<DWORD>(flags),
@@ -211,19 +215,20 @@ absl::StatusOr<MsgResult> FD::ReadMsgImpl(absl::Span<char> p,
   // The kernel fills msg (lengths, flags, address) on completion.
   WSABUF data = Buf(p);
   WSAMSG msg{};
-  absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "WSARecvMsg", [&](void* ctx) {
-    msg = WSAMSG{};
-    msg.name = res.from.get();
-    msg.namelen = sizeof(res.from.storage);
-    msg.lpBuffers = &data;
-    msg.dwBufferCount = 1;
-    msg.Control = Buf(oob);
-    msg.dwFlags = static_cast<DWORD>(flags);
-    DWORD got = 0;
-    int rc = (*recv_msg)(Sock(sysfd_), &msg, &got,
-                         static_cast<OVERLAPPED*>(ctx), nullptr);
-    return WsaDone(rc, got);
-  });
+  absl::StatusOr<size_t> n =
+      ExecIO(internal::Dir::kRead, "WSARecvMsg", [&](void* ctx) {
+        msg = WSAMSG{};
+        msg.name = res.from.get();
+        msg.namelen = sizeof(res.from.storage);
+        msg.lpBuffers = &data;
+        msg.dwBufferCount = 1;
+        msg.Control = Buf(oob);
+        msg.dwFlags = static_cast<DWORD>(flags);
+        DWORD got = 0;
+        int rc = (*recv_msg)(Sock(sysfd_), &msg, &got,
+                             static_cast<OVERLAPPED*>(ctx), nullptr);
+        return WsaDone(rc, got);
+      });
   if (!n.ok()) return n.status();
   res.n = *n;
   res.oobn = msg.Control.len;
@@ -247,7 +252,7 @@ absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char> p,
                                         const SockAddr* to, int flags) {
   WSABUF data = Buf(p);
   WSAMSG msg{};
-  return ExecIO(Dir::kWrite, "WSASendMsg", [&](void* ctx) {
+  return ExecIO(internal::Dir::kWrite, "WSASendMsg", [&](void* ctx) {
     msg = WSAMSG{};
     if (to != nullptr) {
       msg.name = const_cast<sockaddr*>(to->get());
@@ -263,14 +268,14 @@ absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char> p,
   });
 }
 
-absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
+absl::Status FD::RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   absl::Status s = initIO();
   if (!s.ok()) return s;
   s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
   for (;;) {
     if (f(sysfd_)) return absl::OkStatus();
-    if (d == Dir::kWrite) {
+    if (d == internal::Dir::kWrite) {
       return absl::UnimplementedError(
           "RawWrite: the Windows backend cannot wait for writability (IOCP "
           "reports completions, not readiness; Go returns EWINDOWS here)");
@@ -284,14 +289,15 @@ absl::Status FD::RawIOImpl(Dir d, absl::FunctionRef<bool(Sysfd)> f) {
     // and takes nothing; datagram sockets peek, and a waiting datagram
     // (WSAEMSGSIZE) counts as readable (ExecIO returns its size).
     DWORD flags = 0;
-    absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "WSARecv", [&](void* ctx) {
-      flags = zero_read_is_eof_ ? 0 : MSG_PEEK;
-      WSABUF b{0, nullptr};
-      DWORD got = 0;
-      int rc = WSARecv(Sock(sysfd_), &b, 1, &got, &flags,
-                       static_cast<OVERLAPPED*>(ctx), nullptr);
-      return WsaDone(rc, got);
-    });
+    absl::StatusOr<size_t> n =
+        ExecIO(internal::Dir::kRead, "WSARecv", [&](void* ctx) {
+          flags = zero_read_is_eof_ ? 0 : MSG_PEEK;
+          WSABUF b{0, nullptr};
+          DWORD got = 0;
+          int rc = WSARecv(Sock(sysfd_), &b, 1, &got, &flags,
+                           static_cast<OVERLAPPED*>(ctx), nullptr);
+          return WsaDone(rc, got);
+        });
     if (!n.ok()) return n.status();
   }
 }

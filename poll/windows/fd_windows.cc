@@ -25,10 +25,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "poll/detached_thread.h"
 #include "poll/fd.h"
-#include "poll/perturb.h"
-#include "poll/poller.h"
+#include "poll/internal/detached_thread.h"
+#include "poll/internal/perturb.h"
+#include "poll/internal/poller.h"
 #include "poll/windows/iocp.h"
 #include "poll/windows/win_error.h"
 #include "poll/windows/wsa.h"
@@ -87,7 +87,7 @@ bool IsSynchronousHandle(HANDLE h) {
     bool sync = true;
   };
   auto shared = std::make_shared<Shared>();
-  if (!SpawnDetached([shared, dup] {
+  if (!internal::SpawnDetached([shared, dup] {
         shared->sync = QueryIsSynchronous(dup);
         CloseHandle(dup);
         shared->done.Notify();
@@ -144,7 +144,7 @@ IoResult Done(BOOL ok, DWORD n, const OVERLAPPED* ov = nullptr) {
 }  // namespace
 
 absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
-                             Poller* loop_poller) {
+                             internal::Poller* loop_poller) {
   if (pollable && strategy == WaitStrategy::kInterruptibleCall) {
     return absl::UnimplementedError(
         "poll: WaitStrategy::kInterruptibleCall is POSIX only (Windows "
@@ -266,7 +266,7 @@ void FD::EvictBackend() {
   // thread of the FD's event loop (Close does not wait there).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (backend_.sync_calls.load() == 0) return;
-  if (IsCurrentLoopPoller(backend_.loop_poller)) {
+  if (internal::IsCurrentLoopPoller(backend_.loop_poller)) {
     return;
   }
   absl::Duration pause = absl::Milliseconds(1);
@@ -290,7 +290,7 @@ absl::Status FD::CloseSysfd() {
   return absl::OkStatus();
 }
 
-bool FD::AsyncNative(Poller* loop_poller, bool resumable) {
+bool FD::AsyncNative(internal::Poller* loop_poller, bool resumable) {
   // Reads and writes of pipes and sockets bound to the loop's port run on
   // the loop thread; the rest (files, Accept, Connect, foreign ports,
   // synchronous handles) on helper threads.
@@ -318,15 +318,15 @@ void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
 }
 
 absl::StatusOr<size_t> FD::ExecIO(
-    Dir d, const char* syscall,
+    internal::Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
   absl::Status s = initIO();
   if (!s.ok()) return s;
   const IoMode mode = backend_.mode.load();
   // Only port operations of event loops use the scope; synchronous handles
   // skip the thread-local lookup (emulated TLS is a call with mingw).
-  NonBlockingScope* nb =
-      mode == IoMode::kSync ? nullptr : NonBlockingScope::Current();
+  internal::NonBlockingScope* nb =
+      mode == IoMode::kSync ? nullptr : internal::NonBlockingScope::Current();
   // Collecting a completed in-flight operation: its result decides, even
   // when a deadline or Close cancelled it (then CheckErr reports that).
   const bool collecting = nb != nullptr && nb->backend_op != nullptr;
@@ -395,11 +395,11 @@ absl::StatusOr<size_t> FD::ExecIO(
   } else {
     Op op;
     op.tag = OpTag(PortKey(backend_));
-    ThreadWaiter& tw = ThreadWaiter::Current();
+    internal::ThreadWaiter& tw = internal::ThreadWaiter::Current();
     op.waiter = &tw;
     // Bound to a loop's port: its thread dequeues our packet and wakes us.
     // Bound to the process-wide port: we may dequeue it ourselves.
-    Poller* parker = nullptr;
+    internal::Poller* parker = nullptr;
     if (mode == IoMode::kPort) {
       parker = backend_.loop_poller != nullptr ? backend_.loop_poller
                                                : &Iocp::Waiters();
@@ -482,17 +482,17 @@ absl::StatusOr<size_t> FD::ExecIO(
     }
     if (event != nullptr) CloseHandle(event);
   }
-  if (d == Dir::kRead) backend_.read_truncated = false;
+  if (d == internal::Dir::kRead) backend_.read_truncated = false;
   switch (r.err) {
     case 0:
       return static_cast<size_t>(r.n);
     case ERROR_MORE_DATA:  // a longer message: the bytes read so far
     case WSAEMSGSIZE:      // a longer datagram: truncated, as recv(2) does
-      if (d == Dir::kRead) backend_.read_truncated = true;
+      if (d == internal::Dir::kRead) backend_.read_truncated = true;
       return static_cast<size_t>(r.n);
     case ERROR_BROKEN_PIPE:  // the writer closed the pipe: end of stream
     case ERROR_HANDLE_EOF:
-      if (d == Dir::kRead) return size_t{0};
+      if (d == internal::Dir::kRead) return size_t{0};
       break;
     case ERROR_OPERATION_ABORTED:
       s = pd_.CheckErr(d, kind_);
@@ -517,17 +517,18 @@ absl::StatusOr<size_t> FD::ReadImpl(absl::Span<char> p) {
   absl::MutexLockMaybe l(kind_ == FdKind::kFile ? &backend_.offset_mu
                                                 : nullptr);
   bool advance = false;
-  absl::StatusOr<size_t> n = ExecIO(Dir::kRead, "ReadFile", [&](void* ctx) {
-    auto* ov = static_cast<OVERLAPPED*>(ctx);
-    if (IsOverlappedFile(kind_, ctx)) {
-      SetOffset(ov, backend_.offset);
-      advance = true;
-    }
-    DWORD got = 0;
-    BOOL ok =
-        ReadFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &got, ov);
-    return Done(ok, got, ov);
-  });
+  absl::StatusOr<size_t> n =
+      ExecIO(internal::Dir::kRead, "ReadFile", [&](void* ctx) {
+        auto* ov = static_cast<OVERLAPPED*>(ctx);
+        if (IsOverlappedFile(kind_, ctx)) {
+          SetOffset(ov, backend_.offset);
+          advance = true;
+        }
+        DWORD got = 0;
+        BOOL ok = ReadFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()),
+                           &got, ov);
+        return Done(ok, got, ov);
+      });
   if (n.ok() && advance) backend_.offset += static_cast<int64_t>(*n);
   return n;
 }
@@ -537,17 +538,18 @@ absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
   absl::MutexLockMaybe l(kind_ == FdKind::kFile ? &backend_.offset_mu
                                                 : nullptr);
   bool advance = false;
-  absl::StatusOr<size_t> n = ExecIO(Dir::kWrite, "WriteFile", [&](void* ctx) {
-    auto* ov = static_cast<OVERLAPPED*>(ctx);
-    if (IsOverlappedFile(kind_, ctx)) {
-      SetOffset(ov, backend_.offset);
-      advance = true;
-    }
-    DWORD put = 0;
-    BOOL ok =
-        WriteFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()), &put, ov);
-    return Done(ok, put, ov);
-  });
+  absl::StatusOr<size_t> n =
+      ExecIO(internal::Dir::kWrite, "WriteFile", [&](void* ctx) {
+        auto* ov = static_cast<OVERLAPPED*>(ctx);
+        if (IsOverlappedFile(kind_, ctx)) {
+          SetOffset(ov, backend_.offset);
+          advance = true;
+        }
+        DWORD put = 0;
+        BOOL ok = WriteFile(H(sysfd_), p.data(), static_cast<DWORD>(p.size()),
+                            &put, ov);
+        return Done(ok, put, ov);
+      });
   if (n.ok() && advance) backend_.offset += static_cast<int64_t>(*n);
   return n;
 }
@@ -581,7 +583,7 @@ absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
   absl::MutexLockMaybe l(sync && kind_ == FdKind::kFile ? &backend_.offset_mu
                                                         : nullptr);
   KeepFilePointer keep(H(sysfd_), sync);
-  return ExecIO(Dir::kRead, "ReadFile", [&](void* ctx) {
+  return ExecIO(internal::Dir::kRead, "ReadFile", [&](void* ctx) {
     OVERLAPPED sync_ov{};
     auto* ov = ctx != nullptr ? static_cast<OVERLAPPED*>(ctx) : &sync_ov;
     SetOffset(ov, off);
@@ -606,7 +608,7 @@ absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
   absl::MutexLockMaybe l(sync && kind_ == FdKind::kFile ? &backend_.offset_mu
                                                         : nullptr);
   KeepFilePointer keep(H(sysfd_), sync);
-  return ExecIO(Dir::kWrite, "WriteFile", [&](void* ctx) {
+  return ExecIO(internal::Dir::kWrite, "WriteFile", [&](void* ctx) {
     OVERLAPPED sync_ov{};
     auto* ov = ctx != nullptr ? static_cast<OVERLAPPED*>(ctx) : &sync_ov;
     SetOffset(ov, off);
@@ -628,7 +630,7 @@ absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
 absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
   if (kind_ == FdKind::kNet) {
     DWORD flags = 0;  // in/out: alive until the operation completes
-    return ExecIO(Dir::kRead, "WSARecv", [&](void* ctx) {
+    return ExecIO(internal::Dir::kRead, "WSARecv", [&](void* ctx) {
       flags = 0;
       return WsaRecv(Sock(sysfd_), bufs, &flags, static_cast<OVERLAPPED*>(ctx));
     });
@@ -642,7 +644,7 @@ absl::StatusOr<size_t> FD::ReadVImpl(absl::Span<const absl::Span<char>> bufs) {
 absl::StatusOr<size_t> FD::WriteVImpl(
     absl::Span<const absl::Span<const char>> bufs) {
   if (kind_ == FdKind::kNet) {
-    return ExecIO(Dir::kWrite, "WSASend", [&](void* ctx) {
+    return ExecIO(internal::Dir::kWrite, "WSASend", [&](void* ctx) {
       return WsaSend(Sock(sysfd_), bufs, static_cast<OVERLAPPED*>(ctx));
     });
   }

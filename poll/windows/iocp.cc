@@ -6,12 +6,13 @@
 #include "absl/base/call_once.h"
 #include "absl/base/const_init.h"
 #include "absl/synchronization/mutex.h"
-#include "poll/poller.h"
+#include "poll/internal/poller.h"
 #include "poll/windows/win_error.h"
 
 namespace gopoll {
 
-std::unique_ptr<Poller> NewLoopPoller(LoopBackend, unsigned) {
+std::unique_ptr<internal::Poller> internal::NewLoopPoller(LoopBackend,
+                                                          unsigned) {
   return std::make_unique<IocpLoopPoller>();
 }
 namespace {
@@ -53,11 +54,11 @@ DWORD PacketError(const OVERLAPPED* ov) {
 // or only marks it when it is `self` (a leader dequeuing its own packet).
 // Packets that are not ours (see Op) are dropped untouched.
 void Complete(OVERLAPPED* ov, ULONG_PTR key, DWORD bytes, DWORD err,
-              ThreadWaiter* self) {
+              internal::ThreadWaiter* self) {
   if (ov == nullptr || key == 0) return;  // Interrupt()
   Op* op = CONTAINING_RECORD(ov, Op, ov);
   if (op->tag != OpTag(key)) return;  // the application's own OVERLAPPED
-  Waiter* w = op->waiter;
+  internal::Waiter* w = op->waiter;
   op->bytes = bytes;
   op->err = err;
   // After `done` the starting thread may return and free the Op.
@@ -71,7 +72,7 @@ void Complete(OVERLAPPED* ov, ULONG_PTR key, DWORD bytes, DWORD err,
 }
 
 // One wait of a leader on `port` and the delivery of the packet it got.
-void DequeueOne(HANDLE port, ThreadWaiter& self) {
+void DequeueOne(HANDLE port, internal::ThreadWaiter& self) {
   DWORD bytes = 0;
   ULONG_PTR key = 0;
   OVERLAPPED* ov = nullptr;
@@ -99,7 +100,7 @@ IocpLoopPoller::~IocpLoopPoller() {
   if (port_ != nullptr) CloseHandle(port_);
 }
 
-void IocpLoopPoller::Park(ThreadWaiter& w) {
+void IocpLoopPoller::Park(internal::ThreadWaiter& w) {
   lf_.Park(w, this, [&] { DequeueOne(port_, w); });
 }
 
@@ -126,7 +127,7 @@ void IocpLoopPoller::Poll(int timeout_ms) {
   }
 }
 
-void IocpPortPoller::Park(ThreadWaiter& w) {
+void IocpPortPoller::Park(internal::ThreadWaiter& w) {
   // One packet per wait: under Wine, GetQueuedCompletionStatusEx asks the
   // wineserver once more for further packets after the first, and with
   // blocked callers a leader usually finds only its own.
@@ -138,7 +139,7 @@ HANDLE Iocp::Port() {
   return port_poller != nullptr ? port_poller->port() : nullptr;
 }
 
-Poller& Iocp::Waiters() {
+internal::Poller& Iocp::Waiters() {
   absl::call_once(port_once, InitPort);
   return *port_poller;
 }

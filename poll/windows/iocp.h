@@ -7,8 +7,8 @@
 // event loop, on the heap); whoever dequeues its packet records the result
 // in the Op and wakes its waiter. The process-wide port has no thread of its
 // own: the threads blocked on its operations dequeue its packets themselves
-// (leader/followers, poll/leader_followers.h), so a thread whose own packet
-// arrives is woken once, by the kernel. The kernel owns an Op from
+// (leader/followers, poll/internal/leader_followers.h), so a thread whose own
+// packet arrives is woken once, by the kernel. The kernel owns an Op from
 // submission until its packet is dequeued (or, for kEvent mode, until its
 // event is signalled): the starting thread never returns before.
 //
@@ -25,9 +25,9 @@
 
 #include "absl/status/status.h"
 #include "poll/backend_state.h"
-#include "poll/leader_followers.h"
-#include "poll/poller.h"
-#include "poll/waiter.h"
+#include "poll/internal/leader_followers.h"
+#include "poll/internal/poller.h"
+#include "poll/internal/waiter.h"
 
 namespace gopoll {
 
@@ -56,20 +56,20 @@ struct Op {
   std::atomic<bool> done{false};
   DWORD bytes = 0;
   DWORD err = 0;
-  Waiter* waiter = nullptr;
+  internal::Waiter* waiter = nullptr;
 };
 
 // A completion port as a Poller: nothing to register (Register and
 // Unregister do nothing), no readiness to report; Interrupt() posts an
 // empty packet that ends the current wait on the port.
-class IocpPollerBase : public Poller {
+class IocpPollerBase : public internal::Poller {
  public:
   HANDLE port() const { return port_; }
 
-  absl::Status Register(intptr_t, PollDesc*) override {
+  absl::Status Register(intptr_t, internal::PollDesc*) override {
     return absl::OkStatus();
   }
-  void Unregister(intptr_t, PollDesc*) override {}
+  void Unregister(intptr_t, internal::PollDesc*) override {}
   void Interrupt() override;
 
  protected:
@@ -97,7 +97,7 @@ class IocpLoopPoller final : public IocpPollerBase {
   // Until Orphan(): other threads' blocking calls follow, the loop thread
   // wakes them (leadership reserved). Afterwards: leader/followers on the
   // port, as on the process-wide one.
-  void Park(ThreadWaiter& w) override;
+  void Park(internal::ThreadWaiter& w) override;
   void Poll(int timeout_ms) override;
   const char* backend_name() const override { return "iocp"; }
 
@@ -106,7 +106,7 @@ class IocpLoopPoller final : public IocpPollerBase {
   void OnOrphan() override;
 
  private:
-  LeaderFollowers lf_;
+  internal::LeaderFollowers lf_;
 };
 
 // The process-wide port: Park() of a thread blocked on an operation of a
@@ -116,10 +116,10 @@ class IocpPortPoller final : public IocpPollerBase {
  public:
   explicit IocpPortPoller(HANDLE port) : IocpPollerBase(port) {}
 
-  void Park(ThreadWaiter& w) override;
+  void Park(internal::ThreadWaiter& w) override;
 
  private:
-  LeaderFollowers lf_;
+  internal::LeaderFollowers lf_;
 };
 
 class Iocp {
@@ -129,7 +129,7 @@ class Iocp {
   static absl::Status PortStatus();
   // Where threads blocked on the port's operations park. Only valid when
   // Port() is not null.
-  static Poller& Waiters();
+  static internal::Poller& Waiters();
 };
 
 // Called by initIO() for every handle it decides: the handle, the mode and

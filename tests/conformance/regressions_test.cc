@@ -31,7 +31,7 @@ TEST(Regressions, CloseOnAThreadOfADestroyedLoopWaitsForAnotherLoopsOp) {
   absl::StatusOr<AsyncFd> r;
   Sysfd other = kInvalidSysfd;
   for (int attempt = 0; attempt < 20; ++attempt) {
-    const Poller* old_poller = nullptr;
+    const internal::Poller* old_poller = nullptr;
     {
       Loop a;
       a.RunOnce(absl::ZeroDuration());  // this thread ran loop a

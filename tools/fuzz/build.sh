@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # tools/fuzz/build.sh [OUT_DIR]: builds the libFuzzer target fd_ops_fuzzer
 # with clang-14 (-fsanitize=fuzzer,address,undefined) from the library's
-# sources (poll/*.cc, poll/unix, poll/posix, poll/loop: the Linux backend,
-# epoll and the io_uring loop) against Debian's libabsl-dev, outside Bazel. Incremental: an
-# object is rebuilt when its source or any header is newer. Prints the
-# binary's path. Needs the packages below (installed when run as root).
+# sources (poll/*.cc, poll/internal, poll/unix, poll/posix, poll/loop: the Linux
+# backend, epoll and the io_uring loop) against Debian's libabsl-dev, outside
+# Bazel. Incremental: an object is rebuilt when its source or any header is
+# newer. Prints the binary's path. Needs the packages below (installed when run
+# as root).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -27,7 +28,7 @@ san=(-fsanitize=address,undefined -fno-sanitize-recover=all)
 cflags=(-std=c++20 -fsized-deallocation -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
   -I"$root" -I"$out/include" "${absl_cflags[@]}")
 
-srcs=(poll/*.cc poll/unix/*.cc poll/posix/*.cc poll/loop/*.cc tools/fuzz/fd_ops_fuzzer.cc)
+srcs=(poll/*.cc poll/internal/*.cc poll/unix/*.cc poll/posix/*.cc poll/loop/*.cc tools/fuzz/fd_ops_fuzzer.cc)
 newest_header=$(find poll tools/fuzz -name '*.h' -printf '%T@\n' | sort -n | tail -1)
 objs=()
 todo=()

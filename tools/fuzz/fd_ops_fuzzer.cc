@@ -64,7 +64,7 @@ struct Channel {
   int64_t last_read_seq = -1;
   // A read abandoned with this buffer size may have taken the next message
   // (the kernel truncated it to that buffer); the FD keeps it for the next
-  // read (poll/unread_bytes.h). 0: none.
+  // read (poll/internal/unread_bytes.h). 0: none.
   size_t abandoned_cap = 0;
 };
 

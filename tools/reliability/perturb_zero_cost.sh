@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # tools/reliability/perturb_zero_cost.sh: shows that the schedule-perturbation
-# points (poll/perturb.h) cost nothing in release builds. Builds the
-# library's Linux objects (poll/*.cc, poll/unix, poll/posix, poll/loop) in
-# opt mode (g++ -O2 -DNDEBUG, like bazel -c opt) twice against Debian's
-# abseil:
+# points (poll/internal/perturb.h) cost nothing in release builds. Builds the
+# library's Linux objects (poll/*.cc, poll/internal, poll/unix, poll/posix,
+# poll/loop) in opt mode (g++ -O2 -DNDEBUG, like bazel -c opt) twice against
+# Debian's abseil:
 #   A: the tree as it is (points in place, GOPOLL_PERTURB undefined);
 #   B: the tree with every GOPOLL_PERTURB_POINT statement and the
 #      include removed (line numbers kept) and without perturb.h/.cc;
@@ -18,7 +18,7 @@ tools/ensure_packages.sh g++ binutils libabsl-dev >&2
 work=$(mktemp -d "${TMPDIR:-/tmp}/perturb-zero-cost.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-srcs=$(ls poll/*.cc poll/unix/*.cc poll/posix/*.cc poll/loop/*.cc)
+srcs=$(ls poll/*.cc poll/internal/*.cc poll/unix/*.cc poll/posix/*.cc poll/loop/*.cc)
 for v in A B P; do
   mkdir -p "$work/$v/gen/poll"
   git ls-files -co --exclude-standard poll | tar cf - -T - | tar xf - -C "$work/$v"
@@ -27,9 +27,9 @@ done
 # B: the points and their header gone, nothing else changed.
 find "$work/B/poll" -name '*.cc' -o -name '*.h' | while read -r f; do
   sed -i -e 's/GOPOLL_PERTURB_POINT("[^"]*");//' \
-    -e 's|^#include "poll/perturb.h"$||' "$f"
+    -e 's|^#include "poll/internal/perturb.h"$||' "$f"
 done
-rm "$work/B/poll/perturb.h" "$work/B/poll/perturb.cc"
+rm "$work/B/poll/internal/perturb.h" "$work/B/poll/internal/perturb.cc"
 if grep -rq --include="*.cc" --include="*.h" GOPOLL_PERTURB "$work/B/poll"; then
   echo "perturb_zero_cost: B still mentions GOPOLL_PERTURB" >&2
   exit 2

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/timer_queue.h
+// poll/internal/timer_queue.h
 //
 // The one deadline runtime of poll: a 4-ary min-heap of intrusive timers on
-// the monotonic clock (poll/monotonic_clock.h). It promises:
+// the monotonic clock (poll/internal/monotonic_clock.h). It promises:
 //   - Arm, re-arm and Cancel are O(log n) and allocate nothing (the heap
 //     array only grows to the largest number of timers armed at once).
 //     Re-arming an armed timer to a later time is O(1): like Go's runtime
@@ -24,8 +24,8 @@
 //     wait.
 //   - A firing timer passes the `seq` given to the Arm that armed it, so
 //     owners can ignore timers armed for an older deadline (Go's rseq/wseq).
-#ifndef POLL_TIMER_QUEUE_H_
-#define POLL_TIMER_QUEUE_H_
+#ifndef POLL_INTERNAL_TIMER_QUEUE_H_
+#define POLL_INTERNAL_TIMER_QUEUE_H_
 
 #include <cassert>
 #include <cstddef>
@@ -35,9 +35,15 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "poll/monotonic_clock.h"
+#include "poll/internal/monotonic_clock.h"
 
 namespace gopoll {
+
+class TimerQueueTestPeer;
+
+}  // namespace gopoll
+
+namespace gopoll::internal {
 
 class TimerQueue;
 
@@ -58,7 +64,7 @@ struct Timer {
 
  private:
   friend class TimerQueue;
-  friend class TimerQueueTestPeer;
+  friend class ::gopoll::TimerQueueTestPeer;
   // All guarded by the mutex of the queue the timer is armed on.
   int64_t when_ = 0;             // the deadline; >= its key in the heap
   uint64_t seq_ = 0;             // passed to fn
@@ -106,7 +112,7 @@ class TimerQueue {
   size_t size() const;
 
  private:
-  friend class TimerQueueTestPeer;
+  friend class ::gopoll::TimerQueueTestPeer;
 
   struct Entry {
     int64_t key;  // heap order; <= timer->when_
@@ -146,6 +152,6 @@ class TimerQueue {
   std::thread thread_;
 };
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_TIMER_QUEUE_H_
+#endif  // POLL_INTERNAL_TIMER_QUEUE_H_

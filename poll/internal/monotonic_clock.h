@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/monotonic_clock.h
+// poll/internal/monotonic_clock.h
 //
 // The monotonic clock every deadline is measured on: int64 nanoseconds of
 // std::chrono::steady_clock. Wall-clock deadlines (absl::Time) are converted
@@ -8,8 +8,8 @@
 // represent) is kMonoNever, a time already passed is at most MonoNow(), and
 // a conversion errs late (by the few ns between its clock reads), never
 // early.
-#ifndef POLL_MONOTONIC_CLOCK_H_
-#define POLL_MONOTONIC_CLOCK_H_
+#ifndef POLL_INTERNAL_MONOTONIC_CLOCK_H_
+#define POLL_INTERNAL_MONOTONIC_CLOCK_H_
 
 #include <chrono>
 #include <cstdint>
@@ -18,7 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 // "Never": later than any instant MonoNow() will reach.
 inline constexpr int64_t kMonoNever = std::numeric_limits<int64_t>::max();
@@ -53,6 +53,6 @@ inline int64_t MonoFromAbsl(absl::Time t) {
   return MonoFromAbsl(t, absl::Now());
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_MONOTONIC_CLOCK_H_
+#endif  // POLL_INTERNAL_MONOTONIC_CLOCK_H_

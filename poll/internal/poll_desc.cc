@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "poll/poll_desc.h"
+#include "poll/internal/poll_desc.h"
 
 #include <atomic>
 
 #include "absl/base/internal/raw_logging.h"
-#include "poll/monotonic_clock.h"
-#include "poll/perturb.h"
-#include "poll/poller.h"
+#include "poll/internal/monotonic_clock.h"
+#include "poll/internal/perturb.h"
+#include "poll/internal/poller.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 namespace {
 
 // Converts a wall-clock deadline into PollDesc's encoding: 0 none, -1
@@ -276,4 +276,4 @@ void PollDesc::Evict() {
   if (Waiter* w = Unblock(Dir::kWrite, false)) w->Wake();
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal

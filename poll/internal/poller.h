@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/poller.h
+// poll/internal/poller.h
 //
 // The interface between the shared FD core and an OS poller. A Poller
 // registers descriptors, reports their readiness to their PollDesc, and
@@ -7,17 +7,32 @@
 // as completion pollers: nothing to register, no readiness; they park
 // blocked threads and dequeue completions.
 // plan9_stub has no Poller: its FDs never wait in PollDesc::Wait.
-#ifndef POLL_POLLER_H_
-#define POLL_POLLER_H_
+#ifndef POLL_INTERNAL_POLLER_H_
+#define POLL_INTERNAL_POLLER_H_
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 
 #include "absl/status/status.h"
-#include "poll/waiter.h"
+#include "poll/internal/waiter.h"
 
 namespace gopoll {
+
+// Which OS mechanism an event loop uses where there is a choice (Linux).
+enum class LoopBackend {
+  // io_uring where the kernel allows it, epoll otherwise; the environment
+  // variable GOPOLL_LOOP_BACKEND=epoll|io_uring overrides this default.
+  kDefault,
+  kEpoll,
+  // io_uring; epoll if io_uring is unavailable (ENOSYS, EPERM from
+  // kernel.io_uring_disabled or seccomp, missing opcodes).
+  kIoUring,
+};
+
+}  // namespace gopoll
+
+namespace gopoll::internal {
 
 class PollDesc;
 
@@ -86,17 +101,6 @@ bool IsCurrentLoopPoller(const Poller* p);
 // Records `p` (may be null) as the calling thread's current loop poller.
 void SetCurrentLoopPoller(const Poller* p);
 
-// Which OS mechanism an event loop uses where there is a choice (Linux).
-enum class LoopBackend {
-  // io_uring where the kernel allows it, epoll otherwise; the environment
-  // variable GOPOLL_LOOP_BACKEND=epoll|io_uring overrides this default.
-  kDefault,
-  kEpoll,
-  // io_uring; epoll if io_uring is unavailable (ENOSYS, EPERM from
-  // kernel.io_uring_disabled or seccomp, missing opcodes).
-  kIoUring,
-};
-
 // A poller owned by one event loop (see poll/loop/loop.h): on Linux an
 // IoUringLoopPoller or a loop-owned EpollPoller (`backend`), an
 // IocpLoopPoller (the loop's own completion port) on Windows, null on
@@ -109,6 +113,6 @@ inline std::unique_ptr<Poller> NewLoopPoller() {
   return NewLoopPoller(LoopBackend::kDefault);
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_POLLER_H_
+#endif  // POLL_INTERNAL_POLLER_H_

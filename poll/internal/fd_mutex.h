@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/fd_mutex.h
+// poll/internal/fd_mutex.h
 //
 // FdMutex is Go's fdMutex: the lock every FD operation takes. One atomic
 // 64-bit word holds
@@ -17,8 +17,8 @@
 //
 // More than 2^20-1 simultaneous references or waiters is reported as
 // kTooManyRefs (Go panics) and leaves the state unchanged.
-#ifndef POLL_FD_MUTEX_H_
-#define POLL_FD_MUTEX_H_
+#ifndef POLL_INTERNAL_FD_MUTEX_H_
+#define POLL_INTERNAL_FD_MUTEX_H_
 
 #include <atomic>
 #include <cstdint>
@@ -26,7 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 // kBusy: only from TryRWLock, the lock is held by another operation.
 enum class FdLockResult { kOk, kClosing, kTooManyRefs, kBusy };
@@ -115,6 +115,6 @@ inline bool FdMutex::RWUnlock(bool read) {
   return RWUnlockSlow(read);
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_FD_MUTEX_H_
+#endif  // POLL_INTERNAL_FD_MUTEX_H_

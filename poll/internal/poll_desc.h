@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/poll_desc.h
+// poll/internal/poll_desc.h
 //
 // PollDesc is the per-FD state that every backend shares (Go's pollDesc):
 //   - a waiter slot per direction, holding nothing, "ready" (an edge arrived
@@ -12,8 +12,8 @@
 //
 // Thread-safety: all methods may be called concurrently, except that at most
 // one waiter per direction may wait at a time (FD's fdMutex guarantees it).
-#ifndef POLL_POLL_DESC_H_
-#define POLL_POLL_DESC_H_
+#ifndef POLL_INTERNAL_POLL_DESC_H_
+#define POLL_INTERNAL_POLL_DESC_H_
 
 #include <atomic>
 #include <cstdint>
@@ -25,10 +25,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "poll/errors.h"
-#include "poll/timer_queue.h"
-#include "poll/waiter.h"
+#include "poll/internal/timer_queue.h"
+#include "poll/internal/waiter.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 class Poller;
 
@@ -190,6 +190,6 @@ class PollDesc {
   Timer wt_;
 };
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_POLL_DESC_H_
+#endif  // POLL_INTERNAL_POLL_DESC_H_

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/perturb.h
+// poll/internal/perturb.h
 //
 // GOPOLL_PERTURB_POINT("name"): a schedule-perturbation point at one of the
 // library's decision points (before each poller or loop wait, between a
@@ -20,8 +20,8 @@
 //     similar rate (the threads' interleaving is not itself replayed).
 //
 // Points are statements: GOPOLL_PERTURB_POINT("loop.before_wait");
-#ifndef POLL_PERTURB_H_
-#define POLL_PERTURB_H_
+#ifndef POLL_INTERNAL_PERTURB_H_
+#define POLL_INTERNAL_PERTURB_H_
 
 #ifdef GOPOLL_PERTURB
 
@@ -59,4 +59,4 @@ uint64_t Seed();
 
 #endif  // GOPOLL_PERTURB
 
-#endif  // POLL_PERTURB_H_
+#endif  // POLL_INTERNAL_PERTURB_H_

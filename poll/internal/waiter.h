@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/waiter.h
+// poll/internal/waiter.h
 //
 // A Waiter is whoever waits for one direction of an FD to become ready: a
 // parked thread (ThreadWaiter, below), and in an event loop a callback or a
@@ -11,15 +11,15 @@
 // is one atomic word (parking uses a mutex and condition variable);
 // Poller::Park() (see poller.h) blocks the thread until the word says
 // "woken", and may meanwhile run the OS poller as leader.
-#ifndef POLL_WAITER_H_
-#define POLL_WAITER_H_
+#ifndef POLL_INTERNAL_WAITER_H_
+#define POLL_INTERNAL_WAITER_H_
 
 #include <atomic>
 #include <cstdint>
 
 #include "absl/synchronization/mutex.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 class Poller;
 
@@ -82,6 +82,6 @@ class ThreadWaiter final : public Waiter {
   ThreadWaiter* next_free_ = nullptr;
 };
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_WAITER_H_
+#endif  // POLL_INTERNAL_WAITER_H_

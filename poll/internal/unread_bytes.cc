@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "poll/unread_bytes.h"
+#include "poll/internal/unread_bytes.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace gopoll {
+namespace gopoll::internal {
 
 void UnreadBytes::Keep(absl::Span<const char> data, bool message) {
   if (data.empty() && !message)
@@ -48,4 +48,4 @@ size_t UnreadBytes::Take(absl::Span<const absl::Span<char>> bufs,
   return total;
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The delays of poll/perturb.h. Empty unless GOPOLL_PERTURB is defined.
-#include "poll/perturb.h"
+// The delays of poll/internal/perturb.h. Empty unless GOPOLL_PERTURB is
+// defined.
+#include "poll/internal/perturb.h"
 
 #ifdef GOPOLL_PERTURB
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/recycled.h
+// poll/internal/recycled.h
 //
 // RecycledPool<T>: objects that are never freed. A thread takes one for its
 // lifetime (Get) and gives it back when it exits (Put); a later thread
@@ -8,14 +8,14 @@
 //
 // T must befriend RecycledPool<T>, be default-constructible by it, and have
 // a member `T* next_free_`.
-#ifndef POLL_RECYCLED_H_
-#define POLL_RECYCLED_H_
+#ifndef POLL_INTERNAL_RECYCLED_H_
+#define POLL_INTERNAL_RECYCLED_H_
 
 #include "absl/base/const_init.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 template <typename T>
 class RecycledPool {
@@ -39,6 +39,6 @@ class RecycledPool {
   static inline T* free_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_RECYCLED_H_
+#endif  // POLL_INTERNAL_RECYCLED_H_

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/unread_bytes.h
+// poll/internal/unread_bytes.h
 //
 // Internal (not for applications; see API_STABILITY.md).
 //
@@ -20,8 +20,8 @@
 // stays truncated: the OS dropped the rest then.
 //
 // Not synchronized: FD touches it only under its read lock.
-#ifndef POLL_UNREAD_BYTES_H_
-#define POLL_UNREAD_BYTES_H_
+#ifndef POLL_INTERNAL_UNREAD_BYTES_H_
+#define POLL_INTERNAL_UNREAD_BYTES_H_
 
 #include <cstddef>
 #include <deque>
@@ -30,7 +30,7 @@
 
 #include "absl/types/span.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 class UnreadBytes {
  public:
@@ -54,6 +54,6 @@ class UnreadBytes {
   std::unique_ptr<Queue> q_;  // null until the first Keep (FD stays small)
 };
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_UNREAD_BYTES_H_
+#endif  // POLL_INTERNAL_UNREAD_BYTES_H_

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "poll/timer_queue.h"
+#include "poll/internal/timer_queue.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 
 #include "absl/time/time.h"
-#include "poll/perturb.h"
+#include "poll/internal/perturb.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 namespace {
 
 // sleep_until_ while the thread is not sleeping: no Arm needs to wake it.
@@ -238,4 +238,4 @@ void TimerQueue::Loop() {
   }
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal

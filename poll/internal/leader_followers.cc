@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "poll/leader_followers.h"
+#include "poll/internal/leader_followers.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 void LeaderFollowers::Park(ThreadWaiter& w, Poller* poller,
                            absl::FunctionRef<void()> wait_once) {
@@ -91,4 +91,4 @@ void LeaderFollowers::ReleaseLeadership() {
   if (leader_ == nullptr) PromoteOldestLocked();
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal

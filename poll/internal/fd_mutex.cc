@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "poll/fd_mutex.h"
+#include "poll/internal/fd_mutex.h"
 
 #include "absl/base/internal/raw_logging.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 void FdMutex::Semas::Acquire(int i) {
   absl::MutexLock l(&mu_);
@@ -112,4 +112,4 @@ bool FdMutex::RWUnlockSlow(bool read) {
 
 bool FdMutex::IsClosed() const { return (state_.load() & kClosed) != 0; }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/leader_followers.h
+// poll/internal/leader_followers.h
 //
 // Leader/followers for the process-wide pollers whose OS wait is run by the
 // blocked threads themselves (epoll_wait on Linux, GetQueuedCompletionStatus
@@ -14,16 +14,16 @@
 // wake-up a hand-over costs, and only when somebody follows). A Wake() of
 // the leading thread (deadline, Close, another thread's event) interrupts
 // its OS wait through Poller::Interrupt().
-#ifndef POLL_LEADER_FOLLOWERS_H_
-#define POLL_LEADER_FOLLOWERS_H_
+#ifndef POLL_INTERNAL_LEADER_FOLLOWERS_H_
+#define POLL_INTERNAL_LEADER_FOLLOWERS_H_
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
-#include "poll/poller.h"
-#include "poll/waiter.h"
+#include "poll/internal/poller.h"
+#include "poll/internal/waiter.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 class LeaderFollowers {
  public:
@@ -58,6 +58,6 @@ class LeaderFollowers {
   ThreadWaiter* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_LEADER_FOLLOWERS_H_
+#endif  // POLL_INTERNAL_LEADER_FOLLOWERS_H_

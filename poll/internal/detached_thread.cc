@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "poll/detached_thread.h"
+#include "poll/internal/detached_thread.h"
 
 #include <pthread.h>
 
 #include <memory>
 #include <utility>
 
-namespace gopoll {
+namespace gopoll::internal {
 namespace {
 
 void* RunAndFree(void* arg) {
@@ -36,4 +36,4 @@ bool SpawnDetached(absl::AnyInvocable<void() &&> fn) {
   return true;
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal

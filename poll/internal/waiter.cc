@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "poll/waiter.h"
+#include "poll/internal/waiter.h"
 
 #include <pthread.h>
 
 #include "absl/synchronization/mutex.h"
-#include "poll/poller.h"
-#include "poll/recycled.h"
+#include "poll/internal/poller.h"
+#include "poll/internal/recycled.h"
 
-namespace gopoll {
+namespace gopoll::internal {
 
 namespace {
 // Gives the thread's waiter back to the pool (reset) when the thread exits.
@@ -68,4 +68,4 @@ void ThreadWaiter::Post(uint32_t bits) {
   cv_.Signal();
 }
 
-}  // namespace gopoll
+}  // namespace gopoll::internal

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// poll/sanitizers.h
+// poll/internal/sanitizers.h
 //
 // Which sanitizer this translation unit is built with, as constants (gcc
 // defines __SANITIZE_*__, clang answers __has_feature), for the few places
 // where the library must behave differently under one.
-#ifndef POLL_SANITIZERS_H_
-#define POLL_SANITIZERS_H_
+#ifndef POLL_INTERNAL_SANITIZERS_H_
+#define POLL_INTERNAL_SANITIZERS_H_
 
-namespace gopoll {
+namespace gopoll::internal {
 
 #if defined(__has_feature)
 #define GOPOLL_HAS_FEATURE(x) __has_feature(x)
@@ -34,6 +34,6 @@ inline constexpr bool kAnySanitizer =
 
 #undef GOPOLL_HAS_FEATURE
 
-}  // namespace gopoll
+}  // namespace gopoll::internal
 
-#endif  // POLL_SANITIZERS_H_
+#endif  // POLL_INTERNAL_SANITIZERS_H_
