@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -445,6 +446,14 @@ absl::StatusOr<int64_t> FD::Seek(int64_t offset, int whence) {
   if (!rl.ok()) return rl.status();
   FdLock wl(this, false, "seek");
   if (!wl.ok()) return wl.status();
+  if (ABSL_PREDICT_FALSE(!unread_.empty())) {
+    // Bytes an abandoned read kept (poll/internal/unread_bytes.h) are
+    // before the OS's position: relative to the reader's, and dropped.
+    if (whence == SEEK_CUR) offset -= static_cast<int64_t>(unread_.size());
+    absl::StatusOr<int64_t> r = SeekImpl(offset, whence);
+    if (r.ok()) unread_.Clear();
+    return WithOp(std::move(r), "seek");
+  }
   return WithOp(SeekImpl(offset, whence), "seek");
 }
 

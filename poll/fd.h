@@ -259,6 +259,10 @@ class FD {
   // bytes it read into `buf` for the next read (poll/internal/unread_bytes.h).
   // With the read lock held.
   void KeepAbandonedRead(void* backend_op, absl::Span<const char> buf);
+  // True if a loop runs this FD's reads and writes one at a time (a regular
+  // file on an io_uring loop: both move the file position, which the ring
+  // does not lock).
+  bool OneLoopOpAtATime() const;
   // ReadImpl, after the bytes kept by KeepAbandonedRead (read lock held).
   absl::StatusOr<size_t> ReadUnreadFirst(absl::Span<char> p);
 

@@ -106,9 +106,14 @@ class Server {
     (void)!::write(fd_, out.data(), out.size());
   }
 
-  // error 0: the bytes asked for; else that error.
+  // error 0: the bytes asked for; else that error. The shared counters
+  // change before the replies: a test that sees a read end must also see
+  // the server's state that ended it.
   void AnswerHeld(int error) {
-    for (const Held& h : held_) {
+    std::vector<Held> held = std::move(held_);
+    held_.clear();
+    shared_->held.store(0);
+    for (const Held& h : held) {
       if (error != 0) {
         Reply(h.unique, error, nullptr, 0);
         continue;
@@ -121,8 +126,6 @@ class Server {
       }
       Reply(h.unique, 0, data.data(), data.size());
     }
-    held_.clear();
-    shared_->held.store(0);
   }
 
   void Handle(const char* req, size_t len) {
@@ -173,8 +176,8 @@ class Server {
         fuse_read_in r{};
         std::memcpy(&r, arg, sizeof(r));
         held_.push_back({in.unique, r.offset, r.size});
-        shared_->seen.fetch_add(1);
         shared_->held.store(static_cast<int>(held_.size()));
+        shared_->seen.fetch_add(1);
         return;  // answered by a command or an interrupt
       }
       case FUSE_INTERRUPT: {
@@ -184,10 +187,11 @@ class Server {
           return h.unique == i.unique;
         });
         if (it != held_.end()) {
-          Reply(it->unique, -EINTR, nullptr, 0);
+          const uint64_t unique = it->unique;
           held_.erase(it);
           shared_->held.store(static_cast<int>(held_.size()));
           shared_->interrupted.fetch_add(1);
+          Reply(unique, -EINTR, nullptr, 0);
         }
         return;  // an interrupt itself gets no reply
       }
@@ -246,12 +250,23 @@ absl::StatusOr<std::unique_ptr<SlowFuse>> SlowFuse::Mount() {
   f->dir_ = templ;
   f->file_ = f->dir_ + "/" + kName;
   f->cmd_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (f->cmd_fd_ < 0) {
+    const int err = errno;
+    ::close(fuse_fd);
+    return absl::UnavailableError(
+        absl::StrCat("eventfd: ", std::strerror(err)));  // ~ unmounts
+  }
   const pid_t parent = ::getpid();
   f->server_ = ::fork();
   if (f->server_ == 0) {
     // Dies with the test (its FUSE connection then aborts).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) _exit(0);
+    // Only the two descriptors it serves stay open: a pipe or socket of
+    // the test must not stay open in here (its reader would miss EOF).
+    for (int i = 3; i < 65536; ++i) {
+      if (i != fuse_fd && i != f->cmd_fd_) ::close(i);
+    }
     Server(fuse_fd, f->cmd_fd_, f->shared_).Run();
   }
   // Only the server holds the connection: if it dies, requests fail.
@@ -283,9 +298,9 @@ SlowFuse::~SlowFuse() {
   }
 }
 
-bool SlowFuse::WaitHeld(int n, absl::Duration limit) const {
+bool SlowFuse::WaitSeen(int n, absl::Duration limit) const {
   const absl::Time give_up = absl::Now() + limit;
-  while (shared_->held.load() < n) {
+  while (shared_->seen.load() < n) {
     if (absl::Now() > give_up) return false;
     absl::SleepFor(absl::Microseconds(200));
   }

@@ -43,12 +43,15 @@ class SlowFuse {
 
   const std::string& path() const { return file_; }
 
-  // Waits (up to `limit`) until `n` reads are held; false on timeout.
-  bool WaitHeld(int n, absl::Duration limit = absl::Seconds(10)) const;
+  // Waits (up to `limit`) until the server has seen `n` reads since the
+  // mount; false on timeout.
+  bool WaitSeen(int n, absl::Duration limit = absl::Seconds(10)) const;
   // Answers every held read with its bytes (returns once they are sent).
   void Serve();
-  // Reads the server has seen, and those it answered with EINTR.
+  // Reads the server has seen, holds now, and answered with EINTR. The
+  // counters change before the server replies.
   int reads_seen() const { return shared_->seen.load(); }
+  int reads_held() const { return shared_->held.load(); }
   int interrupted() const { return shared_->interrupted.load(); }
 
   // Shared with the server process.

@@ -39,6 +39,7 @@ class FdAccess {
     fd.CancelAsync(backend_op);
   }
   static void FreeAsync(FD& fd, void* backend_op) { fd.FreeAsync(backend_op); }
+  static bool OneLoopOpAtATime(FD& fd) { return fd.OneLoopOpAtATime(); }
   static void KeepAbandonedRead(FD& fd, void* backend_op,
                                 absl::Span<const char> buf) {
     fd.KeepAbandonedRead(backend_op, buf);

@@ -14,6 +14,13 @@ void UnreadBytes::Keep(absl::Span<const char> data, bool message) {
   q_->chunks.emplace_back(data.data(), data.size());
 }
 
+size_t UnreadBytes::size() const {
+  if (empty()) return 0;
+  size_t n = 0;
+  for (const std::string& c : q_->chunks) n += c.size();
+  return n - q_->off;
+}
+
 size_t UnreadBytes::Take(absl::Span<const absl::Span<char>> bufs,
                          bool* truncated) {
   if (truncated != nullptr) *truncated = false;

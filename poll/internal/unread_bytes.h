@@ -11,7 +11,10 @@
 // the kernel already copied bytes into the buffer. FD keeps those bytes
 // here and its next read of any form (Read, ReadV, ReadMsg, RecvFrom, a
 // loop read) returns them before asking the OS again, so abandoning a read
-// never loses data.
+// never loses data. (A read on a helper thread, poll/loop/offload.h, that
+// is abandoned still drops what it read: only in-flight reads are kept.)
+// The kept bytes carry no sender and no control data (ReadMsg, RecvFrom),
+// and MSG_PEEK or other flags do not apply to them.
 //
 // A stream's bytes are returned over as many reads as they need. On a
 // message socket (datagram, seqpacket) each kept read is one message: a
@@ -35,6 +38,9 @@ namespace gopoll::internal {
 class UnreadBytes {
  public:
   bool empty() const { return q_ == nullptr || q_->chunks.empty(); }
+  // Bytes kept (what a stream's position is ahead of its reader).
+  size_t size() const;
+  void Clear() { q_.reset(); }
   // Appends `data` (one message if `message`).
   void Keep(absl::Span<const char> data, bool message);
   // Moves kept bytes into `bufs`, in order; returns how many. For a message

@@ -89,6 +89,9 @@ bool AsyncOp::StartInline() {
   switch (fd_->mu_.TryRWLock(dir_ == internal::Dir::kRead)) {
     case internal::FdLockResult::kOk:
       locked_ = true;
+      if (internal::FdAccess::OneLoopOpAtATime(*fd_) && !LockOtherDirection()) {
+        return true;
+      }
       break;
     case internal::FdLockResult::kBusy:
       Fail(ErrBusy(dir_));
@@ -330,7 +333,37 @@ void AsyncOp::KeepRead(absl::Span<const char> buf) {
   internal::FdAccess::KeepAbandonedRead(*fd_, backend_op_, buf);
 }
 
+bool AsyncOp::LockOtherDirection() {
+  // A regular file on the io_uring ring: its reads and writes share the
+  // file position, which the ring's operations do not lock (read(2) and
+  // write(2) do): one at a time, the second is busy.
+  const bool other_is_read = dir_ != internal::Dir::kRead;
+  switch (fd_->mu_.TryRWLock(other_is_read)) {
+    case internal::FdLockResult::kOk:
+      other_locked_ = true;
+      return true;
+    case internal::FdLockResult::kBusy:
+      Release();
+      Fail(ErrBusy(other_is_read ? internal::Dir::kRead
+                                 : internal::Dir::kWrite));
+      return false;
+    case internal::FdLockResult::kClosing:
+      Release();
+      Fail(ErrClosing(fd_->kind()));
+      return false;
+    case internal::FdLockResult::kTooManyRefs:
+      Release();
+      Fail(ErrTooManyRefs());
+      return false;
+  }
+  return true;
+}
+
 void AsyncOp::Release() {
+  if (other_locked_) {
+    other_locked_ = false;
+    fd_->UnlockRW(dir_ != internal::Dir::kRead);
+  }
   if (!locked_) return;
   locked_ = false;
   fd_->UnlockRW(dir_ == internal::Dir::kRead);

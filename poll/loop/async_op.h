@@ -142,6 +142,9 @@ class AsyncOp : public internal::Waiter {
   // Attempts until finished (true) or armed (false).
   bool Step();
   void Release();
+  // With the own direction locked: locks the other one too (FDs whose
+  // loop operations run one at a time); false (failed, released) if busy.
+  bool LockOtherDirection();
   // Release + Deliver (unless abandoned) + delete.
   void FinishAndDelete();
 
@@ -156,6 +159,7 @@ class AsyncOp : public internal::Waiter {
   bool in_armed_list_ = false;
   State state_ = State::kNew;
   bool locked_ = false;
+  bool other_locked_ = false;  // LockOtherDirection
   bool abandoned_ = false;
   bool deliver_from_loop_ = false;  // StartOnLoop: deliver when finished
   // In flight (completion backends): the backend's operation, whether the

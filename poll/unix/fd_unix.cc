@@ -181,6 +181,10 @@ absl::StatusOr<size_t> FD::ExecIO(
     IoResult r = attempt(nullptr);
     if (r.err == 0) return static_cast<size_t>(r.n);
     if (r.err == EINTR) continue;
+    if (r.err == EAGAIN && IoUringLoopPoller::RingOnly(pd_)) {
+      // A regular file someone made non-blocking: no readiness will come.
+      return ErrnoError(syscall, EAGAIN);
+    }
     if (r.err == EAGAIN) {
       GOPOLL_PERTURB_POINT("execio.would_block");
       s = pd_.Wait(d, kind_);
@@ -241,6 +245,11 @@ absl::Status FD::RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   if (!s.ok()) return s;
   for (;;) {
     if (f(sysfd_)) return absl::OkStatus();
+    if (IoUringLoopPoller::RingOnly(pd_)) {
+      // A regular file on an io_uring loop: nothing reports readiness.
+      return ErrnoError(d == internal::Dir::kRead ? "rawread" : "rawwrite",
+                        EAGAIN);
+    }
     s = pd_.Wait(d, kind_);
     if (!s.ok()) return s;
   }
@@ -275,6 +284,8 @@ void FD::FreeAsync(void* backend_op) {
     ring->Free(op);
   }
 }
+
+bool FD::OneLoopOpAtATime() const { return IoUringLoopPoller::RingOnly(pd_); }
 
 void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
   if (IoUringLoopPoller::Of(pd_.poller()) == nullptr) return;

@@ -308,6 +308,8 @@ void FD::CancelAsync(void* backend_op) {
 
 void FD::FreeAsync(void* backend_op) { delete static_cast<Op*>(backend_op); }
 
+bool FD::OneLoopOpAtATime() const { return false; }
+
 void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
   auto* op = static_cast<Op*>(backend_op);
   if (!op->done.load() || (op->err != 0 && op->err != ERROR_MORE_DATA)) return;
