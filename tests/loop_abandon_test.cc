@@ -103,7 +103,18 @@ void WriteBoth(int round, const AsyncFd& trigger, FD& data,
   }
 }
 
-class LoopAbandonTest : public FdLeakTest {};
+class LoopAbandonTest : public FdLeakTest {
+ protected:
+  void SetUp() override {
+    FdLeakTest::SetUp();
+    if (!Loop().has_poller()) {
+      // plan9_stub: every operation is a blocking call on a helper thread,
+      // which nothing cancels; an abandoned one finishes there and what it
+      // read is dropped (ARCHITECTURE.md, offload: a known limit).
+      GTEST_SKIP() << "the helper-thread loop keeps no abandoned reads";
+    }
+  }
+};
 
 // Coroutine A reads pipe 1; coroutine B reads pipe 2, then destroys A. Data
 // reaches both pipes in one loop turn: on io_uring both reads complete in that
