@@ -16,21 +16,7 @@
 
 #include "absl/status/status.h"
 #include "poll/internal/waiter.h"
-
-namespace gopoll {
-
-// Which OS mechanism an event loop uses where there is a choice (Linux).
-enum class LoopBackend {
-  // io_uring where the kernel allows it, epoll otherwise; the environment
-  // variable GOPOLL_LOOP_BACKEND=epoll|io_uring overrides this default.
-  kDefault,
-  kEpoll,
-  // io_uring; epoll if io_uring is unavailable (ENOSYS, EPERM from
-  // kernel.io_uring_disabled or seccomp, missing opcodes).
-  kIoUring,
-};
-
-}  // namespace gopoll
+#include "poll/loop_backend.h"
 
 namespace gopoll::internal {
 

@@ -60,6 +60,7 @@
 #include "absl/time/time.h"
 #include "poll/loop/async_fd.h"
 #include "poll/loop/task.h"
+#include "poll/loop_backend.h"
 
 namespace gopoll {
 
@@ -90,7 +91,7 @@ class [[nodiscard]] SleepAwaiter {
 
 // How a Loop is made.
 struct LoopOptions {
-  // Linux: io_uring or epoll (see LoopBackend in poll/internal/poller.h; the
+  // Linux: io_uring or epoll (see poll/loop_backend.h; the
   // default honours GOPOLL_LOOP_BACKEND=epoll|io_uring). Ignored elsewhere.
   LoopBackend backend = LoopBackend::kDefault;
   // io_uring's submission queue size; 0: the default (256).
