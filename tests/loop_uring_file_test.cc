@@ -35,6 +35,22 @@ LoopOptions Backend(LoopBackend b) {
   return o;
 }
 
+// The slow file, adopted by `loop`.
+absl::StatusOr<AsyncFd> AdoptSlow(Loop& loop, const SlowFuse& fuse) {
+  const int fd = ::open(fuse.path().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError("open of the FUSE file failed");
+  return loop.Adopt(fd, FdKind::kFile);
+}
+
+// Runs `loop` (its turns submit the read) until the server has seen `n`
+// reads, for at most 10 s.
+void RunUntilSeen(Loop& loop, const SlowFuse& fuse, int n) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!fuse.WaitSeen(n, absl::Milliseconds(1)) && absl::Now() < give_up) {
+    loop.RunOnce(absl::Milliseconds(1));
+  }
+}
+
 class LoopUringFileTest : public FdLeakTest {
  protected:
   void SetUp() override {
@@ -108,9 +124,7 @@ TEST_F(LoopUringFileTest, ADeadlineEndsAWaitingFileRead) {
   absl::StatusOr<size_t> got = absl::UnknownError("not run");
   bool done = false;
   Loop loop(Backend(LoopBackend::kIoUring));
-  int fd = ::open(fuse->path().c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  absl::StatusOr<AsyncFd> f = loop.Adopt(fd, FdKind::kFile);
+  absl::StatusOr<AsyncFd> f = AdoptSlow(loop, *fuse);
   ASSERT_TRUE(f.ok()) << f.status();
   const absl::Time deadline = absl::Now() + absl::Milliseconds(100);
   ASSERT_TRUE(f->fd().SetReadDeadline(deadline).ok());
@@ -127,12 +141,7 @@ TEST_F(LoopUringFileTest, ADeadlineEndsAWaitingFileRead) {
     got = std::move(n);
     done = true;
   });
-  const int before = fuse->reads_seen();
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (!fuse->WaitSeen(before + 1, absl::Milliseconds(1)) &&
-         absl::Now() < give_up) {
-    loop.RunOnce(absl::Milliseconds(1));
-  }
+  RunUntilSeen(loop, *fuse, fuse->reads_seen() + 1);
   ASSERT_EQ(fuse->reads_held(), 1);
   fuse->Serve();
   RunLoopUntil(loop, [&] { return done; });
@@ -151,18 +160,13 @@ TEST_F(LoopUringFileTest, CloseEndsAWaitingFileRead) {
   bool done = false;
   char buf[100];
   Loop loop(Backend(LoopBackend::kIoUring));
-  int fd = ::open(fuse->path().c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  absl::StatusOr<AsyncFd> f = loop.Adopt(fd, FdKind::kFile);
+  absl::StatusOr<AsyncFd> f = AdoptSlow(loop, *fuse);
   ASSERT_TRUE(f.ok()) << f.status();
   f->AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
     got = std::move(n);
     done = true;
   });
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (!fuse->WaitSeen(1, absl::Milliseconds(1)) && absl::Now() < give_up) {
-    loop.RunOnce(absl::Milliseconds(1));
-  }
+  RunUntilSeen(loop, *fuse, 1);
   ASSERT_EQ(fuse->reads_held(), 1);
   EXPECT_TRUE(f->Close().ok());
   RunLoopUntil(loop, [&] { return done; });
@@ -171,8 +175,7 @@ TEST_F(LoopUringFileTest, CloseEndsAWaitingFileRead) {
 }
 
 // A regular file's read and write share its position, which the ring does
-// not lock: the loop runs them one at a time (the second is busy), and a
-// Seek waits for the pending one.
+// not lock: the loop runs them one at a time (the second is busy).
 TEST_F(LoopUringFileTest, AFilesReadAndWriteRunOneAtATime) {
   std::unique_ptr<SlowFuse> fuse = MountSlow();
   if (fuse == nullptr) GTEST_SKIP() << "FUSE cannot be mounted here";
@@ -181,18 +184,13 @@ TEST_F(LoopUringFileTest, AFilesReadAndWriteRunOneAtATime) {
   bool done = false, write_done = false;
   char buf[10];
   Loop loop(Backend(LoopBackend::kIoUring));
-  int fd = ::open(fuse->path().c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  absl::StatusOr<AsyncFd> f = loop.Adopt(fd, FdKind::kFile);
+  absl::StatusOr<AsyncFd> f = AdoptSlow(loop, *fuse);
   ASSERT_TRUE(f.ok()) << f.status();
   f->AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
     got = std::move(n);
     done = true;
   });
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (!fuse->WaitSeen(1, absl::Milliseconds(1)) && absl::Now() < give_up) {
-    loop.RunOnce(absl::Milliseconds(1));
-  }
+  RunUntilSeen(loop, *fuse, 1);
   f->AsyncWrite(std::string_view("x"), [&](absl::StatusOr<size_t> n) {
     wrote = std::move(n);
     write_done = true;
