@@ -214,12 +214,17 @@ constexpr int kMsgTruncFlag = MSG_TRUNC;
 #endif
 }  // namespace
 
-absl::StatusOr<size_t> FD::ReadUnreadFirst(absl::Span<char> p) {
-  if (ABSL_PREDICT_TRUE(unread_.empty())) return ReadImpl(p);
+absl::StatusOr<size_t> FD::TakeUnread(absl::Span<const absl::Span<char>> bufs,
+                                      bool* truncated) {
   // As a read of the OS would: closing and an expired deadline come first.
   absl::Status s = pd_.CheckErr(internal::Dir::kRead, kind_);
   if (!s.ok()) return s;
-  return unread_.Take(p);
+  return unread_.Take(bufs, truncated);
+}
+
+absl::StatusOr<size_t> FD::ReadUnreadFirst(absl::Span<char> p) {
+  if (ABSL_PREDICT_TRUE(unread_.empty())) return ReadImpl(p);
+  return TakeUnread(absl::MakeConstSpan(&p, 1));
 }
 
 absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
@@ -247,14 +252,9 @@ absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
   size_t total = 0;
   for (const auto& b : bufs) total += b.size();
   if (total == 0) return 0;
-  absl::StatusOr<size_t> n;
-  if (ABSL_PREDICT_TRUE(unread_.empty())) {
-    n = ReadVImpl(bufs);
-  } else {
-    absl::Status s = pd_.CheckErr(internal::Dir::kRead, kind_);
-    n = s.ok() ? absl::StatusOr<size_t>(unread_.Take(bufs)) : s;
-  }
-  n = WithOp(std::move(n), "readv");
+  absl::StatusOr<size_t> n = WithOp(
+      ABSL_PREDICT_TRUE(unread_.empty()) ? ReadVImpl(bufs) : TakeUnread(bufs),
+      "readv");
   if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
   return n;
 }
@@ -371,11 +371,13 @@ absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
   if (!l.ok()) return l.status();
   if (ABSL_PREDICT_FALSE(!unread_.empty())) {
     // Bytes kept from an abandoned loop read: no control data, no sender.
-    POLL_RETURN_IF_ERROR(
-        WithOp(pd_.CheckErr(internal::Dir::kRead, kind_), "recvmsg"));
-    MsgResult m;
+    const absl::Span<char> buf = p.subspan(0, kMaxRW);
     bool truncated = false;
-    m.n = unread_.Take(p.subspan(0, kMaxRW), &truncated);
+    absl::StatusOr<size_t> n =
+        TakeUnread(absl::MakeConstSpan(&buf, 1), &truncated);
+    if (!n.ok()) return WithOp(n.status(), "recvmsg");
+    MsgResult m;
+    m.n = *n;
     if (truncated) m.flags = kMsgTruncFlag;
     return m;
   }
@@ -401,10 +403,11 @@ absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
   if (ABSL_PREDICT_FALSE(!unread_.empty())) {
     // Bytes kept from an abandoned loop read (poll/internal/unread_bytes.h):
     // their sender is not known.
-    POLL_RETURN_IF_ERROR(
-        WithOp(pd_.CheckErr(internal::Dir::kRead, kind_), "recvfrom"));
+    const absl::Span<char> buf = p.subspan(0, kMaxRW);
+    absl::StatusOr<size_t> n = TakeUnread(absl::MakeConstSpan(&buf, 1));
+    if (!n.ok()) return WithOp(n.status(), "recvfrom");
     RecvFromResult r;
-    r.n = unread_.Take(p.subspan(0, kMaxRW));
+    r.n = *n;
     return r;
   }
   return WithOp(RecvFromImpl(p.subspan(0, kMaxRW), flags), "recvfrom");

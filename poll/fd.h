@@ -265,6 +265,10 @@ class FD {
   bool OneLoopOpAtATime() const;
   // ReadImpl, after the bytes kept by KeepAbandonedRead (read lock held).
   absl::StatusOr<size_t> ReadUnreadFirst(absl::Span<char> p);
+  // The kept bytes into `bufs` (unread_ is not empty), after the checks a
+  // read of the OS makes first: closing, an expired deadline.
+  absl::StatusOr<size_t> TakeUnread(absl::Span<const absl::Span<char>> bufs,
+                                    bool* truncated = nullptr);
 
   // Backend hooks (poll/<backend>/fd_*.cc). The public methods above lock,
   // validate arguments and apply the shared rules (EOF, write loops,
