@@ -11,6 +11,22 @@
 namespace gopoll {
 namespace {
 constexpr absl::string_view kBusyUrl = "poll.error/busy";
+
+// Why TryRWLock of direction `d` failed (`r` is not kOk).
+absl::Status TryLockError(internal::FdLockResult r, internal::Dir d,
+                          FdKind kind) {
+  switch (r) {
+    case internal::FdLockResult::kBusy:
+      return ErrBusy(d);
+    case internal::FdLockResult::kClosing:
+      return ErrClosing(kind);
+    case internal::FdLockResult::kTooManyRefs:
+      return ErrTooManyRefs();
+    case internal::FdLockResult::kOk:
+      break;
+  }
+  return absl::InternalError("poll: TryRWLock succeeded");
+}
 }  // namespace
 
 absl::Status ErrBusy(internal::Dir d) {
@@ -86,22 +102,15 @@ bool AsyncOp::StartInline() {
     });
     return false;
   }
-  switch (fd_->mu_.TryRWLock(dir_ == internal::Dir::kRead)) {
-    case internal::FdLockResult::kOk:
-      locked_ = true;
-      if (internal::FdAccess::OneLoopOpAtATime(*fd_) && !LockOtherDirection()) {
-        return true;
-      }
-      break;
-    case internal::FdLockResult::kBusy:
-      Fail(ErrBusy(dir_));
-      return true;
-    case internal::FdLockResult::kClosing:
-      Fail(ErrClosing(fd_->kind()));
-      return true;
-    case internal::FdLockResult::kTooManyRefs:
-      Fail(ErrTooManyRefs());
-      return true;
+  const internal::FdLockResult locked =
+      fd_->mu_.TryRWLock(dir_ == internal::Dir::kRead);
+  if (locked != internal::FdLockResult::kOk) {
+    Fail(TryLockError(locked, dir_, fd_->kind()));
+    return true;
+  }
+  locked_ = true;
+  if (internal::FdAccess::OneLoopOpAtATime(*fd_) && !LockOtherDirection()) {
+    return true;
   }
   // Always one attempt first, as Go does: no readiness hint can prove that
   // the OS buffer is empty (a hang-up reported once in the same edge as the
@@ -338,25 +347,16 @@ bool AsyncOp::LockOtherDirection() {
   // file position, which the ring's operations do not lock (read(2) and
   // write(2) do): one at a time, the second is busy.
   const bool other_is_read = dir_ != internal::Dir::kRead;
-  switch (fd_->mu_.TryRWLock(other_is_read)) {
-    case internal::FdLockResult::kOk:
-      other_locked_ = true;
-      return true;
-    case internal::FdLockResult::kBusy:
-      Release();
-      Fail(ErrBusy(other_is_read ? internal::Dir::kRead
-                                 : internal::Dir::kWrite));
-      return false;
-    case internal::FdLockResult::kClosing:
-      Release();
-      Fail(ErrClosing(fd_->kind()));
-      return false;
-    case internal::FdLockResult::kTooManyRefs:
-      Release();
-      Fail(ErrTooManyRefs());
-      return false;
+  const internal::FdLockResult r = fd_->mu_.TryRWLock(other_is_read);
+  if (r == internal::FdLockResult::kOk) {
+    other_locked_ = true;
+    return true;
   }
-  return true;
+  Release();
+  Fail(TryLockError(
+      r, other_is_read ? internal::Dir::kRead : internal::Dir::kWrite,
+      fd_->kind()));
+  return false;
 }
 
 void AsyncOp::Release() {
