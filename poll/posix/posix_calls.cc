@@ -29,18 +29,27 @@ void KeepSigpipeFromKilling() {
   (void)done;
 }
 
+namespace {
+// SO_TYPE of a socket, or -1 with errno set.
+int SocketType(Sysfd fd) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) <
+      0) {
+    return -1;
+  }
+  return type;
+}
+}  // namespace
+
 absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof) {
   int fl = ::fcntl(static_cast<int>(fd), F_GETFL);
   if (fl < 0) return ErrnoError("fcntl", errno);
   *zero_read_is_eof = true;
   if (kind != FdKind::kNet) KeepSigpipeFromKilling();
   if (kind == FdKind::kNet) {
-    int type = 0;
-    socklen_t len = sizeof(type);
-    if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) <
-        0) {
-      return ErrnoError("getsockopt", errno);
-    }
+    const int type = SocketType(fd);
+    if (type < 0) return ErrnoError("getsockopt", errno);
     *zero_read_is_eof = type != SOCK_DGRAM && type != SOCK_RAW;
   }
   return absl::OkStatus();
@@ -48,11 +57,8 @@ absl::Status InitKind(Sysfd fd, FdKind kind, bool* zero_read_is_eof) {
 
 bool IsMessageSocket(Sysfd fd, FdKind kind) {
   if (kind != FdKind::kNet) return false;
-  int type = 0;
-  socklen_t len = sizeof(type);
-  return ::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) ==
-             0 &&
-         type != SOCK_STREAM;
+  const int type = SocketType(fd);
+  return type >= 0 && type != SOCK_STREAM;
 }
 
 absl::Status SetNonblock(Sysfd fd, bool nonblocking) {

@@ -45,6 +45,17 @@ void WantReadiness(internal::PollDesc& pd, Sysfd fd) {
   }
 }
 
+// `syscall` would block: waits for readiness of `d` (PollDesc::Wait). A
+// ring-only FD (a regular file on an io_uring loop that someone made
+// non-blocking) has nothing that reports readiness: EAGAIN, not a wait
+// that only a deadline or Close would end.
+absl::Status WaitReadiness(internal::PollDesc& pd, Sysfd fd, internal::Dir d,
+                           FdKind kind, const char* syscall) {
+  if (IoUringLoopPoller::RingOnly(pd)) return ErrnoError(syscall, EAGAIN);
+  WantReadiness(pd, fd);
+  return pd.Wait(d, kind);
+}
+
 // An event loop's operation on the ring (Go's contract as on IOCP, see
 // poll/windows/fd_windows.cc): never waits here. Submits the call (its
 // completion wakes nb.completion on the loop thread) or collects the
@@ -84,15 +95,10 @@ absl::StatusOr<size_t> ExecOnRing(
       continue;  // not cancelled by us (the ring changed threads): again
     }
     if (accept && r.err == ECONNABORTED) continue;  // take the next one
-    if (r.err == EAGAIN && IoUringLoopPoller::RingOnly(pd)) {
-      // A regular file someone made non-blocking: no readiness will come.
-      return ErrnoError(syscall, EAGAIN);
-    }
     if (r.err == EAGAIN) {
       // The kernel would not wait for this descriptor: wait for
       // readiness (the loop arms the op), then submit again.
-      ring.Activate(fd.sysfd(), &pd);
-      return pd.Wait(d, fd.kind());
+      return WaitReadiness(pd, fd.sysfd(), d, fd.kind(), syscall);
     }
     return ErrnoError(syscall, static_cast<int>(r.err));
   }
@@ -118,10 +124,11 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
   // A regular file is never "not ready": epoll refuses most (EPERM) and
   // reports the rest (FUSE) always ready, so a read could block the thread
   // that waited. Files do plain blocking I/O (Go's "isBlocking" files),
-  // except on an io_uring loop, whose ring runs them (RingOnly).
+  // except on an io_uring loop, whose ring runs them (its Register tells
+  // them apart: RingOnly). A kNet FD is a socket (InitKind checked).
   struct stat st;
-  if (::fstat(static_cast<int>(sysfd_), &st) == 0 && S_ISREG(st.st_mode) &&
-      IoUringLoopPoller::Of(loop_poller) == nullptr) {
+  if (IoUringLoopPoller::Of(loop_poller) == nullptr && kind_ != FdKind::kNet &&
+      ::fstat(static_cast<int>(sysfd_), &st) == 0 && S_ISREG(st.st_mode)) {
     blocking_.store(true);
     return absl::OkStatus();
   }
@@ -136,8 +143,7 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
     }
     return s;
   }
-  if (IoUringLoopPoller::Of(pd_.poller()) != nullptr &&
-      IoUringLoopPoller::RingOnly(pd_)) {
+  if (IoUringLoopPoller::RingOnly(pd_)) {
     // A regular file on an io_uring loop: its loop operations run on the
     // ring (deadlines and Close cancel them); blocking calls stay plain
     // blocking calls, which Close does not wait for (as for any file).
@@ -172,8 +178,7 @@ absl::StatusOr<size_t> FD::ExecIO(
       return ExecOnRing(*this, *ring, *nb, d, syscall, attempt);
     }
     // Blocking callers of other threads, and loop operations that cannot
-    // be collected later: readiness.
-    ring->Activate(sysfd_, &pd_);
+    // be collected later: readiness (WaitReadiness activates it).
   }
   s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
@@ -181,13 +186,9 @@ absl::StatusOr<size_t> FD::ExecIO(
     IoResult r = attempt(nullptr);
     if (r.err == 0) return static_cast<size_t>(r.n);
     if (r.err == EINTR) continue;
-    if (r.err == EAGAIN && IoUringLoopPoller::RingOnly(pd_)) {
-      // A regular file someone made non-blocking: no readiness will come.
-      return ErrnoError(syscall, EAGAIN);
-    }
     if (r.err == EAGAIN) {
       GOPOLL_PERTURB_POINT("execio.would_block");
-      s = pd_.Wait(d, kind_);
+      s = WaitReadiness(pd_, sysfd_, d, kind_, syscall);
       if (s.ok()) continue;
       return s;
     }
@@ -240,17 +241,12 @@ absl::Status FD::ConnectImpl(const SockAddr& addr) {
 
 absl::Status FD::RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f) {
   if (Interruptible(pd_)) return posix::RawIOInterruptible(*this, d, f);
-  WantReadiness(pd_, sysfd_);
   absl::Status s = pd_.Prepare(d, kind_);
   if (!s.ok()) return s;
   for (;;) {
     if (f(sysfd_)) return absl::OkStatus();
-    if (IoUringLoopPoller::RingOnly(pd_)) {
-      // A regular file on an io_uring loop: nothing reports readiness.
-      return ErrnoError(d == internal::Dir::kRead ? "rawread" : "rawwrite",
-                        EAGAIN);
-    }
-    s = pd_.Wait(d, kind_);
+    s = WaitReadiness(pd_, sysfd_, d, kind_,
+                      d == internal::Dir::kRead ? "rawread" : "rawwrite");
     if (!s.ok()) return s;
   }
 }
