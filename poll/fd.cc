@@ -345,18 +345,25 @@ absl::Status CheckNet(FdKind kind, absl::string_view op) {
 }
 }  // namespace
 
+absl::Status FD::CheckAccept() const { return CheckNet(kind_, "accept"); }
+
+absl::Status FD::CheckConnect(const SockAddr& addr) const {
+  POLL_RETURN_IF_ERROR(CheckNet(kind_, "connect"));
+  if (addr.len == 0 || addr.len > sizeof(addr.storage)) {
+    return absl::InvalidArgumentError("connect: empty or invalid address");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Accepted> FD::Accept() {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "accept"));
+  POLL_RETURN_IF_ERROR(CheckAccept());
   FdLock l(this, true, "accept");
   if (!l.ok()) return l.status();
   return WithOp(AcceptImpl(), "accept");
 }
 
 absl::Status FD::Connect(const SockAddr& addr) {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "connect"));
-  if (addr.len == 0 || addr.len > sizeof(addr.storage)) {
-    return absl::InvalidArgumentError("connect: empty or invalid address");
-  }
+  POLL_RETURN_IF_ERROR(CheckConnect(addr));
   FdLock l(this, false, "connect");
   if (!l.ok()) return l.status();
   return WithOp(ConnectImpl(addr), "connect");

@@ -263,6 +263,10 @@ class FD {
   // file on an io_uring loop: both move the file position, which the ring
   // does not lock).
   bool OneLoopOpAtATime() const;
+  // The argument checks of Accept and Connect (socket calls need kNet; an
+  // address must not be empty), shared by the loop's forms of them.
+  absl::Status CheckAccept() const;
+  absl::Status CheckConnect(const SockAddr& addr) const;
   // ReadImpl, after the bytes kept by KeepAbandonedRead (read lock held).
   absl::StatusOr<size_t> ReadUnreadFirst(absl::Span<char> p);
   // The kept bytes into `bufs` (unread_ is not empty), after the checks a

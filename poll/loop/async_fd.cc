@@ -119,6 +119,7 @@ class AcceptOp final : public OpBase<absl::StatusOr<AsyncFd>> {
 
  private:
   const char* OpName() const override { return "accept"; }
+  absl::Status CheckArgs() override { return CheckAcceptArgs(); }
 #if defined(__linux__)
   // io_uring loops submit the accept and collect it when it completes
   // (poll/unix/uring_poller.h); epoll ignores it. Not on Windows, whose
@@ -150,6 +151,7 @@ class ConnectOp final : public OpBase<absl::Status> {
 
  private:
   const char* OpName() const override { return "connect"; }
+  absl::Status CheckArgs() override { return CheckConnectArgs(addr_); }
   bool Attempt() override {
     absl::Status s = ConnectOnce(addr_);
     if (!s.ok() && WouldBlock()) return false;

@@ -65,6 +65,10 @@ void AsyncOp::Completion::Wake() {
 }
 
 bool AsyncOp::StartInline() {
+  if (absl::Status bad = CheckArgs(); !bad.ok()) {
+    Fail(std::move(bad));
+    return true;
+  }
   if (core_->shut_down()) {
     // The loop is gone: nothing would ever run the operation or deliver it
     // (blocking calls of the FD still work; see loop.h).
@@ -169,12 +173,12 @@ bool AsyncOp::Step() {
       cancelled_ = false;
       state_ = State::kInFlight;
       core_->AddArmed(this);
-      absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
-      pd_armed_ = ready.ok() && !*ready;
-      if (!ready.ok()) {
+      absl::Status s = WatchSlot();
+      pd_armed_ = s.ok();
+      if (!s.ok()) {
         internal::FdAccess::CancelAsync(*fd_, backend_op_);
         cancelled_ = true;
-        cancel_reason_ = ready.status();
+        cancel_reason_ = std::move(s);
       }
       return false;
     }
@@ -247,13 +251,17 @@ void AsyncOp::ResumeInFlight(bool completion) {
   if (!completion) {
     // Out of the PollDesc slot: a deadline or Close (cancel the operation),
     // or the deadline was extended meanwhile (watch the slot again).
+    // A readiness edge woke it too (another reader of the descriptor may
+    // have taken the data): the operation is still in flight.
     pd_armed_ = false;
     if (!completion_.fired) {
       absl::Status s = pd.CheckErr(dir_, fd_->kind());
       if (s.ok() && !abandoned_ && !core_->shut_down()) {
-        absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
-        pd_armed_ = ready.ok() && !*ready;
-        if (ready.ok()) return;
+        s = WatchSlot();  // the error it found, if any, is the reason
+        if (s.ok()) {
+          pd_armed_ = true;
+          return;
+        }
       }
       if (!cancelled_) {
         internal::FdAccess::CancelAsync(*fd_, backend_op_);
@@ -292,6 +300,15 @@ void AsyncOp::ResumeInFlight(bool completion) {
   if (Step()) FinishAndDelete();
 }
 
+absl::Status AsyncOp::WatchSlot() {
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
+  for (;;) {
+    absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
+    if (!ready.ok()) return ready.status();
+    if (!*ready) return absl::OkStatus();
+  }
+}
+
 void AsyncOp::Abandon() {
   abandoned_ = true;
   if (state_ == State::kInFlight) {
@@ -306,6 +323,13 @@ void AsyncOp::Abandon() {
     // for the FD's next read, never dropped (the buffer is still alive
     // here; the lock is still held).
     KeepAbandoned();
+    // The kernel is done with it: the FD is free for the next operation at
+    // once (one may start in this very turn, as async_fd.h promises).
+    // Leave the slot first (a wake already taken out of it is on its way).
+    if (pd_armed_ && internal::FdAccess::poll_desc(*fd_).Disarm(dir_, this)) {
+      pd_armed_ = false;
+    }
+    Release();
     return;  // the queued completion (and any slot wake) delete the op
   }
   if (state_ == State::kArmed &&

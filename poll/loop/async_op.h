@@ -91,6 +91,9 @@ class AsyncOp : public internal::Waiter {
   static void* operator new(std::size_t, std::align_val_t) = delete;
 
  protected:
+  // The FD method's own argument checks (e.g. socket calls need kNet), made
+  // before anything else: an error is the operation's result.
+  virtual absl::Status CheckArgs() { return absl::OkStatus(); }
   // One attempt, inside a NonBlockingScope; true when finished (result or
   // error recorded), false when it would block.
   virtual bool Attempt() = 0;
@@ -123,6 +126,10 @@ class AsyncOp : public internal::Waiter {
   }
   absl::StatusOr<Accepted> AcceptOnce() { return fd_->AcceptImpl(); }
   absl::Status ConnectOnce(const SockAddr& a) { return fd_->ConnectImpl(a); }
+  absl::Status CheckAcceptArgs() const { return fd_->CheckAccept(); }
+  absl::Status CheckConnectArgs(const SockAddr& a) const {
+    return fd_->CheckConnect(a);
+  }
   bool zero_read_is_eof() const { return fd_->zero_read_is_eof(); }
   LoopCore& core() { return *core_; }
   std::shared_ptr<LoopCore> core_ref() const { return core_; }
@@ -138,6 +145,11 @@ class AsyncOp : public internal::Waiter {
     bool ran = false;    // its queue entry ran (ResumeInFlight(true))
   };
   void ResumeInFlight(bool completion);
+  // In flight: publishes the op in its PollDesc slot, which from now on
+  // brings only deadlines and Close (the backend waits for the data
+  // itself). Readiness found there is dropped, never taken for a wake:
+  // an op in flight must always be reachable. The error state otherwise.
+  absl::Status WatchSlot();
   bool Offloads() const;
   // Attempts until finished (true) or armed (false).
   bool Step();

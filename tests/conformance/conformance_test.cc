@@ -451,6 +451,33 @@ TEST_P(Contract, SetDeadlineRacingCloseIsOkOrClosing) {
   }
 }
 
+// Another thread moves the read deadline between past and future while
+// reads wait: every read ends with the timeout (the expired deadline it
+// saw), never with another error, and nothing is read that was not sent.
+TEST_P(Contract, DeadlineFlippedFromAnotherThreadIsATimeout) {
+  Conn* r = &a();
+  std::atomic<bool> stop{false};
+  Background<absl::Status> flipper([r, &stop] {
+    while (!stop.load()) {
+      absl::Status s = r->SetReadDeadline(absl::Now() - absl::Seconds(1));
+      if (s.ok()) s = r->SetReadDeadline(absl::Now() + absl::Hours(1));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+  for (int i = 0; i < 100; ++i) {
+    char c;
+    SizeResult n = r->Read(absl::MakeSpan(&c, 1));
+    if (!IsDeadlineExceeded(n.status())) {
+      ADD_FAILURE() << "read " << i << ": " << n.status();
+      break;
+    }
+  }
+  stop = true;
+  absl::Status s = flipper.Join();
+  EXPECT_TRUE(s.ok()) << s;
+}
+
 INSTANTIATE_TEST_SUITE_P(AllForms, Contract,
                          ::testing::ValuesIn(AllParams(false)), ParamName);
 
