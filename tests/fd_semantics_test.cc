@@ -66,8 +66,9 @@ TEST_F(FdSemantics, ShortReadReturnedAsIs) {
 
 TEST_F(FdSemantics, BlockedReadWakesOnData) {
   FdPair p = MakePipe();
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.w->Write("x"sv).ok());
   });
   char c;
@@ -183,8 +184,9 @@ TEST_F(FdSemantics, DeadlineExtendedAfterItPassed) {
   char c;
   EXPECT_TRUE(IsDeadlineExceeded(p.r->Read(absl::MakeSpan(&c, 1)).status()));
   ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.w->Write("y"sv).ok());
   });
   auto r = p.r->Read(absl::MakeSpan(&c, 1));
@@ -196,10 +198,9 @@ TEST_F(FdSemantics, DeadlineExtendedAfterItPassed) {
 TEST_F(FdSemantics, DeadlineShortenedWhileBlocked) {
   FdPair p = MakePipe();
   ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
-  absl::Notification started;
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    started.Notify();
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(10))).ok());
   });
   char c;
@@ -210,8 +211,9 @@ TEST_F(FdSemantics, DeadlineShortenedWhileBlocked) {
 
 TEST_F(FdSemantics, DeadlineSetToPastWhileBlocked) {
   FdPair p = MakePipe();
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.r->SetReadDeadline(absl::InfinitePast()).ok());
   });
   char c;
@@ -354,12 +356,15 @@ TEST_F(FdSemantics, CloseUnblocksBlockedRead) {
   FdPair p = MakePipe();
   absl::Notification done;
   absl::Status got;
+  std::atomic<pid_t> tid{0};
   std::thread t([&] {
+    tid = ThreadId();
     char c;
     got = p.r->Read(absl::MakeSpan(&c, 1)).status();
     done.Notify();
   });
-  absl::SleepFor(absl::Milliseconds(20));
+  while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
+  EXPECT_TRUE(WaitUntilBlocked(tid.load()));  // the read waits
   ASSERT_TRUE(p.r->Close().ok());
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
   t.join();
@@ -412,13 +417,11 @@ TEST_F(FdSemantics, TimeoutAndCloseWhileBlockedNameTheOperation) {
   st = s.r->ReadV({absl::MakeSpan(&c, 1)}).status();
   EXPECT_EQ(st.message(), "readv: i/o timeout");
   ASSERT_TRUE(s.r->SetReadDeadline(absl::InfiniteFuture()).ok());
-  absl::Notification started;
+  const pid_t self = ThreadId();
   std::thread closer([&] {
-    started.WaitForNotification();
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     EXPECT_TRUE(s.r->Close().ok());
   });
-  started.Notify();
   st = s.r->Read(absl::MakeSpan(&c, 1)).status();
   closer.join();
   EXPECT_TRUE(IsClosing(st)) << st;
@@ -527,8 +530,13 @@ TEST_F(FdSemantics, AcceptDeadlineAndClose) {
   EXPECT_TRUE(IsDeadlineExceeded(ln->Accept().status()));
   ASSERT_TRUE(ln->SetReadDeadline(absl::InfiniteFuture()).ok());
   absl::Status got;
-  std::thread t([&] { got = ln->Accept().status(); });
-  absl::SleepFor(absl::Milliseconds(20));
+  std::atomic<pid_t> tid{0};
+  std::thread t([&] {
+    tid = ThreadId();
+    got = ln->Accept().status();
+  });
+  while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
+  EXPECT_TRUE(WaitUntilBlocked(tid.load()));  // the accept waits
   ASSERT_TRUE(ln->Close().ok());
   t.join();
   EXPECT_TRUE(IsClosing(got)) << got;
@@ -669,8 +677,9 @@ TEST_F(FdSemantics, DatagramRecvFromSendToAndZeroLengthIsNotEof) {
 
 TEST_F(FdSemantics, RawReadWaitsForReadiness) {
   FdPair p = MakePipe();
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // RawRead waits
     ASSERT_TRUE(p.w->Write("q"sv).ok());
   });
   int calls = 0;
