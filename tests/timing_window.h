@@ -71,7 +71,10 @@ void WithWideningWindow(absl::Duration first, Round&& round,
     // Visible in the test log: how often a busy machine needed a retry.
     std::cerr << "[ timing ] round " << i << " (window "
               << absl::FormatDuration(window) << ") too slow to judge: " << last
-              << "; retrying with " << absl::FormatDuration(window * 2) << "\n";
+              << (i + 1 < max_rounds
+                      ? "; retrying with " + absl::FormatDuration(window * 2)
+                      : std::string("; giving up"))
+              << "\n";
     window *= 2;
   }
   ADD_FAILURE() << "every one of " << max_rounds
