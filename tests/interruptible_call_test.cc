@@ -188,7 +188,11 @@ TEST_F(InterruptibleCall, RawReadWithBlockingCallInsideIsInterrupted) {
       });
       done.Notify();
     });
-    ASSERT_TRUE(in_f.WaitForNotificationWithTimeout(kHang));
+    if (!in_f.WaitForNotificationWithTimeout(kHang)) {
+      ADD_FAILURE() << "RawRead never called f: " << p.r->Close();
+      t.join();
+      continue;
+    }
     EXPECT_TRUE(WaitUntilBlocked(tid.load()));
     if (close) {
       ASSERT_TRUE(p.r->Close().ok());
@@ -282,7 +286,6 @@ TEST_F(InterruptibleCall, SendToFullDatagramPeerWaitsForDeadlineThenSends) {
   const pid_t self = ThreadId();
   std::thread drain([&] {
     EXPECT_TRUE(WaitUntilBlocked(self));  // the send backs off
-
     char c;
     for (int i = 0; i < queued; ++i) ASSERT_EQ(recv(rx, &c, 1, 0), 1);
   });
