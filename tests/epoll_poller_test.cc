@@ -102,15 +102,23 @@ TEST_F(EpollPollerTest, CloseWakesFollowerAndLeader) {
   // must wake it whichever role it has.
   FdPair a = MakePipe(), b = MakePipe();
   absl::Status sa, sb;
+  std::atomic<pid_t> ida{0}, idb{0};
   std::thread ta([&] {
+    ida = ThreadId();
     char c;
     sa = a.r->Read(absl::MakeSpan(&c, 1)).status();
   });
   std::thread tb([&] {
+    idb = ThreadId();
     char c;
     sb = b.r->Read(absl::MakeSpan(&c, 1)).status();
   });
-  absl::SleepFor(absl::Milliseconds(20));
+  // Both wait (one in epoll_wait, one behind it) before the closes.
+  while (ida.load() == 0 || idb.load() == 0) {
+    absl::SleepFor(absl::Microseconds(100));
+  }
+  EXPECT_TRUE(WaitUntilBlocked(ida.load()));
+  EXPECT_TRUE(WaitUntilBlocked(idb.load()));
   ASSERT_TRUE(a.r->Close().ok());
   ta.join();
   ASSERT_TRUE(b.r->Close().ok());

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "poll/fd.h"
 #include "tests/posix_test_util.h"
+#include "tests/timing_window.h"
 
 namespace gopoll::testing {
 namespace {
@@ -65,8 +66,9 @@ TEST_F(FdSemantics, ShortReadReturnedAsIs) {
 
 TEST_F(FdSemantics, BlockedReadWakesOnData) {
   FdPair p = MakePipe();
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.w->Write("x"sv).ok());
   });
   char c;
@@ -182,8 +184,9 @@ TEST_F(FdSemantics, DeadlineExtendedAfterItPassed) {
   char c;
   EXPECT_TRUE(IsDeadlineExceeded(p.r->Read(absl::MakeSpan(&c, 1)).status()));
   ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.w->Write("y"sv).ok());
   });
   auto r = p.r->Read(absl::MakeSpan(&c, 1));
@@ -195,10 +198,9 @@ TEST_F(FdSemantics, DeadlineExtendedAfterItPassed) {
 TEST_F(FdSemantics, DeadlineShortenedWhileBlocked) {
   FdPair p = MakePipe();
   ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
-  absl::Notification started;
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    started.Notify();
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(10))).ok());
   });
   char c;
@@ -209,8 +211,9 @@ TEST_F(FdSemantics, DeadlineShortenedWhileBlocked) {
 
 TEST_F(FdSemantics, DeadlineSetToPastWhileBlocked) {
   FdPair p = MakePipe();
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     ASSERT_TRUE(p.r->SetReadDeadline(absl::InfinitePast()).ok());
   });
   char c;
@@ -222,15 +225,14 @@ TEST_F(FdSemantics, DeadlineSetToPastWhileBlocked) {
 // A deadline extended while the read is blocked: the first deadline passes
 // and the read keeps waiting, for the data that comes after it. The
 // extension must land before the first deadline (a deadline that fired
-// first is a correct timeout, not this case), so the first deadline is
-// far away and the extension is made as soon as the reader blocks; a round
-// whose extension came too late (a very slow thread start) is not judged
-// and is run again.
+// first is a correct timeout, not this case), so the extension is made as
+// soon as the reader blocks; a round whose extension came too late (a slow
+// thread start on a busy machine) is not judged and runs again with a
+// later first deadline (timing_window.h).
 TEST_F(FdSemantics, DeadlineExtendedWhileBlockedKeepsWaiting) {
-  for (int round = 0;; ++round) {
-    ASSERT_LT(round, 5) << "the extension never landed before the deadline";
+  WithWideningWindow(absl::Milliseconds(300), [&](TimingRound& round) {
     FdPair p = MakePipe();
-    const absl::Time first = In(absl::Milliseconds(300));
+    const absl::Time first = In(round.window());
     ASSERT_TRUE(p.r->SetReadDeadline(first).ok());
     std::atomic<pid_t> tid{0};
     absl::StatusOr<size_t> r = absl::UnknownError("not run");
@@ -240,18 +242,21 @@ TEST_F(FdSemantics, DeadlineExtendedWhileBlockedKeepsWaiting) {
       r = p.r->Read(absl::MakeSpan(&c, 1));
     });
     while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
-    ASSERT_TRUE(WaitUntilBlocked(tid.load()));
+    const bool blocked = WaitUntilBlocked(tid.load());
     ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Hours(1))).ok());
-    const bool in_time = absl::Now() < first;
+    const bool in_time = blocked && absl::Now() < first;
     // Past the first deadline, then the data.
     absl::SleepFor(first - absl::Now() + absl::Milliseconds(50));
     ASSERT_TRUE(p.w->Write("z"sv).ok());
     reader.join();
-    if (!in_time) continue;
+    if (!in_time) {
+      round.TooSlow(blocked ? "the extension came after the deadline"
+                            : "the reader was not seen blocked");
+      return;
+    }
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(c, 'z');
-    return;
-  }
+  });
 }
 
 TEST_F(FdSemantics, ReadAndWriteDeadlinesAreIndependent) {
@@ -351,12 +356,15 @@ TEST_F(FdSemantics, CloseUnblocksBlockedRead) {
   FdPair p = MakePipe();
   absl::Notification done;
   absl::Status got;
+  std::atomic<pid_t> tid{0};
   std::thread t([&] {
+    tid = ThreadId();
     char c;
     got = p.r->Read(absl::MakeSpan(&c, 1)).status();
     done.Notify();
   });
-  absl::SleepFor(absl::Milliseconds(20));
+  while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
+  EXPECT_TRUE(WaitUntilBlocked(tid.load()));  // the read waits
   ASSERT_TRUE(p.r->Close().ok());
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
   t.join();
@@ -409,13 +417,11 @@ TEST_F(FdSemantics, TimeoutAndCloseWhileBlockedNameTheOperation) {
   st = s.r->ReadV({absl::MakeSpan(&c, 1)}).status();
   EXPECT_EQ(st.message(), "readv: i/o timeout");
   ASSERT_TRUE(s.r->SetReadDeadline(absl::InfiniteFuture()).ok());
-  absl::Notification started;
+  const pid_t self = ThreadId();
   std::thread closer([&] {
-    started.WaitForNotification();
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the read waits
     EXPECT_TRUE(s.r->Close().ok());
   });
-  started.Notify();
   st = s.r->Read(absl::MakeSpan(&c, 1)).status();
   closer.join();
   EXPECT_TRUE(IsClosing(st)) << st;
@@ -524,8 +530,13 @@ TEST_F(FdSemantics, AcceptDeadlineAndClose) {
   EXPECT_TRUE(IsDeadlineExceeded(ln->Accept().status()));
   ASSERT_TRUE(ln->SetReadDeadline(absl::InfiniteFuture()).ok());
   absl::Status got;
-  std::thread t([&] { got = ln->Accept().status(); });
-  absl::SleepFor(absl::Milliseconds(20));
+  std::atomic<pid_t> tid{0};
+  std::thread t([&] {
+    tid = ThreadId();
+    got = ln->Accept().status();
+  });
+  while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
+  EXPECT_TRUE(WaitUntilBlocked(tid.load()));  // the accept waits
   ASSERT_TRUE(ln->Close().ok());
   t.join();
   EXPECT_TRUE(IsClosing(got)) << got;
@@ -666,8 +677,9 @@ TEST_F(FdSemantics, DatagramRecvFromSendToAndZeroLengthIsNotEof) {
 
 TEST_F(FdSemantics, RawReadWaitsForReadiness) {
   FdPair p = MakePipe();
+  const pid_t self = ThreadId();
   std::thread t([&] {
-    absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // RawRead waits
     ASSERT_TRUE(p.w->Write("q"sv).ok());
   });
   int calls = 0;

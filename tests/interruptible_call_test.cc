@@ -109,11 +109,15 @@ TEST_F(InterruptibleCall, BlockedReadInterruptedByDeadlineAndClose) {
   ASSERT_TRUE(p.r->SetReadDeadline(absl::InfiniteFuture()).ok());
   absl::Status got;
   absl::Notification done;
+  std::atomic<pid_t> tid{0};
   std::thread t([&] {
+    tid = ThreadId();
     got = p.r->Read(absl::MakeSpan(&c, 1)).status();
     done.Notify();
   });
-  absl::SleepFor(absl::Milliseconds(20));
+  // Close while the read is blocked (by its state, not after a sleep).
+  while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
+  EXPECT_TRUE(WaitUntilBlocked(tid.load()));
   ASSERT_TRUE(p.r->Close().ok());
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kHang));
   t.join();
@@ -160,7 +164,11 @@ TEST_F(InterruptibleCall, InterruptedWriteKeepsBytesWritten) {
 }
 
 // RawRead's f makes a blocking read on the blocking descriptor: a deadline
-// and Close must still end it (f sees EINTR), and Close must not hang.
+// and Close must still end it (f sees EINTR), and Close must not hang. The
+// deadline and Close come once f is blocked in its read (f announces its
+// start; the thread's state shows the read blocked), not after a sleep: on
+// a busy machine a sleep could end before RawRead started, which then
+// fails without calling f, correctly but untested.
 TEST_F(InterruptibleCall, RawReadWithBlockingCallInsideIsInterrupted) {
   for (bool close : {false, true}) {
     SCOPED_TRACE(close ? "close" : "deadline");
@@ -168,15 +176,24 @@ TEST_F(InterruptibleCall, RawReadWithBlockingCallInsideIsInterrupted) {
     int err = 0;
     absl::Status st;
     absl::Notification done;
+    std::atomic<pid_t> tid{0};
+    absl::Notification in_f;
     std::thread t([&] {
+      tid = ThreadId();
       st = p.r->RawRead([&](Sysfd fd) {
+        in_f.Notify();
         char c;
         if (::read(static_cast<int>(fd), &c, 1) < 0) err = errno;
         return true;
       });
       done.Notify();
     });
-    absl::SleepFor(absl::Milliseconds(20));
+    if (!in_f.WaitForNotificationWithTimeout(kHang)) {
+      ADD_FAILURE() << "RawRead never called f: " << p.r->Close();
+      t.join();
+      continue;
+    }
+    EXPECT_TRUE(WaitUntilBlocked(tid.load()));
     if (close) {
       ASSERT_TRUE(p.r->Close().ok());
     } else {
@@ -201,8 +218,10 @@ TEST_F(InterruptibleCall, DescriptionMadeNonBlockingBySomeoneElse) {
   auto n = p.r->Read(absl::MakeSpan(&c, 1));
   EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
   ASSERT_TRUE(p.r->SetReadDeadline(absl::InfiniteFuture()).ok());
+  // The data comes once this thread waits for it.
+  const pid_t self = ThreadId();
   std::thread writer([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));
     ASSERT_TRUE(p.w->Write(std::string_view("z")).ok());
   });
   n = p.r->Read(absl::MakeSpan(&c, 1));
@@ -216,7 +235,7 @@ TEST_F(InterruptibleCall, DescriptionMadeNonBlockingBySomeoneElse) {
   ASSERT_TRUE(a.Init(FdKind::kNet, true).ok());
   ASSERT_TRUE(b.Init(FdKind::kNet, true).ok());
   std::thread sender([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));
     ASSERT_TRUE(b.Write(std::string_view("m")).ok());
   });
   auto got = a.RecvFrom(absl::MakeSpan(&c, 1), MSG_DONTWAIT);
@@ -264,8 +283,9 @@ TEST_F(InterruptibleCall, SendToFullDatagramPeerWaitsForDeadlineThenSends) {
   auto n = tx.SendTo(std::string_view("y"), to, MSG_DONTWAIT);
   EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
   ASSERT_TRUE(tx.SetWriteDeadline(absl::InfiniteFuture()).ok());
+  const pid_t self = ThreadId();
   std::thread drain([&] {
-    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(WaitUntilBlocked(self));  // the send backs off
     char c;
     for (int i = 0; i < queued; ++i) ASSERT_EQ(recv(rx, &c, 1, 0), 1);
   });
@@ -334,7 +354,7 @@ TEST_F(InterruptibleCall, SpinningReadSeesDeadlineAndClose) {
     SCOPED_TRACE(close ? "close" : "deadline");
     FdPair p = MakePipe();
     absl::Status last;
-    int replies = 0;
+    std::atomic<int> replies{0};
     std::thread reader([&] {  // a fresh thread: fresh spin state
       char c;
       for (;;) {
@@ -346,10 +366,24 @@ TEST_F(InterruptibleCall, SpinningReadSeesDeadlineAndClose) {
         ++replies;
       }
     });
-    // Five replies that each keep the reader waiting a millisecond.
+    // Five replies that each keep the reader waiting a millisecond (on a
+    // busy machine it may not wait: then it only reads).
     for (int i = 0; i < 5; ++i) {
       absl::SleepFor(absl::Milliseconds(1));
       ASSERT_TRUE(p.w->Write(std::string_view("r")).ok());
+    }
+    // The deadline and Close come once the reader has taken all five (not
+    // after a fixed pause, which a busy machine can outlast: a deadline
+    // past before the reader took the bytes fails those reads, correctly).
+    const absl::Time give_up = In(kHang);
+    while (replies.load() < 5 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Microseconds(200));
+    }
+    if (replies.load() != 5) {
+      ADD_FAILURE() << "the reader took " << replies.load() << " of 5 bytes";
+      ASSERT_TRUE(p.r->Close().ok());
+      reader.join();
+      break;
     }
     // The reader is now waiting (spinning, where two CPUs allow) for a
     // sixth byte that never comes.
@@ -360,7 +394,7 @@ TEST_F(InterruptibleCall, SpinningReadSeesDeadlineAndClose) {
       ASSERT_TRUE(p.r->SetReadDeadline(In(absl::Milliseconds(10))).ok());
     }
     reader.join();
-    EXPECT_EQ(replies, 5);
+    EXPECT_EQ(replies.load(), 5);
     EXPECT_TRUE(close ? IsClosing(last) : IsDeadlineExceeded(last)) << last;
   }
   SetReadSpinBudget(before);

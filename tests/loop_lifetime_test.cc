@@ -161,8 +161,9 @@ TEST_F(LoopLifetimeTest, AssigningOverTheLastHandlesAfterTheLoop) {
 TEST_F(LoopLifetimeTest, BlockingReadAfterTheLoopGetsData) {
   loop_.reset();
   ASSERT_TRUE(r_.fd().SetReadDeadline(In(kHang)).ok());
-  std::thread writer([w = w_] {
-    absl::SleepFor(absl::Milliseconds(5));
+  const pid_t self = testing::ThreadId();
+  std::thread writer([w = w_, self] {
+    EXPECT_TRUE(testing::WaitUntilBlocked(self));  // the read waits
     EXPECT_TRUE(w.fd().Write(std::string_view("late")).ok());
   });
   char buf[8];

@@ -23,9 +23,13 @@
 #include "poll/errors.h"
 #include "poll/loop/async_op.h"  // IsBusy
 #include "tests/conformance/harness.h"
+#include "tests/timing_window.h"
 
 namespace gopoll::conformance {
 namespace {
+
+using ::gopoll::testing::TimingRound;
+using ::gopoll::testing::WithWideningWindow;
 
 // An error message ends with / contains the expected text.
 ::testing::AssertionResult EndsWith(const std::string& msg,
@@ -215,42 +219,71 @@ TEST_P(Contract, DeadlineNeverFiresEarly) {
 }
 
 // Go's TestReadTimeoutFluctuation family: a deadline moved while a read is
-// blocked takes effect for that read.
+// blocked takes effect for that read. The move must land before the first
+// deadline (a deadline that fired first is a correct timeout, not this
+// case): a round whose reader was not seen blocked, or whose move came
+// after the first deadline, could not judge and runs again with a longer
+// first deadline.
 TEST_P(Contract, DeadlineExtendedWhileBlockedKeepsWaiting) {
-  const absl::Time first = absl::Now() + absl::Milliseconds(300);
-  ASSERT_TRUE(a().SetReadDeadline(first).ok());
-  Background<SizeResult> reader([this] {
-    char c;
-    return a().Read(absl::MakeSpan(&c, 1));
+  WithWideningWindow(absl::Milliseconds(300), [&](TimingRound& round) {
+    absl::StatusOr<Pair> p = MakePair(*form_, GetParam().transport);
+    ASSERT_TRUE(p.ok()) << p.status();
+    Conn& r = *p->a;
+    const absl::Time first = absl::Now() + round.window();
+    ASSERT_TRUE(r.SetReadDeadline(first).ok());
+    Background<SizeResult> reader([&r] {
+      char c;
+      return r.Read(absl::MakeSpan(&c, 1));
+    });
+    const bool blocked = WaitUntilBlocked(reader.tid());
+    const absl::Time later = first + round.window() / 2;
+    ASSERT_TRUE(r.SetReadDeadline(later).ok());
+    if (!blocked || absl::Now() >= first) {
+      round.TooSlow(blocked ? "the deadline moved after it passed"
+                            : "the reader was not seen blocked");
+      // Whichever deadline it saw, the read timed out (by `later`).
+      SizeResult got = reader.Join();
+      EXPECT_TRUE(IsDeadlineExceeded(got.status())) << got.status();
+      return;
+    }
+    SizeResult got = reader.Join();
+    EXPECT_GE(absl::Now(), later);
+    EXPECT_TRUE(IsDeadlineExceeded(got.status())) << got.status();
   });
-  ASSERT_TRUE(WaitUntilBlocked(reader.tid()));
-  const absl::Time later = first + absl::Milliseconds(150);
-  ASSERT_TRUE(a().SetReadDeadline(later).ok());
-  ASSERT_LT(absl::Now(), first) << "the test thread was too slow to judge";
-  SizeResult r = reader.Join();
-  EXPECT_GE(absl::Now(), later);
-  EXPECT_TRUE(IsDeadlineExceeded(r.status())) << r.status();
 }
 
 TEST_P(Contract, DeadlineClearedWhileBlockedNeverFires) {
-  const absl::Time first = absl::Now() + absl::Milliseconds(300);
-  ASSERT_TRUE(a().SetReadDeadline(first).ok());
-  Background<SizeResult> reader([this] {
-    char c = 0;
-    SizeResult n = a().Read(absl::MakeSpan(&c, 1));
-    if (n.ok() && (*n != 1 || c != 'z'))
-      return SizeResult(absl::DataLossError("bad byte"));
-    return n;
+  WithWideningWindow(absl::Milliseconds(300), [&](TimingRound& round) {
+    absl::StatusOr<Pair> p = MakePair(*form_, GetParam().transport);
+    ASSERT_TRUE(p.ok()) << p.status();
+    Conn& r = *p->a;
+    const absl::Time first = absl::Now() + round.window();
+    ASSERT_TRUE(r.SetReadDeadline(first).ok());
+    Background<SizeResult> reader([&r] {
+      char c = 0;
+      SizeResult n = r.Read(absl::MakeSpan(&c, 1));
+      if (n.ok() && (*n != 1 || c != 'z'))
+        return SizeResult(absl::DataLossError("bad byte"));
+      return n;
+    });
+    const bool blocked = WaitUntilBlocked(reader.tid());
+    ASSERT_TRUE(r.SetReadDeadline(absl::InfiniteFuture()).ok());
+    if (!blocked || absl::Now() >= first) {
+      round.TooSlow(blocked ? "the deadline was cleared after it passed"
+                            : "the reader was not seen blocked");
+      // The read either timed out or still waits: the byte ends it.
+      ASSERT_TRUE(p->b->Write(std::string_view("z")).ok());
+      SizeResult got = reader.Join();
+      EXPECT_TRUE(got.ok() || IsDeadlineExceeded(got.status())) << got.status();
+      return;
+    }
+    // Past the old deadline: the read must still be waiting for data.
+    absl::SleepFor(first - absl::Now() + absl::Milliseconds(50));
+    ASSERT_TRUE(p->b->Write(std::string_view("z")).ok());
+    SizeResult got = reader.Join();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, 1u);
   });
-  ASSERT_TRUE(WaitUntilBlocked(reader.tid()));
-  ASSERT_TRUE(a().SetReadDeadline(absl::InfiniteFuture()).ok());
-  ASSERT_LT(absl::Now(), first) << "the test thread was too slow to judge";
-  // Past the old deadline: the read must still be waiting for data.
-  absl::SleepFor(first - absl::Now() + absl::Milliseconds(50));
-  ASSERT_TRUE(b().Write(std::string_view("z")).ok());
-  SizeResult r = reader.Join();
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, 1u);
 }
 
 // Go: the read deadline does not bound writes and vice versa; SetDeadline

@@ -394,11 +394,14 @@ TEST_P(FaultTest, DeadlineAndCloseEndCallsUnderFaults) {
   absl::StatusOr<size_t> n = p.r->Read(absl::MakeSpan(buf));
   EXPECT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
   ASSERT_TRUE(p.r->SetReadDeadline(absl::InfiniteFuture()).ok());
+  std::atomic<pid_t> tid{0};
   std::thread reader([&] {
+    tid = ThreadId();
     absl::StatusOr<size_t> m = p.r->Read(absl::MakeSpan(buf));
     EXPECT_TRUE(IsClosing(m.status())) << m.status();
   });
-  absl::SleepFor(absl::Milliseconds(20));
+  while (tid.load() == 0) absl::SleepFor(absl::Microseconds(100));
+  EXPECT_TRUE(WaitUntilBlocked(tid.load()));  // the read waits
   EXPECT_TRUE(p.r->Close().ok());
   reader.join();
 }
