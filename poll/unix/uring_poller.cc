@@ -4,11 +4,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #include "absl/base/const_init.h"
