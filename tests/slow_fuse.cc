@@ -186,7 +186,9 @@ class Server {
         auto it = std::find_if(held_.begin(), held_.end(), [&](const Held& h) {
           return h.unique == i.unique;
         });
-        if (it != held_.end()) {
+        if (it != held_.end() && shared_->ignore_interrupts.load()) {
+          shared_->ignored.fetch_add(1);
+        } else if (it != held_.end()) {
           const uint64_t unique = it->unique;
           held_.erase(it);
           shared_->held.store(static_cast<int>(held_.size()));

@@ -53,12 +53,19 @@ class SlowFuse {
   int reads_seen() const { return shared_->seen.load(); }
   int reads_held() const { return shared_->held.load(); }
   int interrupted() const { return shared_->interrupted.load(); }
+  // While set, FUSE_INTERRUPT is counted (ignored_interrupts) and not
+  // answered: a held read ends only with Serve() or the unmount, as on a
+  // file system that cannot be interrupted (an NFS hard mount).
+  void IgnoreInterrupts(bool on) { shared_->ignore_interrupts.store(on); }
+  int ignored_interrupts() const { return shared_->ignored.load(); }
 
   // Shared with the server process.
   struct Shared {
     std::atomic<int> held{0};
     std::atomic<int> seen{0};
     std::atomic<int> interrupted{0};
+    std::atomic<bool> ignore_interrupts{false};
+    std::atomic<int> ignored{0};
     std::atomic<int> serve_asked{0};  // Serve() calls
     std::atomic<int> serve_done{0};   // ... carried out by the server
   };

@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "poll/internal/waiter.h"
 #include "poll/loop_backend.h"
 
@@ -92,12 +93,12 @@ void SetCurrentLoopPoller(const Poller* p);
 // IocpLoopPoller (the loop's own completion port) on Windows, null on
 // plan9_stub (its loops run blocking operations on helper threads).
 // `ring_entries`: io_uring's submission queue size (0: the default; tests
-// use small rings).
-std::unique_ptr<Poller> NewLoopPoller(LoopBackend backend,
-                                      unsigned ring_entries = 0);
-inline std::unique_ptr<Poller> NewLoopPoller() {
-  return NewLoopPoller(LoopBackend::kDefault);
-}
+// use small rings; above 32768: InvalidArgument on every backend). Linux:
+// a ring that cannot be set up falls back to epoll; an error means no
+// poller that could be woken could be made (epoll_create1 or eventfd
+// failed: EMFILE, ENFILE, ENOMEM). Never aborts.
+absl::StatusOr<std::unique_ptr<Poller>> NewLoopPoller(
+    LoopBackend backend, unsigned ring_entries = 0);
 
 }  // namespace gopoll::internal
 

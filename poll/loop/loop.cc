@@ -66,11 +66,29 @@ void SleepAwaiter::await_suspend(std::coroutine_handle<> h) {
   });
 }
 
-Loop::Loop() : core_(std::make_shared<LoopCore>()) {}
-
-Loop::Loop(const LoopOptions& options)
-    : core_(std::make_shared<LoopCore>(options.backend, options.ring_entries)) {
+namespace {
+// The constructors' core: Create's, or one without an OS poller (see
+// loop.h: never a loop that cannot be woken, never an abort).
+std::shared_ptr<LoopCore> CoreOrThreads(const LoopOptions& options) {
+  absl::StatusOr<std::shared_ptr<LoopCore>> core =
+      LoopCore::Create(options.backend, options.ring_entries);
+  if (core.ok()) return *std::move(core);
+  return std::make_shared<LoopCore>(nullptr);
 }
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Loop>> Loop::Create(const LoopOptions& options) {
+  absl::StatusOr<std::shared_ptr<LoopCore>> core =
+      LoopCore::Create(options.backend, options.ring_entries);
+  if (!core.ok()) return core.status();
+  return std::unique_ptr<Loop>(new Loop(*std::move(core)));
+}
+
+Loop::Loop() : Loop(LoopOptions()) {}
+
+Loop::Loop(const LoopOptions& options) : core_(CoreOrThreads(options)) {}
+
+Loop::Loop(std::shared_ptr<LoopCore> core) : core_(std::move(core)) {}
 
 Loop::~Loop() { core_->Shutdown(); }
 

@@ -34,7 +34,18 @@
 //
 // Thread-safety: Stop, Post, PostAfter, Spawn and Adopt may be called from
 // any thread.
-// Run/RunOnce from one thread at a time. Destroy the loop only when no
+// Run/RunOnce from one thread at a time. A loop is not bound to a thread:
+// it may be run by one thread, then by another (after the first stopped
+// running it), and destroyed on any thread that does not run it at the
+// time. On io_uring every such thread enters the same ring (no ring is
+// bound to the thread that made it, poll/unix/uring_poller.h): the thread
+// that destroys the loop cancels the operations in flight and waits for
+// their real completions, as the loop's own thread would, so bytes the
+// kernel read are delivered to the callback (or kept by the FD for its
+// next read, if the coroutine that asked was destroyed), and the kernel
+// never writes into a buffer after its operation was reported done. A
+// read the kernel cannot interrupt (e.g. on a hard NFS mount) keeps ~Loop
+// waiting until it ends, on every thread. Destroy the loop only when no
 // thread runs it: pending spawned tasks are destroyed, pending callback
 // operations complete with CancelledError on the destroying thread (an
 // operation still running on a helper thread completes on that thread when
@@ -100,6 +111,21 @@ struct LoopOptions {
 
 class Loop {
  public:
+  // A loop as `options` asks, or why none can be made: InvalidArgument for
+  // ring_entries above 32768 (io_uring's limit; on every platform); on
+  // Linux, an io_uring ring that cannot be set up (io_uring disabled,
+  // EMFILE, ENOMEM at the RLIMIT_MEMLOCK charge, EINVAL) falls back to
+  // epoll (backend_name() tells), and an error (EMFILE, ENFILE, ENOMEM)
+  // means the loop's epoll instance or eventfd could not be opened: a
+  // loop is either made so that Post and Stop always wake it, or not at
+  // all. Never aborts.
+  static absl::StatusOr<std::unique_ptr<Loop>> Create(
+      const LoopOptions& options = LoopOptions());
+  // The constructors cannot report an error: where Create would fail they
+  // make a loop without an OS poller (backend_name() "threads", as on
+  // plan9_stub: each operation runs as a blocking call on a helper thread,
+  // Post and Stop wake it through a condition variable). Use Create to
+  // learn why.
   Loop();
   explicit Loop(const LoopOptions& options);
   ~Loop();
@@ -146,6 +172,7 @@ class Loop {
   }
 
  private:
+  explicit Loop(std::shared_ptr<LoopCore> core);
   std::shared_ptr<LoopCore> core_;
 };
 

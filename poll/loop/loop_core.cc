@@ -19,8 +19,16 @@ int TimeoutMs(absl::Duration d) {
 }
 }  // namespace
 
-LoopCore::LoopCore(LoopBackend backend, unsigned ring_entries)
-    : poller_(internal::NewLoopPoller(backend, ring_entries)) {}
+absl::StatusOr<std::shared_ptr<LoopCore>> LoopCore::Create(
+    LoopBackend backend, unsigned ring_entries) {
+  absl::StatusOr<std::unique_ptr<internal::Poller>> p =
+      internal::NewLoopPoller(backend, ring_entries);
+  if (!p.ok()) return p.status();
+  return std::make_shared<LoopCore>(*std::move(p));
+}
+
+LoopCore::LoopCore(std::unique_ptr<internal::Poller> poller)
+    : poller_(std::move(poller)) {}
 
 LoopCore::~LoopCore() = default;
 

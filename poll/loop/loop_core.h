@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "poll/internal/poller.h"
@@ -32,9 +33,13 @@ class AsyncOp;
 
 class LoopCore {
  public:
-  LoopCore() : LoopCore(LoopBackend::kDefault, 0) {}
-  // The poller NewLoopPoller(backend, ring_entries) makes (poller.h).
-  LoopCore(LoopBackend backend, unsigned ring_entries);
+  // A core on the poller NewLoopPoller(backend, ring_entries) makes
+  // (poller.h), or its error.
+  static absl::StatusOr<std::shared_ptr<LoopCore>> Create(
+      LoopBackend backend, unsigned ring_entries);
+  // A core on `poller` (null: operations run on helper threads and the
+  // loop sleeps on a condition variable).
+  explicit LoopCore(std::unique_ptr<internal::Poller> poller);
   ~LoopCore();
   LoopCore(const LoopCore&) = delete;
   LoopCore& operator=(const LoopCore&) = delete;

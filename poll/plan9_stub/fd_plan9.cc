@@ -13,9 +13,13 @@ namespace gopoll {
 
 // No readiness poller: event loops run blocking operations on helper
 // threads (poll/loop/offload.h).
-std::unique_ptr<internal::Poller> internal::NewLoopPoller(LoopBackend,
-                                                          unsigned) {
-  return nullptr;
+absl::StatusOr<std::unique_ptr<internal::Poller>> internal::NewLoopPoller(
+    LoopBackend, unsigned ring_entries) {
+  if (ring_entries > 32768) {  // as on Linux: no io_uring takes more
+    return absl::InvalidArgumentError(
+        "poll: ring_entries exceeds io_uring's limit of 32768");
+  }
+  return std::unique_ptr<internal::Poller>();
 }
 
 absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,

@@ -22,6 +22,13 @@ WRAPPED_CALLS = [
     "close",
     "poll",
     "epoll_wait",
+    "epoll_create1",
+    "eventfd",
+    "io_uring_queue_init",
+    "io_uring_submit",
+    "io_uring_submit_and_wait",
+    "io_uring_submit_and_wait_timeout",
+    "io_uring_submit_and_get_events",
 ]
 
 FAULT_INJECTION_LINKOPTS = ["-Wl,--wrap=" + c for c in WRAPPED_CALLS]

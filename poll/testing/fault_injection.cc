@@ -5,8 +5,10 @@
 #include "poll/testing/fault_injection.h"
 
 #include <errno.h>
+#include <liburing.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -38,6 +40,14 @@ int __real_shutdown(int, int);
 int __real_close(int);
 int __real_poll(pollfd*, nfds_t, int);
 int __real_epoll_wait(int, epoll_event*, int, int);
+int __real_epoll_create1(int);
+int __real_eventfd(unsigned int, int);
+int __real_io_uring_queue_init(unsigned, io_uring*, unsigned);
+int __real_io_uring_submit(io_uring*);
+int __real_io_uring_submit_and_wait(io_uring*, unsigned);
+int __real_io_uring_submit_and_wait_timeout(io_uring*, io_uring_cqe**, unsigned,
+                                            __kernel_timespec*, sigset_t*);
+int __real_io_uring_submit_and_get_events(io_uring*);
 }
 
 namespace gopoll::testing {
@@ -170,6 +180,14 @@ const char* CallName(uint32_t call) {
       return "poll";
     case kEpollWait:
       return "epoll_wait";
+    case kEpollCreate:
+      return "epoll_create1";
+    case kEventfd:
+      return "eventfd";
+    case kIoUringSetup:
+      return "io_uring_setup";
+    case kIoUringEnter:
+      return "io_uring_enter";
     default:
       return "?";
   }
@@ -345,6 +363,55 @@ int __wrap_poll(pollfd* fds, nfds_t n, int timeout) {
 int __wrap_epoll_wait(int epfd, epoll_event* ev, int max, int timeout) {
   if (t::Fail(t::Decide(t::kEpollWait, epfd))) return -1;
   return __real_epoll_wait(epfd, ev, max, timeout);
+}
+
+int __wrap_epoll_create1(int flags) {
+  if (t::Fail(t::Decide(t::kEpollCreate, -1))) return -1;
+  return __real_epoll_create1(flags);
+}
+
+int __wrap_eventfd(unsigned int initval, int flags) {
+  if (t::Fail(t::Decide(t::kEventfd, -1))) return -1;
+  return __real_eventfd(initval, flags);
+}
+
+// liburing's calls return -errno instead of setting errno.
+int __wrap_io_uring_queue_init(unsigned entries, io_uring* ring,
+                               unsigned flags) {
+  t::Decision d = t::Decide(t::kIoUringSetup, -1);
+  t::Delay(d.delay_us);
+  if (d.err != 0) return -d.err;
+  return __real_io_uring_queue_init(entries, ring, flags);
+}
+
+namespace {
+int EnterFault(io_uring* ring) {
+  t::Decision d = t::Decide(t::kIoUringEnter, ring->ring_fd);
+  t::Delay(d.delay_us);
+  return -d.err;
+}
+}  // namespace
+
+int __wrap_io_uring_submit(io_uring* ring) {
+  if (int e = EnterFault(ring)) return e;
+  return __real_io_uring_submit(ring);
+}
+
+int __wrap_io_uring_submit_and_wait(io_uring* ring, unsigned n) {
+  if (int e = EnterFault(ring)) return e;
+  return __real_io_uring_submit_and_wait(ring, n);
+}
+
+int __wrap_io_uring_submit_and_wait_timeout(io_uring* ring, io_uring_cqe** c,
+                                            unsigned n, __kernel_timespec* ts,
+                                            sigset_t* sig) {
+  if (int e = EnterFault(ring)) return e;
+  return __real_io_uring_submit_and_wait_timeout(ring, c, n, ts, sig);
+}
+
+int __wrap_io_uring_submit_and_get_events(io_uring* ring) {
+  if (int e = EnterFault(ring)) return e;
+  return __real_io_uring_submit_and_get_events(ring);
 }
 
 }  // extern "C"

@@ -4,7 +4,9 @@
 // Test-only fault injection for the POSIX backends, in the manner of Go's
 // internal/socktest: every system call the library makes on a descriptor
 // (read, write, readv, writev, pread, pwrite, recvmsg, sendmsg, recvfrom,
-// send, sendto, accept4, connect, shutdown, close, poll, epoll_wait) goes
+// send, sendto, accept4, connect, shutdown, close, poll, epoll_wait), and
+// every call that makes or enters a loop's poller (epoll_create1, eventfd,
+// liburing's io_uring_queue_init and io_uring_submit*), goes
 // through this layer in a test binary linked with the linker options of
 // fault_injection.bzl (`-Wl,--wrap=read,...`). Rules make the calls of one
 // descriptor (or all) fail with an errno (EINTR, EAGAIN, ENOMEM, EMFILE,
@@ -44,6 +46,14 @@ enum Call : uint32_t {
   kPoll = 1u << 14,       // poll(2): the interruptible strategy's waits
   kEpollWait = 1u << 15,  // epoll_wait(2): poller and loop waits
   kSend = 1u << 16,       // send(2): socket writes (MSG_NOSIGNAL)
+  // Creating a loop's pollers (descriptor 0 for the rule's `fd`: these
+  // calls have no descriptor argument; rules with fd -1 match them).
+  kEpollCreate = 1u << 17,   // epoll_create1(2)
+  kEventfd = 1u << 18,       // eventfd(2)
+  kIoUringSetup = 1u << 19,  // io_uring_queue_init (io_uring_setup(2))
+  // io_uring_submit, io_uring_submit_and_wait, _and_wait_timeout and
+  // _and_get_events (io_uring_enter(2)); `fd` is the ring's descriptor.
+  kIoUringEnter = 1u << 20,
   kAllReads = kRead | kReadv | kPread | kRecvmsg | kRecvfrom,
   kAllWrites = kWrite | kWritev | kPwrite | kSendmsg | kSendto | kSend,
   kAllIo = kAllReads | kAllWrites,

@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "absl/base/internal/raw_logging.h"
 #include "poll/errors.h"
 #include "poll/internal/perturb.h"
 #include "poll/internal/poll_desc.h"
@@ -31,9 +31,10 @@ EpollPoller& EpollPoller::Default() {
 EpollPoller::EpollPoller(bool loop_owned) {
   if (loop_owned) {
     // Opened now, so that an Interrupt() that comes before the loop's first
-    // Poll() is not lost (Poll reports an error if this failed).
+    // Poll() is not lost. If this fails the poller can never be woken:
+    // open_status() says so, and no loop is made with it (NewLoopPoller).
     absl::MutexLock l(&mu_);
-    EnsureOpen().IgnoreError();
+    open_status_ = EnsureOpen();
     lf_.ReserveLeadership();
   }
 }
@@ -160,31 +161,52 @@ size_t EpollPoller::registered() const {
   return registered_;
 }
 
+std::atomic<uint64_t> EpollPoller::wait_failures{0};
+
+absl::Status EpollPoller::open_status() const {
+  absl::MutexLock l(&mu_);
+  return open_status_;
+}
+
+namespace {
+// After a failed epoll_wait (not EINTR), retried by the caller: a pause,
+// so that a lasting failure is no busy loop (never longer than the wait
+// that was asked for).
+void BackOff(int timeout_ms) {
+  EpollPoller::wait_failures.fetch_add(1, std::memory_order_relaxed);
+  if (timeout_ms == 0) return;
+  timespec ts{0, 1000000};  // 1 ms
+  ::nanosleep(&ts, nullptr);
+}
+}  // namespace
+
 void EpollPoller::Interrupt() {
+  const int evfd = evfd_fast_.load();
+  if (evfd < 0) return;  // never opened: nothing waits on it
   uint64_t one = 1;
   ssize_t r;
   // EINTR would lose the wake (and hang the leader): retry it. EAGAIN: the
   // counter is already non-zero, the wake is pending.
   do {
-    r = ::write(evfd_fast_.load(), &one, sizeof(one));
+    r = ::write(evfd, &one, sizeof(one));
   } while (r < 0 && errno == EINTR);
 }
 
 int EpollPoller::PollCount(int timeout_ms) {
   if (epfd_fast_.load() < 0) {
     absl::MutexLock l(&mu_);
-    absl::Status s = EnsureOpen();
-    if (!s.ok()) {
-      ABSL_RAW_LOG(FATAL, "poll: cannot create the loop's epoll instance: %s",
-                   s.ToString().c_str());
+    if (!EnsureOpen().ok()) {
+      BackOff(timeout_ms);  // NewLoopPoller never hands out such a poller
+      return 0;
     }
   }
   epoll_event events[kMaxEvents];
   GOPOLL_PERTURB_POINT("epoll.before_poll");
   int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, timeout_ms);
   if (n < 0) {
-    if (errno == EINTR) return 0;
-    ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
+    // EINTR; or ENOMEM, EBADF...: the next turn waits again (counted).
+    if (errno != EINTR) BackOff(timeout_ms);
+    return 0;
   }
   Dispatch(events, n, nullptr);
   return n;
@@ -200,8 +222,9 @@ void EpollPoller::Park(internal::ThreadWaiter& w) {
     GOPOLL_PERTURB_POINT("epoll.before_park_wait");
     int n = ::epoll_wait(epfd_fast_.load(), events, kMaxEvents, -1);
     if (n < 0) {
-      if (errno == EINTR) return;
-      ABSL_RAW_LOG(FATAL, "poll: epoll_wait failed: errno %d", errno);
+      // The leader waits again (a pause first unless EINTR: counted).
+      if (errno != EINTR) BackOff(-1);
+      return;
     }
     Dispatch(events, n, &w);
   });

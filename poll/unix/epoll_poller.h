@@ -13,6 +13,10 @@
 //
 // Events name their PollDesc through a slot index plus generation, so an
 // event fetched just before Unregister can never reach a freed PollDesc.
+//
+// Failures never abort: a loop-owned poller whose epoll instance or eventfd
+// cannot be opened says so (open_status()) and is not used for a loop; a
+// failed epoll_wait other than EINTR is counted and retried after a pause.
 #ifndef POLL_UNIX_EPOLL_POLLER_H_
 #define POLL_UNIX_EPOLL_POLLER_H_
 
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "poll/internal/leader_followers.h"
 #include "poll/internal/poller.h"
@@ -38,6 +43,14 @@ class EpollPoller final : public internal::Poller {
   // Orphan(), after which they lead as on the process-wide poller.
   explicit EpollPoller(bool loop_owned = false);
   ~EpollPoller() override;
+  // A loop-owned poller opens its epoll instance and eventfd at once: the
+  // error if that failed (EMFILE, ENFILE, ENOMEM; it could never be
+  // woken), else OK. OK for the process-wide poller (it opens lazily, and
+  // Register reports).
+  absl::Status open_status() const;
+  // Failed epoll_wait calls (not EINTR), process-wide: each is retried
+  // after a pause, never fatal.
+  static std::atomic<uint64_t> wait_failures;
 
   absl::Status Register(intptr_t sysfd, internal::PollDesc* pd) override;
   // For a completion poller built on this one (poll/unix/uring_poller.h):
@@ -83,6 +96,7 @@ class EpollPoller final : public internal::Poller {
   mutable absl::Mutex mu_;
   int epfd_ ABSL_GUARDED_BY(mu_) = -1;
   int evfd_ ABSL_GUARDED_BY(mu_) = -1;
+  absl::Status open_status_ ABSL_GUARDED_BY(mu_);
 
   // Registry of PollDescs by slot; readers (dispatch) share, writers
   // (Register/Unregister) exclude them.

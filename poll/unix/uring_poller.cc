@@ -4,15 +4,17 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 
-#include "absl/base/call_once.h"
+#include "absl/base/const_init.h"
 #include "absl/base/internal/raw_logging.h"
+#include "absl/synchronization/mutex.h"
 #include "poll/errors.h"
 #include "poll/internal/poll_desc.h"
 
@@ -22,7 +24,7 @@ const char kIoUringBackendName[] = "io_uring";
 
 std::atomic<uint64_t> IoUringLoopPoller::cq_overflows{0};
 std::atomic<uint64_t> IoUringLoopPoller::sq_full_flushes{0};
-std::atomic<uint64_t> IoUringLoopPoller::migrations{0};
+std::atomic<uint64_t> IoUringLoopPoller::wait_failures{0};
 std::atomic<uint64_t> IoUringLoopPoller::cancels_lost{0};
 
 namespace {
@@ -32,68 +34,63 @@ namespace {
 constexpr uint64_t kEpollTag = 1;
 constexpr uint64_t kCancelTag = 2;
 
-constexpr unsigned kFastFlags = IORING_SETUP_SINGLE_ISSUER |
-                                IORING_SETUP_DEFER_TASKRUN |
-                                IORING_SETUP_R_DISABLED;
-
-// IORING_REGISTER_ENABLE_RINGS (liburing 2.3 declares io_uring_enable_rings
-// but does not export it).
-int EnableRings(io_uring* ring) {
-  long r = ::syscall(__NR_io_uring_register, ring->ring_fd,
-                     IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
-  return r < 0 ? -errno : 0;
+// Waits after a failed io_uring_enter / io_uring_submit that is retried
+// (bounded by the caller's timeout): never a busy loop.
+void BackOff(int timeout_ms) {
+  if (timeout_ms == 0) return;
+  timespec ts{0, 1000000};  // 1 ms
+  ::nanosleep(&ts, nullptr);
 }
 
-int CurrentTid() {
-  thread_local int tid = static_cast<int>(::syscall(SYS_gettid));
-  return tid;
-}
+// What the kernel offers, probed until the answer is known: whether a ring
+// can be set up and whether it has every opcode we use. A resource error of
+// the probe's own ring (EMFILE, ENOMEM) decides nothing: the next call
+// probes again (each Create reports its own ring's error).
+absl::Mutex support_mu(absl::kConstInit);
+bool support_known ABSL_GUARDED_BY(support_mu) = false;
+absl::Status* support ABSL_GUARDED_BY(support_mu) = nullptr;
 
-// What the kernel offers, probed once per process: whether a ring can be
-// set up, with which flags, and whether it has every opcode we use.
-struct Support {
-  absl::Status status;
-  unsigned flags = 0;
-};
-absl::once_flag support_once;
-Support* support = nullptr;
-
-void ProbeSupport() {
-  support = new Support;
+// The probe's verdict, or nullopt-like false if it could not tell.
+bool ProbeSupport(absl::Status* out) {
   io_uring ring;
-  int r = io_uring_queue_init(4, &ring, kFastFlags);
-  if (r == -EINVAL) {
-    r = io_uring_queue_init(4, &ring, 0);  // kernels before 6.1
-  } else if (r == 0) {
-    support->flags = kFastFlags;
+  int r = io_uring_queue_init(4, &ring, 0);
+  if (r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -EAGAIN) {
+    *out = ErrnoError("io_uring_setup", -r);
+    return false;
   }
   if (r < 0) {
-    support->status = ErrnoError("io_uring_setup", -r);
-    return;
+    *out = ErrnoError("io_uring_setup", -r);  // ENOSYS, EPERM: for good
+    return true;
   }
   io_uring_queue_exit(&ring);
   io_uring_probe* probe = io_uring_get_probe();
   if (probe == nullptr) {
-    support->status = absl::UnavailableError("io_uring: no opcode probe");
-    return;
+    *out = absl::UnavailableError("io_uring: no opcode probe");
+    return false;
   }
+  *out = absl::OkStatus();
   for (int op :
        {IORING_OP_READ, IORING_OP_WRITE, IORING_OP_SEND, IORING_OP_ACCEPT,
         IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD}) {
     if (!io_uring_opcode_supported(probe, op)) {
-      support->status = absl::UnavailableError(
-          "io_uring: opcode " + std::to_string(op) + " unsupported");
+      *out = absl::UnavailableError("io_uring: opcode " + std::to_string(op) +
+                                    " unsupported");
       break;
     }
   }
   io_uring_free_probe(probe);
+  return true;
 }
 
 }  // namespace
 
 absl::Status IoUringLoopPoller::Available() {
-  absl::call_once(support_once, ProbeSupport);
-  return support->status;
+  absl::MutexLock l(&support_mu);
+  if (support_known) return *support;
+  absl::Status s;
+  support_known = ProbeSupport(&s);
+  if (support_known) support = new absl::Status(s);
+  return s;
 }
 
 std::unique_ptr<IoUringLoopPoller> IoUringLoopPoller::Create(
@@ -103,27 +100,38 @@ std::unique_ptr<IoUringLoopPoller> IoUringLoopPoller::Create(
     if (why != nullptr) *why = s;
     return nullptr;
   }
-  std::unique_ptr<IoUringLoopPoller> p(new IoUringLoopPoller());
-  p->entries_ = entries == 0 ? kDefaultEntries : entries;
-  // The probe may be older than a seccomp filter or sysctl change: this
-  // ring is the real test.
-  int r = p->Setup();
-  if (r < 0) {
-    if (why != nullptr) *why = ErrnoError("io_uring_setup", -r);
+  if (entries > kMaxEntries) {
+    if (why != nullptr) {
+      *why = absl::InvalidArgumentError(
+          "poll: ring_entries " + std::to_string(entries) +
+          " exceeds io_uring's limit of " + std::to_string(kMaxEntries));
+    }
     return nullptr;
   }
+  std::unique_ptr<IoUringLoopPoller> p(new IoUringLoopPoller());
+  // The ring's own wake-up path (its epoll instance and eventfd) first: a
+  // ring nobody can interrupt would never see Post or Stop.
+  s = p->epoll_.open_status();
+  if (!s.ok()) {
+    if (why != nullptr) *why = s;
+    return nullptr;
+  }
+  // The probe may be older than a seccomp filter or sysctl change: this
+  // ring is the real test. No setup flags: any thread may enter the ring
+  // (see the header).
+  int r = io_uring_queue_init(entries == 0 ? kDefaultEntries : entries,
+                              &p->ring_, 0);
+  if (r < 0) {
+    if (why != nullptr) *why = ErrnoError("io_uring_setup", -r);
+    return nullptr;  // ~IoUringLoopPoller leaves the zeroed ring alone
+  }
+  p->ring_ok_ = true;
   return p;
 }
 
-int IoUringLoopPoller::Setup() {
-  single_issuer_ = support->flags != 0;
-  int r = io_uring_queue_init(entries_, &ring_, support->flags);
-  owner_ = 0;
-  epoll_armed_ = false;
-  return r;
+IoUringLoopPoller::~IoUringLoopPoller() {
+  if (ring_ok_) io_uring_queue_exit(&ring_);
 }
-
-IoUringLoopPoller::~IoUringLoopPoller() { io_uring_queue_exit(&ring_); }
 
 absl::Status IoUringLoopPoller::Register(intptr_t sysfd,
                                          internal::PollDesc* pd) {
@@ -142,45 +150,6 @@ void IoUringLoopPoller::Unregister(intptr_t sysfd, internal::PollDesc* pd) {
   epoll_.Unregister(sysfd, pd);
 }
 
-void IoUringLoopPoller::EnsureOwner() {
-  if (!single_issuer_) return;
-  const int tid = CurrentTid();
-  if (owner_ == tid) return;
-  if (owner_ == 0) {
-    int r = EnableRings(&ring_);
-    if (r < 0) {
-      ABSL_RAW_LOG(FATAL, "poll: io_uring_enable_rings failed: errno %d", -r);
-    }
-    owner_ = tid;
-    return;
-  }
-  Migrate(tid);
-}
-
-void IoUringLoopPoller::Migrate(int tid) {
-  migrations.fetch_add(1, std::memory_order_relaxed);
-  // Completions already posted are results: collect them (reading the
-  // completion queue needs no system call). The rest are cancelled when
-  // the old ring is torn down; their operations are submitted again by
-  // their owners (ExecIO: an -ECANCELED nobody asked for).
-  CollectPosted();
-  io_uring_queue_exit(&ring_);
-  int r = Setup();
-  if (r < 0) {
-    ABSL_RAW_LOG(FATAL,
-                 "poll: io_uring_setup failed for a new loop thread: "
-                 "errno %d",
-                 -r);
-  }
-  r = EnableRings(&ring_);
-  if (r < 0) {
-    ABSL_RAW_LOG(FATAL, "poll: io_uring_enable_rings failed: errno %d", -r);
-  }
-  owner_ = tid;
-  while (inflight_ != nullptr)
-    Complete(reinterpret_cast<uint64_t>(inflight_), -ECANCELED, 0);
-}
-
 io_uring_sqe* IoUringLoopPoller::GetSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {
@@ -189,10 +158,13 @@ io_uring_sqe* IoUringLoopPoller::GetSqe() {
     sq_full_flushes.fetch_add(1, std::memory_order_relaxed);
     int r = io_uring_submit(&ring_);
     if (r < 0 && r != -EINTR) {
+      // EBUSY/EAGAIN: completions must be taken first (an overflowed
+      // queue), or the kernel is short of memory for now: collect, and
+      // try again (after a pause if it was not the completion queue).
       if (r != -EBUSY && r != -EAGAIN) {
-        ABSL_RAW_LOG(FATAL, "poll: io_uring_submit failed: errno %d", -r);
+        wait_failures.fetch_add(1, std::memory_order_relaxed);
+        BackOff(1);
       }
-      // Completions must be taken first (an overflowed queue): collect.
       io_uring_get_events(&ring_);
       Reap();
     }
@@ -202,7 +174,6 @@ io_uring_sqe* IoUringLoopPoller::GetSqe() {
 }
 
 UringOp* IoUringLoopPoller::NewOp(internal::Waiter* completion) {
-  EnsureOwner();
   auto* op = new UringOp;
   op->waiter = completion;
   return op;
@@ -239,7 +210,6 @@ void IoUringLoopPoller::Submit(UringOp* op) {
 
 void IoUringLoopPoller::Cancel(UringOp* op) {
   if (op->done || op->cancel_sent) return;
-  EnsureOwner();
   op->cancel_sent = true;
   io_uring_sqe* sqe = GetSqe();
   if (op->done) {  // GetSqe collected its completion meanwhile
@@ -313,7 +283,6 @@ void IoUringLoopPoller::Reap() {
 }
 
 void IoUringLoopPoller::Poll(int timeout_ms) {
-  EnsureOwner();
   if (!epoll_armed_) ArmEpoll();
   int r;
   if (timeout_ms == 0) {
@@ -328,24 +297,39 @@ void IoUringLoopPoller::Poll(int timeout_ms) {
     r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
   if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY && r != -EAGAIN) {
-    ABSL_RAW_LOG(FATAL, "poll: io_uring_enter failed: errno %d", -r);
+    // Nothing the loop can fix (ENOMEM for now, or a broken ring): what
+    // was posted is still collected, the next turn tries again, after a
+    // pause (no busy loop). Counted, never fatal.
+    wait_failures.fetch_add(1, std::memory_order_relaxed);
+    BackOff(timeout_ms);
   }
   Reap();
 }
 
-std::unique_ptr<internal::Poller> internal::NewLoopPoller(
+absl::StatusOr<std::unique_ptr<internal::Poller>> internal::NewLoopPoller(
     LoopBackend backend, unsigned ring_entries) {
+  if (ring_entries > IoUringLoopPoller::kMaxEntries) {
+    return absl::InvalidArgumentError(
+        "poll: ring_entries " + std::to_string(ring_entries) +
+        " exceeds io_uring's limit of " +
+        std::to_string(IoUringLoopPoller::kMaxEntries));
+  }
   if (backend == LoopBackend::kDefault) {
     const char* env = std::getenv("GOPOLL_LOOP_BACKEND");
     std::string_view want = env != nullptr ? env : "";
     backend = want == "epoll" ? LoopBackend::kEpoll : LoopBackend::kIoUring;
   }
   if (backend != LoopBackend::kEpoll) {
+    // Any refusal (io_uring disabled, EMFILE, ENOMEM at the memlock limit,
+    // EINVAL) falls back to epoll; backend_name() tells.
     std::unique_ptr<IoUringLoopPoller> p =
         IoUringLoopPoller::Create(ring_entries, nullptr);
     if (p != nullptr) return p;
   }
-  return std::make_unique<EpollPoller>(/*loop_owned=*/true);
+  auto p = std::make_unique<EpollPoller>(/*loop_owned=*/true);
+  absl::Status s = p->open_status();
+  if (!s.ok()) return s;  // nothing could wake the loop
+  return p;
 }
 
 }  // namespace gopoll

@@ -16,13 +16,29 @@
 // cancel; data the kernel read is delivered).
 //
 // The loop thread submits everything queued and waits for completions in
-// one io_uring_submit_and_wait per loop turn. The ring is set up with
-// IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (and R_DISABLED:
-// the first thread that uses it becomes its issuer) when the kernel takes
-// them, with no flags otherwise. A loop run by another thread later gets a
-// new ring (an issuer cannot change): completions already posted are
-// collected first, the rest are cancelled with the old ring and their
-// operations submitted again (none was cancelled on purpose).
+// one io_uring_submit_and_wait per loop turn.
+//
+// Thread model: any thread may enter the ring. It is set up without
+// IORING_SETUP_SINGLE_ISSUER, DEFER_TASKRUN and COOP_TASKRUN, so whichever
+// thread runs the loop now (Loop::Run on a new thread, ~Loop on another
+// thread) submits to the same ring, cancels what is in flight there and
+// waits for the real completions: the kernel posts them without help from
+// the thread that submitted (the task work it queues to that thread
+// interrupts whatever it is doing, and io-wq workers post their own). No
+// completion is ever made up for an operation the kernel may still run,
+// and the kernel never writes into a buffer after its operation was
+// reported done. One consequence: a thread that exits has its
+// io-wq work and poll-driven requests cancelled by the kernel
+// (-ECANCELED, or -EINTR, without the I/O done); an -ECANCELED the loop
+// did not ask for therefore means "not done" and the operation is
+// submitted again (FD::ExecIO, poll/unix/fd_unix.cc).
+//
+// Resource exhaustion: a ring that cannot be set up (EMFILE, ENOMEM at the
+// RLIMIT_MEMLOCK charge, EINVAL) makes NewLoopPoller fall back to epoll;
+// a ring whose own epoll instance or eventfd cannot be opened is not
+// created (nothing could wake it). A failed io_uring_enter other than
+// EINTR/ETIME/EBUSY/EAGAIN is counted (wait_failures) and retried on the
+// next turn after a pause, never fatal.
 //
 // Readiness is still needed on these FDs: by blocking calls of other
 // threads (FD::Read on fd() of an AsyncFd), by the loop's operations that
@@ -85,9 +101,15 @@ extern const char kIoUringBackendName[];
 class IoUringLoopPoller final : public internal::Poller {
  public:
   static constexpr unsigned kDefaultEntries = 256;
-  // A poller on a new ring of `entries` submission entries, or an error
-  // if io_uring is unavailable (setup refused, opcodes missing).
+  // io_uring's largest submission queue (IORING_MAX_ENTRIES).
+  static constexpr unsigned kMaxEntries = 32768;
+  // Whether io_uring can be used at all (setup refused for good, opcodes
+  // missing); a resource error of the probe is returned but not kept.
   static absl::Status Available();
+  // A poller on a new ring of `entries` submission entries (0: the
+  // default), or null and `why`: io_uring unavailable, `entries` above
+  // kMaxEntries, the ring's setup failed, or its epoll/eventfd could not
+  // be opened.
   static std::unique_ptr<IoUringLoopPoller> Create(unsigned entries,
                                                    absl::Status* why);
   ~IoUringLoopPoller() override;
@@ -123,14 +145,12 @@ class IoUringLoopPoller final : public internal::Poller {
   void Cancel(UringOp* op);
   void Free(UringOp* op);
 
-  // True if the ring uses SINGLE_ISSUER | DEFER_TASKRUN.
-  bool single_issuer() const { return single_issuer_; }
-
   // Process-wide counters (tests): completion-queue overflows drained, full
-  // submission queues flushed, rings recreated for a new loop thread, and:
+  // submission queues flushed, failed io_uring_enter/submit calls retried,
+  // and:
   static std::atomic<uint64_t> cq_overflows;
   static std::atomic<uint64_t> sq_full_flushes;
-  static std::atomic<uint64_t> migrations;
+  static std::atomic<uint64_t> wait_failures;
   // Cancels that found their operation completing or completed
   // (-EALREADY/-ENOENT): the operation's own completion reports.
   static std::atomic<uint64_t> cancels_lost;
@@ -142,11 +162,6 @@ class IoUringLoopPoller final : public internal::Poller {
   // PollDesc::poller_data of a ring-only FD (never an epoll slot index).
   static constexpr uint64_t kRingOnlyData = ~uint64_t{0};
   IoUringLoopPoller() : epoll_(/*loop_owned=*/true) {}
-  // Sets up ring_ with the process' chosen flags.
-  int Setup();
-  // Makes the calling thread the ring's issuer (a new ring if needed).
-  void EnsureOwner();
-  void Migrate(int tid);
   io_uring_sqe* GetSqe();
   // Completes every completion posted in the queue now (no system call).
   void CollectPosted();
@@ -157,9 +172,7 @@ class IoUringLoopPoller final : public internal::Poller {
 
   EpollPoller epoll_;
   io_uring ring_{};
-  unsigned entries_ = kDefaultEntries;
-  bool single_issuer_ = false;
-  int owner_ = 0;  // issuer thread id (SINGLE_ISSUER), 0 before the first
+  bool ring_ok_ = false;  // ring_ was set up (else it is never exited)
   bool epoll_armed_ = false;
   UringOp* inflight_ = nullptr;  // list head
 };

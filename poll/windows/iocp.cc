@@ -11,9 +11,17 @@
 
 namespace gopoll {
 
-std::unique_ptr<internal::Poller> internal::NewLoopPoller(LoopBackend,
-                                                          unsigned) {
-  return std::make_unique<IocpLoopPoller>();
+absl::StatusOr<std::unique_ptr<internal::Poller>> internal::NewLoopPoller(
+    LoopBackend, unsigned ring_entries) {
+  if (ring_entries > 32768) {  // as on Linux: no io_uring takes more
+    return absl::InvalidArgumentError(
+        "poll: ring_entries exceeds io_uring's limit of 32768");
+  }
+  auto p = std::make_unique<IocpLoopPoller>();
+  if (!p->ok()) {
+    return WinError("CreateIoCompletionPort", p->create_error());
+  }
+  return std::unique_ptr<internal::Poller>(std::move(p));
 }
 namespace {
 
@@ -93,6 +101,7 @@ InitIOHook* hook = nullptr;
 IocpLoopPoller::IocpLoopPoller()
     : IocpPollerBase(
           CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, INFINITE)) {
+  if (port_ == nullptr) create_error_ = GetLastError();
   lf_.ReserveLeadership();  // the loop thread polls until Orphan()
 }
 

@@ -93,6 +93,10 @@ class IocpLoopPoller final : public IocpPollerBase {
  public:
   IocpLoopPoller();
   ~IocpLoopPoller() override;
+  // False if its completion port could not be created (create_error()
+  // says why); NewLoopPoller then reports instead of returning it.
+  bool ok() const { return port_ != nullptr; }
+  uint32_t create_error() const { return static_cast<uint32_t>(create_error_); }
 
   // Until Orphan(): other threads' blocking calls follow, the loop thread
   // wakes them (leadership reserved). Afterwards: leader/followers on the
@@ -107,6 +111,7 @@ class IocpLoopPoller final : public IocpPollerBase {
 
  private:
   internal::LeaderFollowers lf_;
+  unsigned long create_error_ = 0;
 };
 
 // The process-wide port: Park() of a thread blocked on an operation of a

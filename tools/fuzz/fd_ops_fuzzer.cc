@@ -18,9 +18,17 @@
 //   - errors: only the statuses the contract allows; after Close every
 //     operation fails with IsClosing; a past deadline always fails the
 //     operation; a timed-out call never returns before its deadline.
+// The loop is made, run and destroyed under pressure too: created with the
+// memlock limit used up (its ring falls back to epoll) or with only a few
+// free descriptors (Loop::Create reports EMFILE and a loop without an OS
+// poller runs instead), run for a turn on another thread (also with the
+// memlock limit used up: a thread move must not need a new ring), and
+// destroyed on another thread with operations in flight.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuzzer/FuzzedDataProvider.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,6 +58,36 @@ namespace {
 enum class Mode { kInterruptible, kPoller, kLoop };
 enum class PairType { kPipe, kStream, kSeqpacket };
 enum class Dl { kClear, kNear, kPast };
+
+// Lowers a resource limit's soft value for its lifetime (the loop's
+// creation or a turn under exhaustion).
+class ScopedLimit {
+ public:
+  ScopedLimit(int resource, rlim_t soft) : resource_(resource) {
+    getrlimit(resource_, &old_);
+    rlimit now = old_;
+    now.rlim_cur = soft < old_.rlim_max ? soft : old_.rlim_max;
+    setrlimit(resource_, &now);
+  }
+  ~ScopedLimit() { setrlimit(resource_, &old_); }
+
+ private:
+  int resource_;
+  rlimit old_;
+};
+
+// The highest open descriptor.
+int HighestFd() {
+  int high = 2;
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return 1024;
+  while (dirent* e = readdir(d)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd > high) high = fd;
+  }
+  closedir(d);
+  return high;
+}
 
 // One direction of a pair: written by end `w`, read by the other end.
 struct Channel {
@@ -164,7 +202,9 @@ class Run {
   void Blocking(int p, int e, bool write, size_t n);
   void StartBg(int p, int e, bool write, size_t n);
   void JoinBg();
-  void DestroyLoop();
+  void DestroyLoop(bool on_other_thread = false);
+  std::unique_ptr<Loop> MakeLoop();
+  void TurnOnOtherThread(bool memlock_exhausted);
   void Drain(int p, int reader);
 
   FuzzedDataProvider& in_;
@@ -220,7 +260,7 @@ void Run::Setup() {
       End& end = pr.end[e];
       end.mode = static_cast<Mode>(in_.ConsumeIntegralInRange<int>(0, 2));
       if (end.mode == Mode::kLoop) {
-        if (!loop_) loop_ = std::make_unique<Loop>();
+        if (!loop_) loop_ = MakeLoop();
         absl::StatusOr<AsyncFd> a = loop_->Adopt(fds[e], pr.kind());
         Require(a.ok(), "Adopt: " + a.status().ToString());
         end.afd = *a;
@@ -523,11 +563,50 @@ void Run::JoinBg() {
   bg_op_.reset();
 }
 
-void Run::DestroyLoop() {
+std::unique_ptr<Loop> Run::MakeLoop() {
+  switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
+    case 1: {
+      // The memlock limit used up: the ring cannot be charged (ENOMEM).
+      ScopedLimit l(RLIMIT_MEMLOCK, 0);
+      absl::StatusOr<std::unique_ptr<Loop>> loop = Loop::Create();
+      Require(loop.ok(),
+              "Loop::Create at the memlock limit: " + loop.status().ToString());
+      return *std::move(loop);
+    }
+    case 2: {
+      // Only a few descriptors free: a loop wakes or is not created.
+      const int k = in_.ConsumeIntegralInRange<int>(0, 3);
+      ScopedLimit l(RLIMIT_NOFILE, static_cast<rlim_t>(HighestFd() + 1 + k));
+      absl::StatusOr<std::unique_ptr<Loop>> loop = Loop::Create();
+      if (loop.ok()) return *std::move(loop);
+      Require(OsErrorCode(loop.status()) == EMFILE,
+              "Loop::Create with few descriptors: " + loop.status().ToString());
+      return std::make_unique<Loop>();  // maybe without an OS poller
+    }
+    default:
+      return std::make_unique<Loop>();
+  }
+}
+
+void Run::TurnOnOtherThread(bool memlock_exhausted) {
+  if (!loop_) return;
+  std::thread([&] {
+    std::optional<ScopedLimit> l;
+    if (memlock_exhausted) l.emplace(RLIMIT_MEMLOCK, 0);
+    loop_->RunOnce(absl::Microseconds(500));
+  }).join();
+}
+
+void Run::DestroyLoop(bool on_other_thread) {
   if (!loop_) return;
   // Pending callbacks complete (Cancelled) inside the destructor; pending
-  // coroutines are destroyed (their operations abandoned).
-  loop_.reset();
+  // coroutines are destroyed (their operations abandoned). Any thread
+  // that does not run the loop may destroy it (loop.h).
+  if (on_other_thread) {
+    std::thread([&] { loop_.reset(); }).join();
+  } else {
+    loop_.reset();
+  }
   // An operation the loop had handed to a helper thread (offload.h; e.g.
   // one started after its FD was closed: the FD is no longer on the
   // loop's poller) completes on that thread when it returns (loop.h).
@@ -630,7 +709,22 @@ void Run::Step() {
       JoinBg();
       break;
     case 14:
-      if (in_.ConsumeIntegralInRange<int>(0, 3) == 0) DestroyLoop();
+      switch (in_.ConsumeIntegralInRange<int>(0, 7)) {
+        case 0:
+          DestroyLoop();
+          break;
+        case 1:
+          DestroyLoop(/*on_other_thread=*/true);
+          break;
+        case 2:
+          TurnOnOtherThread(/*memlock_exhausted=*/false);
+          break;
+        case 3:
+          TurnOnOtherThread(/*memlock_exhausted=*/true);
+          break;
+        default:
+          break;
+      }
       break;
     default:
       if (loop_) loop_->RunOnce(absl::ZeroDuration());
