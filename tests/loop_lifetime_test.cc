@@ -7,6 +7,7 @@
 // epoll, and (--config=plan9_stub) the helper-thread loop.
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -86,7 +87,11 @@ TEST_F(LoopLifetimeTest, AcceptAndConnectAfterTheLoopFailWithCancelled) {
   absl::Status accept_status, connect_status;
   a->AsyncAccept(
       [&](absl::StatusOr<AsyncFd> c) { accept_status = c.status(); });
-  b->AsyncConnect(SockAddr(),
+  sockaddr_un un{};  // a valid address: argument checks come first
+  un.sun_family = AF_UNIX;
+  SockAddr addr;
+  ASSERT_TRUE(addr.Set(&un, sizeof(un)));
+  b->AsyncConnect(addr,
                   [&](absl::Status st) { connect_status = std::move(st); });
   EXPECT_TRUE(absl::IsCancelled(accept_status)) << accept_status;
   EXPECT_TRUE(absl::IsCancelled(connect_status)) << connect_status;

@@ -6,7 +6,10 @@
 // ends each wait one way: the interruptible call, the process-wide poller,
 // or an event loop (callback and coroutine forms). A second thread makes
 // blocking calls, the loop may be destroyed midway, ends may be closed or
-// shut down while operations are pending. Per input it checks:
+// shut down while operations are pending. Also the awkward cases of the
+// contract: another thread moving a deadline between past and future while
+// operations wait, a reader of a dup'd descriptor on another thread
+// competing for the bytes of a loop's read. Per input it checks:
 //   - no hang: every operation that can wait has a deadline (the harness
 //     sets a near one where the input cleared it), and every wait of the
 //     harness itself is bounded (an overrun aborts: a hang is a crash);
@@ -28,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuzzer/FuzzedDataProvider.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -205,6 +209,8 @@ class Run {
   void DestroyLoop(bool on_other_thread = false);
   std::unique_ptr<Loop> MakeLoop();
   void TurnOnOtherThread(bool memlock_exhausted);
+  void FlipDeadline(int p, int e, bool write);
+  void CompetingReader(int p, int e);
   void Drain(int p, int reader);
 
   FuzzedDataProvider& in_;
@@ -624,6 +630,79 @@ void Run::DestroyLoop(bool on_other_thread) {
   Collect(false);
 }
 
+// Another thread moves the deadline between past and far future while the
+// loop runs; it ends past or near, as the model then knows it.
+void Run::FlipDeadline(int p, int e, bool write) {
+  End& end = E(p, e);
+  if (end.closed) return;
+  const int flips = 1 + in_.ConsumeIntegralInRange<int>(0, 63);
+  const Dl last = in_.ConsumeBool() ? Dl::kPast : Dl::kNear;
+  FD* fd = &end.f();
+  std::atomic<bool> done{false};
+  absl::Status bad;
+  std::thread t([fd, write, flips, &done, &bad] {
+    for (int i = 0; i < flips && bad.ok(); ++i) {
+      for (absl::Time at :
+           {absl::Now() - absl::Seconds(1), absl::Now() + absl::Hours(1)}) {
+        absl::Status s =
+            write ? fd->SetWriteDeadline(at) : fd->SetReadDeadline(at);
+        if (!s.ok()) bad = s;
+      }
+    }
+    done.store(true);
+  });
+  // Operations that wait see the flips (on the loop's thread meanwhile).
+  while (!done.load()) {
+    if (loop_) {
+      loop_->RunOnce(absl::ZeroDuration());
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  t.join();
+  Require(bad.ok(), "SetDeadline from another thread: " + bad.ToString());
+  SetDl(p, e, write, last);
+}
+
+// A reader of a dup of end `e`'s descriptor, on another thread, takes some
+// of the bytes meant for `e` (they leave the model: the channel is no longer
+// complete, stream offsets unknown). Operations of `e` that wait meanwhile
+// must still end by their deadline or Close. Only ends in non-blocking mode
+// (the loop's, the poller's): a blocking read could wait forever for bytes
+// another reader took.
+void Run::CompetingReader(int p, int e) {
+  Pair& pr = pairs_[p];
+  End& end = pr.end[e];
+  if (end.closed || !pr.CanWrite(1 - e)) return;
+  const int fd = static_cast<int>(end.f().sysfd());
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || (fl & O_NONBLOCK) == 0) return;
+  const int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  Require(dup_fd >= 0, "dup failed");
+  Channel& ch = pr.ch[1 - e];
+  ch.offsets_known = false;
+  ch.complete = false;
+  const int reads = 1 + in_.ConsumeIntegralInRange<int>(0, 7);
+  std::atomic<bool> done{false};
+  std::thread t([dup_fd, reads, &done] {
+    char buf[2048];
+    for (int i = 0; i < reads; ++i) {
+      pollfd pfd{dup_fd, POLLIN, 0};
+      if (::poll(&pfd, 1, 2) == 1) (void)!::read(dup_fd, buf, sizeof(buf));
+    }
+    done.store(true);
+  });
+  while (!done.load()) {
+    if (loop_) {
+      loop_->RunOnce(absl::Microseconds(200));
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  t.join();
+  ::close(dup_fd);
+}
+
 void Run::Step() {
   const int p = in_.ConsumeIntegralInRange<int>(0, 2);
   const int e = in_.ConsumeIntegralInRange<int>(0, 1);
@@ -708,8 +787,10 @@ void Run::Step() {
     case 13:
       JoinBg();
       break;
-    case 14:
-      switch (in_.ConsumeIntegralInRange<int>(0, 7)) {
+    case 14: {
+      const int what = in_.ConsumeIntegralInRange<int>(0, 7);
+      if (Trace()) std::fprintf(stderr, "  loop/flip/dup: %d\n", what);
+      switch (what) {
         case 0:
           DestroyLoop();
           break;
@@ -722,10 +803,17 @@ void Run::Step() {
         case 3:
           TurnOnOtherThread(/*memlock_exhausted=*/true);
           break;
+        case 4:
+          FlipDeadline(p, e, in_.ConsumeBool());
+          break;
+        case 5:
+          CompetingReader(p, e);
+          break;
         default:
           break;
       }
       break;
+    }
     default:
       if (loop_) loop_->RunOnce(absl::ZeroDuration());
       break;
