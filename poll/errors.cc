@@ -49,8 +49,9 @@ absl::StatusCode OsStatusCode(int64_t code) {
     case 10024:  // WSAEMFILE
     case 10055:  // WSAENOBUFS
       return absl::StatusCode::kResourceExhausted;
-    case 80:   // ERROR_FILE_EXISTS
-    case 183:  // ERROR_ALREADY_EXISTS
+    case 80:     // ERROR_FILE_EXISTS
+    case 183:    // ERROR_ALREADY_EXISTS
+    case 10049:  // WSAEADDRNOTAVAIL (abseil's code for EADDRNOTAVAIL)
       return absl::StatusCode::kAlreadyExists;
     case 50:  // ERROR_NOT_SUPPORTED
       return absl::StatusCode::kUnimplemented;
@@ -63,7 +64,7 @@ absl::StatusCode OsStatusCode(int64_t code) {
     case 109:    // ERROR_BROKEN_PIPE (EPIPE)
     case 232:    // ERROR_NO_DATA (EPIPE)
     case 233:    // ERROR_PIPE_NOT_CONNECTED
-    case 10049:  // WSAEADDRNOTAVAIL
+    case 10048:  // WSAEADDRINUSE
     case 10057:  // WSAENOTCONN
     case 10058:  // WSAESHUTDOWN
       return absl::StatusCode::kFailedPrecondition;
@@ -75,7 +76,6 @@ absl::StatusCode OsStatusCode(int64_t code) {
     case 64:     // ERROR_NETNAME_DELETED
     case 1236:   // ERROR_CONNECTION_ABORTED
     case 10035:  // WSAEWOULDBLOCK
-    case 10048:  // WSAEADDRINUSE
     case 10050:  // WSAENETDOWN
     case 10051:  // WSAENETUNREACH
     case 10053:  // WSAECONNABORTED

@@ -198,6 +198,11 @@ class AsyncFd {
   Awaitable<absl::StatusOr<AsyncFd>> Accept() const;
   Awaitable<absl::Status> Connect(const SockAddr& addr) const;
 
+  // getsockname / getpeername of a socket (poll/net.h; also for a
+  // connection Accept gave).
+  absl::StatusOr<SockAddr> LocalAddr() const;
+  absl::StatusOr<SockAddr> PeerAddr() const;
+
   absl::Status Close() const { return fd_->Close(); }
   absl::Status SetDeadline(absl::Time t) const { return fd_->SetDeadline(t); }
   absl::Status SetReadDeadline(absl::Time t) const {

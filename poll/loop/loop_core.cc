@@ -167,6 +167,11 @@ void LoopCore::RootDone(std::coroutine_handle<> h) {
   h.destroy();
 }
 
+bool LoopCore::HasRoots() {
+  absl::MutexLock l(&mu_);
+  return !roots_.empty();
+}
+
 void LoopCore::AddArmed(AsyncOp* op) {
   if (op->in_armed_list_) return;
   op->in_armed_list_ = true;
