@@ -4,8 +4,14 @@
 #include "poll/net.h"
 
 #ifdef _WIN32
+// clang-format off
 #include <winsock2.h>
 #include <ws2tcpip.h>
+#include <windows.h>
+// clang-format on
+
+#include "absl/base/call_once.h"
+#include "poll/windows/win_error.h"
 #else
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,8 +47,7 @@ absl::Status BadAddr(std::string_view addr, std::string_view why) {
 
 absl::Status SockError(std::string_view call) {
 #ifdef _WIN32
-  const int err = WSAGetLastError();
-  return OsError(call, err, absl::StrCat("Windows socket error ", err));
+  return WinError(call, static_cast<uint32_t>(WSAGetLastError()));
 #else
   return ErrnoError(call, errno);
 #endif
@@ -204,8 +209,23 @@ absl::Status WithAddr(absl::Status s, std::string_view verb,
 
 absl::StatusOr<Sysfd> StreamSocket(const SockAddr& a) {
 #ifdef _WIN32
-  (void)a;
-  return absl::UnimplementedError("poll/net.h sockets on Windows");
+  // Winsock is started once for these sockets (and never stopped).
+  static absl::once_flag wsa_once;
+  static int wsa_err = 0;
+  absl::call_once(wsa_once, [] {
+    WSADATA data;
+    wsa_err = WSAStartup(MAKEWORD(2, 2), &data);
+  });
+  if (wsa_err != 0) {
+    return WinError("WSAStartup", static_cast<uint32_t>(wsa_err));
+  }
+#ifndef WSA_FLAG_NO_HANDLE_INHERIT
+#define WSA_FLAG_NO_HANDLE_INHERIT 0x80
+#endif
+  SOCKET s = WSASocketW(a.get()->sa_family, SOCK_STREAM, IPPROTO_TCP, nullptr,
+                        0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET) return SockError("WSASocket");
+  return static_cast<Sysfd>(s);
 #else
   int fd = ::socket(a.get()->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return SockError("socket");
@@ -215,8 +235,21 @@ absl::StatusOr<Sysfd> StreamSocket(const SockAddr& a) {
 
 absl::StatusOr<Sysfd> ListenSocket(const SockAddr& a) {
 #ifdef _WIN32
-  (void)a;
-  return absl::UnimplementedError("poll/net.h sockets on Windows");
+  // No SO_REUSEADDR: on Windows it would let another socket take the port.
+  absl::StatusOr<Sysfd> s = StreamSocket(a);
+  if (!s.ok()) return s;
+  const SOCKET sock = static_cast<SOCKET>(*s);
+  absl::Status err = absl::OkStatus();
+  if (::bind(sock, a.get(), static_cast<int>(a.len)) != 0) {
+    err = SockError("bind");
+  } else if (::listen(sock, SOMAXCONN) != 0) {
+    err = SockError("listen");
+  }
+  if (!err.ok()) {
+    ::closesocket(sock);
+    return err;
+  }
+  return *s;
 #else
   absl::StatusOr<Sysfd> s = StreamSocket(a);
   if (!s.ok()) return s;

@@ -23,9 +23,9 @@
 // front ("listen 127.0.0.1:80: bind: Address already in use (os error 98)",
 // code UNAVAILABLE; OsErrorCode works). Nothing leaks on failure.
 //
-// Linux: everything. Windows: SockAddr::Parse/ToString (not unix
-// addresses), LocalAddr and PeerAddr; Listen, Dial and ShutdownSignal are
-// Unimplemented there for now.
+// Linux: everything. Windows: everything but unix addresses and
+// ShutdownSignal (both Unimplemented there for now); Listen and Dial start
+// Winsock themselves.
 #ifndef POLL_NET_H_
 #define POLL_NET_H_
 
