@@ -52,11 +52,12 @@ TEST(SockAddrTest, ParsesAndPrintsEveryForm) {
 }
 
 TEST(SockAddrTest, BadAddressesAreInvalidArgumentNamingThem) {
-  for (std::string_view bad :
+  for (const char* bad_text :
        {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
         "127.0.0.1:+1", "127.0.0.1:8x", "127.0.0.1:000080", "example.com:80",
         "::1:80", "[::1]80", "[::1:80", "[]:80", "[127.0.0.1]:80",
         "300.1.1.1:80", "unix:", "[::1]:"}) {
+    const std::string bad = bad_text;
     absl::StatusOr<SockAddr> a = SockAddr::Parse(bad);
     EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_TRUE(
@@ -72,7 +73,7 @@ TEST(SockAddrTest, BadAddressesAreInvalidArgumentNamingThem) {
 
 // A fresh unix socket path in a new directory under /tmp (the test's own
 // temporary directory is too deep for sun_path's 107 bytes).
-std::string UnixPath(std::string_view name) {
+std::string UnixPath(const std::string& name) {
   char dir[] = "/tmp/poll_net_XXXXXX";
   if (::mkdtemp(dir) == nullptr) return "/nonexistent/mkdtemp-failed";
   return absl::StrCat(dir, "/", name);
@@ -83,7 +84,7 @@ void RemoveUnixPath(const std::string& path) {
   ::rmdir(path.substr(0, path.rfind('/')).c_str());
 }
 
-void BlockingEcho(std::string_view where) {
+void BlockingEcho(const std::string& where) {
   absl::StatusOr<std::unique_ptr<FD>> ln = Listen(where);
   ASSERT_TRUE(ln.ok()) << ln.status();
   absl::StatusOr<SockAddr> at = LocalAddr(**ln);
@@ -185,7 +186,7 @@ Task<void> DialOne(Loop* loop, std::string addr, std::string* local,
   (void)c->Close();
 }
 
-void LoopEcho(std::string_view where) {
+void LoopEcho(const std::string& where) {
   Loop loop;
   absl::StatusOr<AsyncFd> ln = Listen(loop, where);
   ASSERT_TRUE(ln.ok()) << ln.status();
