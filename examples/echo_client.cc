@@ -8,21 +8,19 @@
 //
 // --idle_probe instead opens one connection, sends nothing and waits for the
 // server to close it (its idle deadline); exit 0 if it did.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-
+#include <cerrno>
 #include <cstdio>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "poll/loop/loop.h"
+#include "poll/net.h"
 
-ABSL_FLAG(std::string, host, "127.0.0.1", "server IPv4 address");
+ABSL_FLAG(std::string, host, "127.0.0.1", "server address");
 ABSL_FLAG(int, port, 7000, "server TCP port");
 ABSL_FLAG(int, connections, 1000, "connections to make in total");
 ABSL_FLAG(int, concurrency, 100, "connections open at a time");
@@ -50,19 +48,20 @@ std::string Payload(int id, int size) {
   return p;
 }
 
-Task<void> OneConnection(gopoll::Loop* loop, gopoll::SockAddr addr, int id,
-                         int size, Stats* st) {
+Task<void> OneConnection(gopoll::Loop* loop, std::string addr, int id, int size,
+                         Stats* st) {
   ++st->running;
   bool good = false;
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  absl::StatusOr<AsyncFd> c = loop->Adopt(s, gopoll::FdKind::kNet);
-  if (c.ok()) {
-    (void)c->SetDeadline(absl::Now() + absl::GetFlag(FLAGS_timeout));
-    absl::Status cs = co_await c->Connect(addr);
+  const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_timeout);
+  absl::StatusOr<AsyncFd> c = co_await gopoll::Dial(*loop, addr, deadline);
+  if (!c.ok()) {
+    std::fprintf(stderr, "connection %d: %s\n", id,
+                 c.status().ToString().c_str());
+  } else {
+    (void)c->SetDeadline(deadline);
     const std::string out = Payload(id, size);
-    absl::Status ws;
-    if (cs.ok()) ws = (co_await c->Write(out)).status();
-    if (cs.ok() && ws.ok()) {
+    absl::Status ws = (co_await c->Write(out)).status();
+    if (ws.ok()) {
       std::string in;
       char buf[16 << 10];
       while (in.size() < out.size()) {
@@ -77,9 +76,7 @@ Task<void> OneConnection(gopoll::Loop* loop, gopoll::SockAddr addr, int id,
       good = in == out;
       if (good) st->bytes += static_cast<int64_t>(in.size());
     } else {
-      std::fprintf(stderr, "connection %d: %s: %s\n", id,
-                   cs.ok() ? "write" : "connect",
-                   (cs.ok() ? ws : cs).ToString().c_str());
+      std::fprintf(stderr, "connection %d: %s\n", id, ws.ToString().c_str());
     }
     (void)c->Close();
   }
@@ -87,7 +84,7 @@ Task<void> OneConnection(gopoll::Loop* loop, gopoll::SockAddr addr, int id,
   --st->running;
 }
 
-Task<void> Driver(gopoll::Loop* loop, gopoll::SockAddr addr, Stats* st) {
+Task<void> Driver(gopoll::Loop* loop, std::string addr, Stats* st) {
   const int total = absl::GetFlag(FLAGS_connections);
   const int limit = absl::GetFlag(FLAGS_concurrency);
   const int size = absl::GetFlag(FLAGS_bytes);
@@ -108,15 +105,14 @@ Task<void> Driver(gopoll::Loop* loop, gopoll::SockAddr addr, Stats* st) {
   }
 }
 
-Task<void> IdleProbe(gopoll::Loop* loop, gopoll::SockAddr addr, bool* closed) {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  absl::StatusOr<AsyncFd> c = loop->Adopt(s, gopoll::FdKind::kNet);
-  if (!c.ok() || !(co_await c->Connect(addr)).ok()) co_return;
-  (void)c->SetReadDeadline(absl::Now() + absl::GetFlag(FLAGS_timeout));
+Task<void> IdleProbe(gopoll::Loop* loop, std::string addr, bool* closed) {
+  const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_timeout);
+  absl::StatusOr<AsyncFd> c = co_await gopoll::Dial(*loop, addr, deadline);
+  if (!c.ok()) co_return;
+  (void)c->SetReadDeadline(deadline);
   char b;
   absl::StatusOr<size_t> n = co_await c->Read(absl::MakeSpan(&b, 1));
-  *closed = gopoll::IsEof(n.status()) ||
-            gopoll::OsErrorCode(n.status()) == ECONNRESET;
+  *closed = gopoll::IsEof(n.status()) || gopoll::IsConnectionReset(n.status());
   (void)c->Close();
 }
 
@@ -124,28 +120,18 @@ Task<void> IdleProbe(gopoll::Loop* loop, gopoll::SockAddr addr, bool* closed) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(absl::GetFlag(FLAGS_port)));
-  if (inet_pton(AF_INET, absl::GetFlag(FLAGS_host).c_str(), &a.sin_addr) != 1) {
-    std::fprintf(stderr, "bad --host\n");
+  const std::string addr =
+      absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
+  if (absl::Status s = gopoll::SockAddr::Parse(addr).status(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 2;
   }
-  gopoll::SockAddr addr;
-  addr.Set(&a, sizeof(a));
+  // Every connection has a deadline, so every task ends.
   gopoll::Loop loop;
-  const absl::Time give_up = absl::Now() + absl::GetFlag(FLAGS_timeout);
-
   if (absl::GetFlag(FLAGS_idle_probe)) {
     bool closed = false;
-    bool done = false;
-    loop.Spawn([](gopoll::Loop* l, gopoll::SockAddr a, bool* closed,
-                  bool* done) -> Task<void> {
-      co_await IdleProbe(l, a, closed);
-      *done = true;
-    }(&loop, addr, &closed, &done));
-    while (!done && absl::Now() < give_up) loop.RunOnce(absl::Seconds(1));
+    loop.Spawn(IdleProbe(&loop, addr, &closed));
+    loop.RunUntilDone();
     std::printf("idle connection closed by server: %s\n",
                 closed ? "yes" : "no");
     return closed ? 0 : 1;
@@ -154,9 +140,7 @@ int main(int argc, char** argv) {
   Stats st;
   const int total = absl::GetFlag(FLAGS_connections);
   loop.Spawn(Driver(&loop, addr, &st));
-  while (st.ok + st.failed < total && absl::Now() < give_up) {
-    loop.RunOnce(absl::Seconds(1));
-  }
+  loop.RunUntilDone();
   std::printf("connections: %d ok, %d failed, %lld bytes echoed and checked\n",
               st.ok, st.failed, static_cast<long long>(st.bytes));
   return st.ok == total ? 0 : 1;

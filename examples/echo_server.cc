@@ -7,24 +7,21 @@
 //   ./bazelw run //examples:echo_client -- --port=7000 --connections=1000
 //
 // --port=0 picks a free port. The server prints "listening on HOST:PORT" and
-// runs until SIGINT or SIGTERM.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+// runs until SIGINT or SIGTERM. No socket plumbing: poll/net.h listens,
+// names the addresses and waits for the signal.
 #include <algorithm>
 #include <cstdio>
-#include <thread>
+#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "poll/loop/loop.h"
+#include "poll/net.h"
 
-ABSL_FLAG(std::string, host, "127.0.0.1", "IPv4 address to listen on");
+ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int, port, 7000, "TCP port (0: any free port)");
 ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(30),
           "close a connection idle for this long (inf: never)");
@@ -43,7 +40,8 @@ Task<void> Serve(AsyncFd conn, absl::Duration idle) {
     }
     absl::StatusOr<size_t> n = co_await conn.Read(absl::MakeSpan(buf));
     if (!n.ok()) break;  // EOF, idle deadline, reset, ...
-    absl::StatusOr<size_t> w = co_await conn.Write(absl::string_view(buf, *n));
+    absl::StatusOr<size_t> w =
+        co_await conn.Write(absl::MakeConstSpan(buf, *n));
     if (!w.ok()) break;
   }
   (void)conn.Close();
@@ -73,56 +71,32 @@ Task<void> AcceptLoop(gopoll::Loop* loop, AsyncFd listener,
   }
 }
 
+// Stops the loop on SIGINT/SIGTERM (open connections are dropped with it).
+Task<void> StopOnSignal(gopoll::Loop* loop) {
+  (void)co_await gopoll::ShutdownSignal(*loop);
+  loop->Stop();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  // SIGINT/SIGTERM are taken by a thread that stops the loop.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(absl::GetFlag(FLAGS_port)));
-  if (inet_pton(AF_INET, absl::GetFlag(FLAGS_host).c_str(), &addr.sin_addr) !=
-      1) {
-    std::fprintf(stderr, "bad --host\n");
-    return 2;
-  }
-  int ls = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (ls < 0 ||
-      ::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(ls, 4096) != 0) {
-    std::perror("listen");
-    return 1;
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(ls, reinterpret_cast<sockaddr*>(&addr), &len);
-
   gopoll::Loop loop;
-  absl::StatusOr<AsyncFd> listener = loop.Adopt(ls, gopoll::FdKind::kNet);
+  absl::StatusOr<AsyncFd> listener = gopoll::Listen(
+      loop,
+      absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port)));
   if (!listener.ok()) {
     std::fprintf(stderr, "%s\n", listener.status().ToString().c_str());
     return 1;
   }
-  std::printf("listening on %s:%d\n", absl::GetFlag(FLAGS_host).c_str(),
-              ntohs(addr.sin_port));
-  std::fflush(stdout);
-
-  std::thread signals([&] {
-    int sig;
-    sigwait(&stop_signals, &sig);
-    loop.Stop();
-  });
+  loop.Spawn(StopOnSignal(&loop));
   loop.Spawn(AcceptLoop(&loop, *listener, absl::GetFlag(FLAGS_idle_timeout)));
+  // Posted after the tasks' start: printed once the signals are taken.
+  loop.Post([&] {
+    std::printf("listening on %s\n", listener->LocalAddr()->ToString().c_str());
+    std::fflush(stdout);
+  });
   loop.Run();
-  signals.join();
   std::printf("stopped\n");
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "absl/strings/match.h"
@@ -22,10 +23,73 @@ constexpr absl::string_view kTooManyRefs =
     "too many concurrent operations on a single file or socket (max 1048575)";
 constexpr absl::string_view kOsErrorMark = " (os error ";
 
-absl::Status Make(absl::StatusCode code, absl::string_view op,
+// The public API takes std::string_view; abseil's own string_view is a
+// distinct class in some builds of abseil (Debian's), so convert here.
+absl::string_view Sv(std::string_view v) { return {v.data(), v.size()}; }
+
+absl::Status Make(absl::StatusCode code, std::string_view op,
                   absl::string_view text) {
   if (op.empty()) return absl::Status(code, text);
-  return absl::Status(code, absl::StrCat(op, ": ", text));
+  return absl::Status(code, absl::StrCat(Sv(op), ": ", text));
+}
+
+// The canonical code of an OS error code: abseil's mapping for an errno;
+// on Windows the code of the errno for the same condition.
+absl::StatusCode OsStatusCode(int64_t code) {
+#ifdef _WIN32
+  switch (code) {
+    case 2:  // ERROR_FILE_NOT_FOUND
+    case 3:  // ERROR_PATH_NOT_FOUND
+      return absl::StatusCode::kNotFound;
+    case 5:      // ERROR_ACCESS_DENIED
+    case 10013:  // WSAEACCES
+      return absl::StatusCode::kPermissionDenied;
+    case 8:      // ERROR_NOT_ENOUGH_MEMORY
+    case 14:     // ERROR_OUTOFMEMORY
+    case 10024:  // WSAEMFILE
+    case 10055:  // WSAENOBUFS
+      return absl::StatusCode::kResourceExhausted;
+    case 80:     // ERROR_FILE_EXISTS
+    case 183:    // ERROR_ALREADY_EXISTS
+    case 10049:  // WSAEADDRNOTAVAIL (abseil's code for EADDRNOTAVAIL)
+      return absl::StatusCode::kAlreadyExists;
+    case 50:  // ERROR_NOT_SUPPORTED
+      return absl::StatusCode::kUnimplemented;
+    case 87:     // ERROR_INVALID_PARAMETER
+    case 10014:  // WSAEFAULT
+    case 10022:  // WSAEINVAL
+    case 10038:  // WSAENOTSOCK
+      return absl::StatusCode::kInvalidArgument;
+    case 6:      // ERROR_INVALID_HANDLE
+    case 109:    // ERROR_BROKEN_PIPE (EPIPE)
+    case 232:    // ERROR_NO_DATA (EPIPE)
+    case 233:    // ERROR_PIPE_NOT_CONNECTED
+    case 10048:  // WSAEADDRINUSE
+    case 10057:  // WSAENOTCONN
+    case 10058:  // WSAESHUTDOWN
+      return absl::StatusCode::kFailedPrecondition;
+    case 995:  // ERROR_OPERATION_ABORTED
+      return absl::StatusCode::kCancelled;
+    case 121:    // ERROR_SEM_TIMEOUT
+    case 10060:  // WSAETIMEDOUT
+      return absl::StatusCode::kDeadlineExceeded;
+    case 64:     // ERROR_NETNAME_DELETED
+    case 1236:   // ERROR_CONNECTION_ABORTED
+    case 10035:  // WSAEWOULDBLOCK
+    case 10050:  // WSAENETDOWN
+    case 10051:  // WSAENETUNREACH
+    case 10053:  // WSAECONNABORTED
+    case 10054:  // WSAECONNRESET
+    case 10061:  // WSAECONNREFUSED
+    case 10065:  // WSAEHOSTUNREACH
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kUnknown;
+  }
+#else
+  if (code <= 0 || code > INT32_MAX) return absl::StatusCode::kUnknown;
+  return absl::ErrnoToStatusCode(static_cast<int>(code));
+#endif
 }
 
 // `s` has `code` and its message is `text`, or ends with ": " + `text`.
@@ -40,7 +104,7 @@ bool Names(const absl::Status& s, absl::StatusCode code,
 
 }  // namespace
 
-absl::string_view FdKindName(FdKind kind) {
+std::string_view FdKindName(FdKind kind) {
   switch (kind) {
     case FdKind::kFile:
       return "file";
@@ -54,12 +118,12 @@ absl::string_view FdKindName(FdKind kind) {
   return "unknown";
 }
 
-absl::Status ErrClosing(FdKind kind, absl::string_view op) {
+absl::Status ErrClosing(FdKind kind, std::string_view op) {
   return Make(absl::StatusCode::kFailedPrecondition, op,
               kind == FdKind::kNet ? kClosedNet : kClosedFile);
 }
 
-absl::Status ErrDeadlineExceeded(absl::string_view op) {
+absl::Status ErrDeadlineExceeded(std::string_view op) {
   return Make(absl::StatusCode::kDeadlineExceeded, op, kTimeout);
 }
 
@@ -75,9 +139,9 @@ absl::Status ErrEof() {
   return absl::Status(absl::StatusCode::kOutOfRange, kEof);
 }
 
-absl::Status ErrNullBuffer(size_t size, absl::string_view op) {
+absl::Status ErrNullBuffer(size_t size, std::string_view op) {
   return absl::InvalidArgumentError(
-      absl::StrCat(op, ": null buffer with length ", size));
+      absl::StrCat(Sv(op), ": null buffer with length ", size));
 }
 
 absl::Status ErrBadWhence(int whence) {
@@ -95,7 +159,7 @@ absl::Status ErrTooManyRefs() {
   return absl::Status(absl::StatusCode::kResourceExhausted, kTooManyRefs);
 }
 
-absl::Status WithOp(absl::Status s, absl::string_view op) {
+absl::Status WithOp(absl::Status s, std::string_view op) {
   if (s.ok() || op.empty()) return s;
   absl::string_view m = s.message();
   // Only poll's own sentinels, and only while they name no operation.
@@ -115,18 +179,24 @@ absl::Status WithOp(absl::Status s, absl::string_view op) {
       break;
   }
   if (!bare) return s;
-  return absl::Status(s.code(), absl::StrCat(op, ": ", m));
+  return absl::Status(s.code(), absl::StrCat(Sv(op), ": ", m));
 }
 
-absl::Status OsError(absl::string_view syscall, int64_t code,
-                     absl::string_view text) {
+absl::Status OsError(std::string_view syscall, int64_t code,
+                     std::string_view text) {
   return absl::Status(
-      absl::StatusCode::kUnknown,
-      absl::StrCat(syscall, ": ", text, kOsErrorMark, code, ")"));
+      OsStatusCode(code),
+      absl::StrCat(Sv(syscall), ": ", Sv(text), kOsErrorMark, code, ")"));
 }
 
-absl::Status ErrnoError(absl::string_view syscall, int err) {
-  return OsError(syscall, err, std::generic_category().message(err));
+absl::Status ErrnoError(std::string_view syscall, int err) {
+  // An errno on every platform (Windows' C library has its own), so
+  // abseil's mapping, not OsError's.
+  absl::StatusCode code =
+      err > 0 ? absl::ErrnoToStatusCode(err) : absl::StatusCode::kUnknown;
+  return absl::Status(code, absl::StrCat(Sv(syscall), ": ",
+                                         std::generic_category().message(err),
+                                         kOsErrorMark, err, ")"));
 }
 
 bool IsClosing(const absl::Status& s) {
@@ -147,11 +217,9 @@ bool IsTooManyRefs(const absl::Status& s) {
 }
 
 int64_t OsErrorCode(const absl::Status& s) {
-  // OS errors are kUnknown; a bad whence is kInvalidArgument with the code.
-  if (s.code() != absl::StatusCode::kUnknown &&
-      s.code() != absl::StatusCode::kInvalidArgument) {
-    return 0;
-  }
+  // OS errors carry their canonical code, so any code but OK; the message
+  // ends with the mark and the number.
+  if (s.ok()) return 0;
   absl::string_view m = s.message();
   size_t at = m.rfind(kOsErrorMark);
   if (at == absl::string_view::npos || !absl::EndsWith(m, ")")) return 0;
@@ -160,6 +228,27 @@ int64_t OsErrorCode(const absl::Status& s) {
   int64_t code = 0;
   if (!absl::SimpleAtoi(digits, &code)) return 0;
   return code;
+}
+
+bool IsConnectionReset(const absl::Status& s) {
+  switch (OsErrorCode(s)) {
+#ifdef _WIN32
+    case 64:     // ERROR_NETNAME_DELETED
+    case 109:    // ERROR_BROKEN_PIPE
+    case 232:    // ERROR_NO_DATA
+    case 1236:   // ERROR_CONNECTION_ABORTED
+    case 10053:  // WSAECONNABORTED
+    case 10054:  // WSAECONNRESET
+    case 10058:  // WSAESHUTDOWN
+#else
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+#endif
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace gopoll

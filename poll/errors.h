@@ -11,7 +11,13 @@
 //   ErrNotPollable / IsNotPollable         the poller cannot watch this FD
 //   ErrEof / IsEof                         end of stream (0-byte read)
 //   OsError / OsErrorCode                  an OS call failed; the message
-//                                          names the call and the error
+//                                          names the call and the error,
+//                                          the code is abseil's canonical
+//                                          code for it (ECONNRESET:
+//                                          kUnavailable, ENOENT: kNotFound)
+//   IsConnectionReset                      the peer went away (ECONNRESET,
+//                                          EPIPE, ECONNABORTED and the
+//                                          Windows equivalents)
 //
 // Messages read like Go's: an error of an FD operation names the operation,
 // "read: i/o timeout", "write: use of closed network connection" (Go's
@@ -31,12 +37,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <utility>
 
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 
 namespace gopoll {
 
@@ -46,14 +52,14 @@ namespace gopoll {
 enum class FdKind { kFile, kPipe, kConsole, kNet };
 
 // "file", "pipe", "console" or "net".
-absl::string_view FdKindName(FdKind kind);
+std::string_view FdKindName(FdKind kind);
 
 // "use of closed file" (kFile, kPipe, kConsole) or
 // "use of closed network connection" (kNet). Code: kFailedPrecondition.
 // With `op` ("read", "accept", ...): "<op>: use of closed ...".
-absl::Status ErrClosing(FdKind kind, absl::string_view op = {});
+absl::Status ErrClosing(FdKind kind, std::string_view op = {});
 // "i/o timeout" ("<op>: i/o timeout"). Code: kDeadlineExceeded.
-absl::Status ErrDeadlineExceeded(absl::string_view op = {});
+absl::Status ErrDeadlineExceeded(std::string_view op = {});
 // "file type does not support deadline". Code: kFailedPrecondition.
 absl::Status ErrNoDeadline();
 // "not pollable". Code: kFailedPrecondition.
@@ -67,9 +73,9 @@ absl::Status ErrTooManyRefs();
 // A null buffer with a non-zero length, for operation `op` ("read", ...).
 // Code: kInvalidArgument. CheckBuffer() is the check every read and write
 // makes: inline, the message built only for a bad call.
-absl::Status ErrNullBuffer(size_t size, absl::string_view op);
+absl::Status ErrNullBuffer(size_t size, std::string_view op);
 inline absl::Status CheckBuffer(const void* data, size_t size,
-                                absl::string_view op) {
+                                std::string_view op) {
   if (ABSL_PREDICT_FALSE(data == nullptr && size > 0)) {
     return ErrNullBuffer(size, op);
   }
@@ -86,20 +92,25 @@ absl::Status ErrBadWhence(int whence);
 // "<op>: i/o timeout". Any other status (OK, EOF, OS errors, which name
 // their call already) is returned as is. FD's methods and the event loop's
 // operations apply it to what they return.
-absl::Status WithOp(absl::Status s, absl::string_view op);
+absl::Status WithOp(absl::Status s, std::string_view op);
 template <typename T>
-absl::StatusOr<T> WithOp(absl::StatusOr<T> r, absl::string_view op) {
+absl::StatusOr<T> WithOp(absl::StatusOr<T> r, std::string_view op) {
   if (ABSL_PREDICT_TRUE(r.ok())) return r;
   return WithOp(std::move(r).status(), op);
 }
 
 // An OS error: `syscall` is the failing call ("read", "WSARecv"), `code` the
 // errno (or Windows error code, see windows/win_error.h), `text` its
-// description. Message: "<syscall>: <text> (<kind> <code>)".
-absl::Status OsError(absl::string_view syscall, int64_t code,
-                     absl::string_view text);
+// description. Message: "<syscall>: <text> (os error <code>)". Status code:
+// abseil's canonical code for the error (absl::ErrnoToStatusCode for an
+// errno; the same mapping for the Windows codes of the same conditions),
+// kUnknown for an error it has none for. ETIMEDOUT (WSAETIMEDOUT) maps to
+// kDeadlineExceeded, so IsDeadlineExceeded() is true for it as well, as
+// Go's Timeout() is.
+absl::Status OsError(std::string_view syscall, int64_t code,
+                     std::string_view text);
 // An errno error; the text comes from the C library.
-absl::Status ErrnoError(absl::string_view syscall, int err);
+absl::Status ErrnoError(std::string_view syscall, int err);
 
 bool IsClosing(const absl::Status& s);
 // absl's predicate: poll reports a timeout only as ErrDeadlineExceeded, the
@@ -112,6 +123,10 @@ bool IsEof(const absl::Status& s);
 bool IsTooManyRefs(const absl::Status& s);
 // The OS error code of an OsError/ErrnoError status, or 0.
 int64_t OsErrorCode(const absl::Status& s);
+// The peer went away: an OS error ECONNRESET, EPIPE or ECONNABORTED (on
+// Windows WSAECONNRESET, WSAECONNABORTED, WSAESHUTDOWN, ERROR_NETNAME_DELETED,
+// ERROR_CONNECTION_ABORTED, ERROR_BROKEN_PIPE, ERROR_NO_DATA).
+bool IsConnectionReset(const absl::Status& s);
 
 }  // namespace gopoll
 

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -50,7 +52,7 @@ absl::Status CheckOffset(int64_t off, absl::string_view op) {
 }
 
 template <typename Span>
-absl::Status CheckBufs(absl::Span<const Span> bufs, absl::string_view op) {
+absl::Status CheckBufs(absl::Span<const Span> bufs, std::string_view op) {
   for (const auto& b : bufs) {
     absl::Status s = CheckBuffer(b.data(), b.size(), op);
     if (!s.ok()) return s;
@@ -340,8 +342,8 @@ absl::StatusOr<size_t> FD::WriteV(absl::Span<const absl::Span<const char>> bufs,
 namespace {
 absl::Status CheckNet(FdKind kind, absl::string_view op) {
   if (kind == FdKind::kNet) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(op, ": not a socket (FD kind is ", FdKindName(kind), ")"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      op, ": not a socket (FD kind is ", std::string(FdKindName(kind)), ")"));
 }
 }  // namespace
 

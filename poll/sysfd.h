@@ -17,6 +17,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
 
 struct sockaddr;
 
@@ -30,6 +34,14 @@ inline constexpr Sysfd kInvalidSysfd = -1;
 struct SockAddr {
   alignas(8) unsigned char storage[128] = {};
   uint32_t len = 0;  // bytes of `storage` in use; 0 = no address
+
+  // "127.0.0.1:80", "[::1]:80", ":80" (IPv4 any), "localhost:80"
+  // (127.0.0.1) or "unix:/path" (poll/net.h); anything else is
+  // InvalidArgument naming the address. Defined with poll/net.h (//poll).
+  static absl::StatusOr<SockAddr> Parse(std::string_view addr);
+  // The same forms back ("unix:@name" for an abstract unix address); "" for
+  // no address, "family <n>" for another family.
+  std::string ToString() const;
 
   const struct sockaddr* get() const {
     return reinterpret_cast<const struct sockaddr*>(storage);

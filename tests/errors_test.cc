@@ -87,5 +87,72 @@ TEST(ErrorsTest, OsErrorCode) {
   EXPECT_EQ(OsErrorCode(absl::UnknownError("x (os error y)")), 0);
 }
 
+TEST(ErrorsTest, OsErrorsCarryTheCanonicalCode) {
+  // The errno's canonical code; message and OsErrorCode unchanged.
+  absl::Status reset = ErrnoError("write", ECONNRESET);
+  EXPECT_EQ(reset.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(reset.code(), absl::ErrnoToStatusCode(ECONNRESET));
+  EXPECT_EQ(reset.message(),
+            absl::StrCat("write: ", std::generic_category().message(ECONNRESET),
+                         " (os error ", ECONNRESET, ")"));
+  EXPECT_EQ(OsErrorCode(reset), ECONNRESET);
+  EXPECT_EQ(ErrnoError("open", ENOENT).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrnoError("open", EACCES).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ErrnoError("read", EBADF).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrnoError("read", EINVAL).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OsErrorCode(ErrnoError("open", ENOENT)), ENOENT);
+  EXPECT_EQ(OsErrorCode(ErrnoError("read", EBADF)), EBADF);
+  // An OS timeout is a timeout too (Go's Timeout() is true for it).
+  EXPECT_TRUE(IsDeadlineExceeded(ErrnoError("connect", ETIMEDOUT)));
+  // None of poll's own predicates takes an OS error for its condition.
+  for (int e : {EBADF, EPIPE, ENOTCONN, EINVAL, ECONNRESET}) {
+    absl::Status s = ErrnoError("read", e);
+    EXPECT_FALSE(IsClosing(s)) << s;
+    EXPECT_FALSE(IsEof(s)) << s;
+    EXPECT_FALSE(IsNoDeadline(s)) << s;
+    EXPECT_FALSE(IsNotPollable(s)) << s;
+    EXPECT_EQ(WithOp(s, "write"), s);
+  }
+  // An error code with no errno equivalent stays kUnknown.
+  EXPECT_EQ(ErrnoError("read", 0).code(), absl::StatusCode::kUnknown);
+#ifdef _WIN32
+  EXPECT_EQ(OsError("WSARecv", 10054, "reset").code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(OsError("CreateFileW", 2, "not found").code(),
+            absl::StatusCode::kNotFound);
+#else
+  EXPECT_EQ(OsError("recvmsg", ECONNRESET, "reset").code(),
+            absl::StatusCode::kUnavailable);
+#endif
+  EXPECT_EQ(OsError("x", 987654321, "odd").code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(OsErrorCode(OsError("x", 987654321, "odd")), 987654321);
+}
+
+TEST(ErrorsTest, IsConnectionReset) {
+#ifdef _WIN32
+  for (int64_t c : {10054, 10053, 10058, 64, 1236, 109, 232}) {
+    EXPECT_TRUE(IsConnectionReset(OsError("WSASend", c, "gone"))) << c;
+  }
+  EXPECT_FALSE(IsConnectionReset(OsError("WSASend", 10061, "refused")));
+#else
+  for (int e : {ECONNRESET, EPIPE, ECONNABORTED}) {
+    EXPECT_TRUE(IsConnectionReset(ErrnoError("write", e))) << e;
+    // A caller's context in front keeps it.
+    absl::Status s = ErrnoError("write", e);
+    EXPECT_TRUE(IsConnectionReset(
+        absl::Status(s.code(), absl::StrCat("conn 7: ", s.message()))));
+  }
+  EXPECT_FALSE(IsConnectionReset(ErrnoError("connect", ECONNREFUSED)));
+  EXPECT_FALSE(IsConnectionReset(ErrnoError("read", EBADF)));
+#endif
+  EXPECT_FALSE(IsConnectionReset(absl::OkStatus()));
+  EXPECT_FALSE(IsConnectionReset(ErrEof()));
+  EXPECT_FALSE(IsConnectionReset(ErrClosing(FdKind::kNet, "write")));
+  EXPECT_FALSE(IsConnectionReset(ErrDeadlineExceeded("write")));
+}
+
 }  // namespace
 }  // namespace gopoll

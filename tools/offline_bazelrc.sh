@@ -8,7 +8,11 @@
 #   --override_repository for Bazel's own helper repositories, which Debian's
 #     Bazel 4.2.3 would otherwise download: skylib and platforms from
 #     Debian's packages, rules_cc/rules_java/remote_coverage_tools from
-#     poll's third_party/bazel_stubs.
+#     poll's third_party/bazel_stubs;
+#   --disk_cache: the build-output cache ./bazelw uses, so the dependencies
+#     poll's own builds compiled are not compiled again.
+# The file holds this machine's absolute paths: keep it out of version
+# control (README.md, "Use it from your project").
 # Usage (examples/bazel_consumer): tools/offline_bazelrc.sh > offline.bazelrc
 # ./bazelw puts the same lines into poll's own user.bazelrc.
 set -euo pipefail
@@ -18,6 +22,7 @@ stubs="$here/third_party/bazel_stubs"
 cat <<RC
 # Debian's /etc/bazel/bazelrc turns on sandbox debugging (noisy logs).
 build --nosandbox_debug
+build --disk_cache=~/.cache/bazel-disk
 common --distdir=$cache/src
 common --override_repository=bazel_skylib=/usr/share/bazel/tools/skylib
 common --override_repository=platforms=/usr/share/bazel/tools/platforms

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // A program built against an installed poll (find_package(gopoll)): a read
-// with a deadline on a blocking FD, then an echo through an event loop with
-// a coroutine. Exits 0 when everything behaved as documented.
+// with a deadline on a blocking FD, an echo through an event loop with a
+// coroutine, and every public function taking a string called with a
+// std::string_view. Exits 0 when everything behaved as documented.
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -80,6 +82,27 @@ int main() {
   std::string got(buf, *n);
   std::printf("echoed: %s\n", got.c_str());
   if (got != "ping") return 1;
+
+  // 3. Every public function taking a string takes a std::string_view,
+  // whatever the abseil poll was built against (Debian's has its own
+  // absl::string_view class).
+  const std::string op_text = "read";
+  const std::string_view op = op_text;
+  absl::Status timeout = gopoll::WithOp(gopoll::ErrDeadlineExceeded(), op);
+  absl::StatusOr<int> eof =
+      gopoll::WithOp(absl::StatusOr<int>(gopoll::ErrEof()), op);
+  if (timeout.message() != "read: i/o timeout" ||
+      !gopoll::IsEof(eof.status()) ||
+      !gopoll::IsClosing(gopoll::ErrClosing(gopoll::FdKind::kNet, op)) ||
+      !gopoll::IsDeadlineExceeded(gopoll::ErrDeadlineExceeded(op)) ||
+      gopoll::ErrNullBuffer(1, op).ok() ||
+      !gopoll::CheckBuffer(nullptr, 0, op).ok() ||
+      !gopoll::IsConnectionReset(gopoll::ErrnoError(op, ECONNRESET)) ||
+      gopoll::OsErrorCode(gopoll::OsError(op, 5, op)) != 5 ||
+      gopoll::FdKindName(gopoll::FdKind::kNet) != std::string_view("net")) {
+    return Fail("string_view API", timeout);
+  }
+  std::printf("%s\n", gopoll::ErrnoError(op, ECONNRESET).ToString().c_str());
   std::printf("OK\n");
   return 0;
 }

@@ -2,6 +2,7 @@
 #include "poll/internal/poll_desc.h"
 
 #include <atomic>
+#include <string>
 
 #include "absl/base/internal/raw_logging.h"
 #include "poll/internal/monotonic_clock.h"
@@ -36,6 +37,13 @@ bool IsCurrentLoopPoller(const Poller* p) {
 }
 void SetCurrentLoopPoller(const Poller* p) {
   t_loop_poller_id = p != nullptr ? p->id() : 0;
+}
+
+absl::Status CheckRingEntries(unsigned ring_entries) {
+  if (ring_entries <= kMaxRingEntries) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "poll: ring_entries " + std::to_string(ring_entries) +
+      " exceeds io_uring's limit of " + std::to_string(kMaxRingEntries));
 }
 
 NonBlockingScope::NonBlockingScope() : outer_(t_nonblocking) {

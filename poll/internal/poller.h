@@ -100,6 +100,12 @@ void SetCurrentLoopPoller(const Poller* p);
 absl::StatusOr<std::unique_ptr<Poller>> NewLoopPoller(
     LoopBackend backend, unsigned ring_entries = 0);
 
+// The largest ring_entries a loop takes (io_uring's own limit), on every
+// backend; LoopCore::Create checks it before any backend is asked.
+inline constexpr unsigned kMaxRingEntries = 32768;
+// InvalidArgument if `ring_entries` is above kMaxRingEntries.
+absl::Status CheckRingEntries(unsigned ring_entries);
+
 }  // namespace gopoll::internal
 
 #endif  // POLL_INTERNAL_POLLER_H_

@@ -179,6 +179,14 @@ class AsyncFd {
   // The FD itself: deadlines, Close, and blocking calls from other threads.
   FD& fd() const { return *fd_; }
 
+  // Byte arrays (string literals included) must be passed as spans or
+  // string_views, as for FD::Write: a literal's array type would also write
+  // its trailing NUL.
+  template <size_t N>
+  void AsyncWrite(const char (&)[N], SizeCallback) const = delete;
+  template <size_t N>
+  Awaitable<absl::StatusOr<size_t>> Write(const char (&)[N]) const = delete;
+
   void AsyncRead(absl::Span<char> buf, SizeCallback cb) const;
   void AsyncWrite(absl::Span<const char> buf, SizeCallback cb) const;
   void AsyncAccept(AcceptCallback cb) const;
@@ -189,6 +197,11 @@ class AsyncFd {
   Awaitable<absl::StatusOr<size_t>> Write(absl::Span<const char> buf) const;
   Awaitable<absl::StatusOr<AsyncFd>> Accept() const;
   Awaitable<absl::Status> Connect(const SockAddr& addr) const;
+
+  // getsockname / getpeername of a socket (poll/net.h; also for a
+  // connection Accept gave).
+  absl::StatusOr<SockAddr> LocalAddr() const;
+  absl::StatusOr<SockAddr> PeerAddr() const;
 
   absl::Status Close() const { return fd_->Close(); }
   absl::Status SetDeadline(absl::Time t) const { return fd_->SetDeadline(t); }

@@ -96,6 +96,12 @@ void Loop::Run() {
   while (!core_->TakeStop()) core_->RunOnce(absl::InfiniteDuration());
 }
 
+void Loop::RunUntilDone() {
+  while (core_->HasRoots() && !core_->TakeStop()) {
+    core_->RunOnce(absl::InfiniteDuration());
+  }
+}
+
 int Loop::RunOnce(absl::Duration timeout) { return core_->RunOnce(timeout); }
 
 void Loop::Stop() { core_->Stop(); }

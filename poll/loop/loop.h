@@ -134,6 +134,10 @@ class Loop {
 
   // Runs until Stop() (a Stop before Run makes it return at once).
   void Run();
+  // Runs until every task given to Spawn has finished (at once if there is
+  // none), or until Stop(). Tasks spawned meanwhile, also by the tasks
+  // themselves, are waited for too.
+  void RunUntilDone();
   // Runs the work that is ready, first waiting at most `timeout` for some
   // if there is none (not while a Stop is pending). Returns the number of
   // callbacks, resumptions and posted functions it ran.

@@ -21,6 +21,9 @@ int TimeoutMs(absl::Duration d) {
 
 absl::StatusOr<std::shared_ptr<LoopCore>> LoopCore::Create(
     LoopBackend backend, unsigned ring_entries) {
+  if (absl::Status s = internal::CheckRingEntries(ring_entries); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::unique_ptr<internal::Poller>> p =
       internal::NewLoopPoller(backend, ring_entries);
   if (!p.ok()) return p.status();
@@ -173,6 +176,11 @@ void LoopCore::RootDone(std::coroutine_handle<> h) {
     roots_.erase(h.address());
   }
   h.destroy();
+}
+
+bool LoopCore::HasRoots() {
+  absl::MutexLock l(&mu_);
+  return !roots_.empty();
 }
 
 void LoopCore::AddArmed(AsyncOp* op) {

@@ -68,6 +68,8 @@ class LoopCore {
   // Root coroutines (Loop::Spawn); any thread.
   void AddRoot(std::coroutine_handle<> h);
   void RootDone(std::coroutine_handle<> h);
+  // True while a spawned task has not finished; any thread.
+  bool HasRoots();
 
   // Operations waiting in a PollDesc slot (for cancellation at shutdown);
   // loop thread only.

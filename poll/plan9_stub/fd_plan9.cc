@@ -14,11 +14,7 @@ namespace gopoll {
 // No readiness poller: event loops run blocking operations on helper
 // threads (poll/loop/offload.h).
 absl::StatusOr<std::unique_ptr<internal::Poller>> internal::NewLoopPoller(
-    LoopBackend, unsigned ring_entries) {
-  if (ring_entries > 32768) {  // as on Linux: no io_uring takes more
-    return absl::InvalidArgumentError(
-        "poll: ring_entries exceeds io_uring's limit of 32768");
-  }
+    LoopBackend, unsigned /*ring_entries*/) {
   return std::unique_ptr<internal::Poller>();
 }
 

@@ -26,7 +26,13 @@
 #include "poll/posix/interruptible.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/unix/epoll_poller.h"
+// clang-format off
+#ifdef GOPOLL_NO_IO_URING
+#include "poll/unix/uring_poller_disabled.h"  // a build without liburing
+#else
 #include "poll/unix/uring_poller.h"
+#endif
+// clang-format on
 
 namespace gopoll {
 

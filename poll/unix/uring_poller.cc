@@ -100,12 +100,8 @@ std::unique_ptr<IoUringLoopPoller> IoUringLoopPoller::Create(
     if (why != nullptr) *why = s;
     return nullptr;
   }
-  if (entries > kMaxEntries) {
-    if (why != nullptr) {
-      *why = absl::InvalidArgumentError(
-          "poll: ring_entries " + std::to_string(entries) +
-          " exceeds io_uring's limit of " + std::to_string(kMaxEntries));
-    }
+  if (s = internal::CheckRingEntries(entries); !s.ok()) {
+    if (why != nullptr) *why = s;
     return nullptr;
   }
   std::unique_ptr<IoUringLoopPoller> p(new IoUringLoopPoller());
@@ -308,12 +304,6 @@ void IoUringLoopPoller::Poll(int timeout_ms) {
 
 absl::StatusOr<std::unique_ptr<internal::Poller>> internal::NewLoopPoller(
     LoopBackend backend, unsigned ring_entries) {
-  if (ring_entries > IoUringLoopPoller::kMaxEntries) {
-    return absl::InvalidArgumentError(
-        "poll: ring_entries " + std::to_string(ring_entries) +
-        " exceeds io_uring's limit of " +
-        std::to_string(IoUringLoopPoller::kMaxEntries));
-  }
   if (backend == LoopBackend::kDefault) {
     const char* env = std::getenv("GOPOLL_LOOP_BACKEND");
     std::string_view want = env != nullptr ? env : "";

@@ -102,7 +102,7 @@ class IoUringLoopPoller final : public internal::Poller {
  public:
   static constexpr unsigned kDefaultEntries = 256;
   // io_uring's largest submission queue (IORING_MAX_ENTRIES).
-  static constexpr unsigned kMaxEntries = 32768;
+  static constexpr unsigned kMaxEntries = internal::kMaxRingEntries;
   // Whether io_uring can be used at all (setup refused for good, opcodes
   // missing); a resource error of the probe is returned but not kept.
   static absl::Status Available();

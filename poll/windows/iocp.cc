@@ -12,11 +12,7 @@
 namespace gopoll {
 
 absl::StatusOr<std::unique_ptr<internal::Poller>> internal::NewLoopPoller(
-    LoopBackend, unsigned ring_entries) {
-  if (ring_entries > 32768) {  // as on Linux: no io_uring takes more
-    return absl::InvalidArgumentError(
-        "poll: ring_entries exceeds io_uring's limit of 32768");
-  }
+    LoopBackend, unsigned /*ring_entries*/) {
   auto p = std::make_unique<IocpLoopPoller>();
   if (!p->ok()) {
     return WinError("CreateIoCompletionPort", p->create_error());

@@ -9,7 +9,7 @@
 
 namespace gopoll {
 
-absl::Status WinError(absl::string_view syscall, uint32_t code) {
+absl::Status WinError(std::string_view syscall, uint32_t code) {
   char buf[512];
   DWORD n =
       FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,

@@ -7,13 +7,13 @@
 #define POLL_WINDOWS_WIN_ERROR_H_
 
 #include <cstdint>
+#include <string_view>
 
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
 
 namespace gopoll {
 
-absl::Status WinError(absl::string_view syscall, uint32_t code);
+absl::Status WinError(std::string_view syscall, uint32_t code);
 
 }  // namespace gopoll
 

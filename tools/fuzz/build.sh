@@ -29,6 +29,11 @@ cflags=(-std=c++20 -fsized-deallocation -O1 -g -fno-omit-frame-pointer -Wall -We
   -I"$root" -I"$out/include" "${absl_cflags[@]}")
 
 srcs=(poll/*.cc poll/internal/*.cc poll/unix/*.cc poll/posix/*.cc poll/loop/*.cc tools/fuzz/fd_ops_fuzzer.cc)
+# With the io_uring loop: not the stand-in of a build without liburing.
+for i in "${!srcs[@]}"; do
+  [ "${srcs[$i]}" = poll/unix/uring_poller_disabled.cc ] && unset 'srcs[i]'
+done
+srcs=("${srcs[@]}")
 newest_header=$(find poll tools/fuzz -name '*.h' -printf '%T@\n' | sort -n | tail -1)
 objs=()
 todo=()
