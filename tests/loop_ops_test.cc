@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <coroutine>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -227,8 +228,8 @@ TEST_F(LoopOpsTest, PreadPwriteNeverMoveThePosition) {
         absl::StatusOr<size_t> n = co_await file.Pread(buf, 11);
         EXPECT_TRUE(n.ok()) << n.status();
         if (n.ok()) {
-      EXPECT_EQ(std::string(buf.data(), *n), "ello");
-    }
+          EXPECT_EQ(std::string(buf.data(), *n), "ello");
+        }
         // Past the end: EOF, as FD::Pread.
         n = co_await file.Pread(buf, 100);
         EXPECT_TRUE(IsEof(n.status())) << n.status();
@@ -328,6 +329,33 @@ TEST_F(LoopOpsTest, WaitReadableThenOwnNonBlockingCall) {
   RunUntil([&] { return w.code() != absl::StatusCode::kUnknown; });
   EXPECT_TRUE(w.ok()) << w;
   ASSERT_TRUE(a.Close().ok());
+}
+
+Task<void> WaitReadableInto(AsyncFd fd, absl::Status* st) {
+  *st = co_await fd.WaitReadable();
+}
+
+// A coroutine destroyed while its wait is pending (on io_uring: a poll in
+// flight, cancelled) releases the FD at once: the next wait is not busy.
+TEST_F(LoopOpsTest, DestroyedCoroutineReleasesItsWait) {
+  int s[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+  AsyncFd a = Adopt(s[0], FdKind::kNet);
+  AsyncFd b = Adopt(s[1], FdKind::kNet);
+  absl::Status st = absl::UnknownError("not run");
+  std::coroutine_handle<> h = WaitReadableInto(a, &st).Release();
+  loop_->Post([h] { h.resume(); });
+  loop_->RunOnce(absl::Milliseconds(10));
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnknown) << "still waiting";
+  h.destroy();
+  ASSERT_EQ(::write(s[1], "x", 1), 1);
+  absl::Status again = absl::UnknownError("not run");
+  a.AsyncWaitReadable([&](absl::Status r) { again = r; });
+  RunUntil([&] { return again.code() != absl::StatusCode::kUnknown; });
+  EXPECT_TRUE(again.ok()) << again;
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnknown) << "never resumed";
+  ASSERT_TRUE(a.Close().ok());
+  ASSERT_TRUE(b.Close().ok());
 }
 
 }  // namespace

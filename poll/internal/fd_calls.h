@@ -41,6 +41,13 @@
 namespace gopoll::internal {
 
 struct FdCalls {
+  // io_uring describes these calls (poll/posix/fd_posix.cc); IOCP runs
+  // only reads and writes of the file position natively.
+#if defined(__linux__)
+  static constexpr bool kRingOnLinux = true;
+#else
+  static constexpr bool kRingOnLinux = false;
+#endif
   // Why a lock could not be taken (`r` is not kOk).
   static absl::Status LockError(FdLockResult r, FdKind kind);
   // The argument checks shared by several calls.
@@ -123,7 +130,7 @@ struct FdCalls {
     // Pread does not move the offset, but it may wait for its direction
     // like Read (IOCP), and one direction has one waiter.
     static constexpr Dir kDir = Dir::kRead;
-    static constexpr bool kRing = false;
+    static constexpr bool kRing = kRingOnLinux;
     absl::Span<char> p;
     int64_t off = 0;
     absl::Status Check(FD&) const {
@@ -140,7 +147,7 @@ struct FdCalls {
     using Result = absl::StatusOr<size_t>;
     static constexpr const char* kName = "pwrite";
     static constexpr Dir kDir = Dir::kWrite;
-    static constexpr bool kRing = false;
+    static constexpr bool kRing = kRingOnLinux;
     absl::Span<const char> p;
     int64_t off = 0;
     size_t done = 0;
@@ -345,7 +352,7 @@ struct FdCalls {
     static constexpr const char* kName =
         D == Dir::kRead ? "waitread" : "waitwrite";
     static constexpr Dir kDir = D;
-    static constexpr bool kRing = false;
+    static constexpr bool kRing = kRingOnLinux;
     absl::Status Check(FD&) const { return absl::OkStatus(); }
     Result Run(FD& fd) { return fd.WaitImpl(D); }
   };

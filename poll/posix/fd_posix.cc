@@ -75,13 +75,21 @@ absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
 }
 
 absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
-  return Exec(*this, internal::Dir::kRead, "pread", [&](void*) {
+  return Exec(*this, internal::Dir::kRead, "pread", [&](void* ctx) {
+    if (ctx != nullptr) {
+      return posix::Describe(ctx, posix::AsyncCall::Op::kRead, p.data(),
+                             p.size(), 0, off);
+    }
     return posix::Result(::pread(sysfd_, p.data(), p.size(), off));
   });
 }
 
 absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
-  return Exec(*this, internal::Dir::kWrite, "pwrite", [&](void*) {
+  return Exec(*this, internal::Dir::kWrite, "pwrite", [&](void* ctx) {
+    if (ctx != nullptr) {
+      return posix::Describe(ctx, posix::AsyncCall::Op::kWrite,
+                             const_cast<char*>(p.data()), p.size(), 0, off);
+    }
     return posix::Result(::pwrite(sysfd_, p.data(), p.size(), off));
   });
 }
