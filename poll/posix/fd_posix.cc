@@ -235,7 +235,11 @@ absl::Status FD::WaitImpl(internal::Dir d) {
     return r < 0 ? ErrnoError(name, errno) : absl::OkStatus();
   }
   return Exec(*this, d, name,
-              [&](void*) {
+              [&](void* ctx) {
+                if (ctx != nullptr) {  // IORING_OP_POLL_ADD: ends when ready
+                  return posix::Describe(ctx, posix::AsyncCall::Op::kPoll,
+                                         nullptr, 0, events);
+                }
                 pollfd p{static_cast<int>(sysfd_), events, 0};
                 int r = ::poll(&p, 1, 0);
                 if (r < 0) return IoResult{0, errno};
