@@ -608,7 +608,10 @@ TEST_P(Contract, WaitWritableEndsAtOnceWithRoomAndWithDeadlineWithout) {
     return;
   }
   ASSERT_TRUE(b().WaitWritable().ok());
-  if (GetParam().transport == Transport::kDgram) return;  // never full
+  // Message sockets: poll(2) may report room that a send of the next
+  // message does not find (unix datagram and seqpacket sockets judge the
+  // peer's queue, sendmsg the own buffer), so only streams are judged.
+  if (messages()) return;
   ASSERT_TRUE(b().SetWriteDeadline(absl::Now() + absl::Milliseconds(30)).ok());
   absl::Status full = WriteUntilError(b());
   ASSERT_TRUE(IsDeadlineExceeded(full)) << full;
