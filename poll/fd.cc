@@ -11,11 +11,11 @@
 #include <atomic>
 #include <cstdio>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "poll/internal/fd_calls.h"
 #include "poll/internal/perturb.h"
 #include "poll/internal/poller.h"
 
@@ -34,30 +34,6 @@ absl::Status LockStatus(internal::FdLockResult r, FdKind kind) {
       break;  // only TryRWLock, which FD does not use
   }
   return absl::InternalError("poll: bad lock result");
-}
-
-// A write call that returned 0 bytes for a non-empty buffer (Go's
-// io.ErrUnexpectedEOF in that place).
-absl::Status ErrNoProgress(absl::string_view op) {
-  return absl::DataLossError(
-      absl::StrCat(op, ": wrote 0 bytes (unexpected end of file)"));
-}
-
-absl::Status CheckOffset(int64_t off, absl::string_view op) {
-  if (off < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, ": negative offset ", off));
-  }
-  return absl::OkStatus();
-}
-
-template <typename Span>
-absl::Status CheckBufs(absl::Span<const Span> bufs, std::string_view op) {
-  for (const auto& b : bufs) {
-    absl::Status s = CheckBuffer(b.data(), b.size(), op);
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -197,15 +173,44 @@ absl::Status FD::Close() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "read"));
-  FdLock l(this, true, "read");
-  if (!l.ok()) return l.status();
-  if (p.empty()) return 0;
-  if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
-  absl::StatusOr<size_t> n = WithOp(ReadUnreadFirst(p), "read");
-  if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
-  return n;
+// The operations that can wait are described in poll/internal/fd_calls.h,
+// once for these methods and the event loop's forms of them.
+using internal::FdCalls;
+
+absl::Status FdCalls::LockError(FdLockResult r, FdKind kind) {
+  return LockStatus(r, kind);
+}
+
+absl::Status FdCalls::CheckOffset(int64_t off, const char* op) {
+  if (off < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": negative offset ", off));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FdCalls::CheckNet(FdKind kind, const char* op) {
+  if (kind == FdKind::kNet) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      op, ": not a socket (FD kind is ", std::string(FdKindName(kind)), ")"));
+}
+
+absl::Status FdCalls::CheckAddr(const SockAddr& a, const char* op) {
+  if (a.len == 0 || a.len > sizeof(a.storage)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": empty or invalid address"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FdCalls::ErrNoProgress(const char* op) {
+  return absl::DataLossError(
+      absl::StrCat(op, ": wrote 0 bytes (unexpected end of file)"));
+}
+
+absl::Status FdCalls::ErrTooManyBufs(size_t n) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("readv: too many buffers (", n, " > ", kMaxIov, ")"));
 }
 
 namespace {
@@ -215,6 +220,41 @@ constexpr int kMsgTruncFlag = 0x0100;  // MSG_TRUNC of ws2def.h (Vista on)
 constexpr int kMsgTruncFlag = MSG_TRUNC;
 #endif
 }  // namespace
+
+FdCalls::ReadMsg::Result FdCalls::ReadMsg::Run(FD& fd) {
+  if (ABSL_PREDICT_FALSE(!fd.unread_.empty())) {
+    // Bytes kept from an abandoned loop read: no control data, no sender.
+    const absl::Span<char> buf = p.subspan(0, kMaxRW);
+    bool truncated = false;
+    absl::StatusOr<size_t> n =
+        fd.TakeUnread(absl::MakeConstSpan(&buf, 1), &truncated);
+    if (!n.ok()) return n.status();
+    MsgResult m;
+    m.n = *n;
+    if (truncated) m.flags = kMsgTruncFlag;
+    return m;
+  }
+  return fd.ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags);
+}
+
+FdCalls::RecvFrom::Result FdCalls::RecvFrom::Run(FD& fd) {
+  if (ABSL_PREDICT_FALSE(!fd.unread_.empty())) {
+    // Bytes kept from an abandoned loop read (poll/internal/unread_bytes.h):
+    // their sender is not known.
+    const absl::Span<char> buf = p.subspan(0, kMaxRW);
+    absl::StatusOr<size_t> n = fd.TakeUnread(absl::MakeConstSpan(&buf, 1));
+    if (!n.ok()) return n.status();
+    RecvFromResult r;
+    r.n = *n;
+    return r;
+  }
+  return fd.RecvFromImpl(p.subspan(0, kMaxRW), flags);
+}
+
+absl::StatusOr<size_t> FD::Read(absl::Span<char> p) {
+  FdCalls::Read c{p};
+  return FdCalls::Blocking(*this, c);
+}
 
 absl::StatusOr<size_t> FD::TakeUnread(absl::Span<const absl::Span<char>> bufs,
                                       bool* truncated) {
@@ -230,212 +270,74 @@ absl::StatusOr<size_t> FD::ReadUnreadFirst(absl::Span<char> p) {
 }
 
 absl::StatusOr<size_t> FD::Pread(absl::Span<char> p, int64_t off) {
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "pread"));
-  POLL_RETURN_IF_ERROR(CheckOffset(off, "pread"));
-  // Pread does not move the offset, but it may wait for its direction like
-  // Read (IOCP), and one direction has one waiter: take the read lock.
-  FdLock l(this, true, "pread");
-  if (!l.ok()) return l.status();
-  if (p.empty()) return 0;
-  if (p.size() > kMaxRW) p = p.subspan(0, kMaxRW);
-  absl::StatusOr<size_t> n = WithOp(PreadImpl(p, off), "pread");
-  if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
-  return n;
+  FdCalls::Pread c{p, off};
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::StatusOr<size_t> FD::ReadV(absl::Span<const absl::Span<char>> bufs) {
-  if (bufs.size() > kMaxIov) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "readv: too many buffers (", bufs.size(), " > ", kMaxIov, ")"));
-  }
-  POLL_RETURN_IF_ERROR(CheckBufs(bufs, "readv"));
-  FdLock l(this, true, "readv");
-  if (!l.ok()) return l.status();
-  size_t total = 0;
-  for (const auto& b : bufs) total += b.size();
-  if (total == 0) return 0;
-  absl::StatusOr<size_t> n = WithOp(
-      ABSL_PREDICT_TRUE(unread_.empty()) ? ReadVImpl(bufs) : TakeUnread(bufs),
-      "readv");
-  if (n.ok() && *n == 0 && zero_read_is_eof_) return ErrEof();
-  return n;
+  FdCalls::ReadV<absl::Span<const absl::Span<char>>> c{bufs};
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::StatusOr<size_t> FD::Write(absl::Span<const char> p, size_t* written) {
-  if (written != nullptr) *written = 0;
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "write"));
-  FdLock l(this, false, "write");
-  if (!l.ok()) return l.status();
-  size_t done = 0;
-  do {
-    absl::Span<const char> chunk = p.subspan(done, kMaxRW);
-    absl::StatusOr<size_t> n = WithOp(WriteImpl(chunk), "write");
-    if (!n.ok()) return n.status();
-    done += *n;
-    if (written != nullptr) *written = done;
-    if (*n == 0 && !chunk.empty()) {
-      return ErrNoProgress("write");
-    }
-  } while (done < p.size());
-  return done;
+  FdCalls::Write c{p};
+  absl::StatusOr<size_t> n = FdCalls::Blocking(*this, c);
+  if (written != nullptr) *written = c.done;
+  return n;
 }
 
 absl::StatusOr<size_t> FD::Pwrite(absl::Span<const char> p, int64_t off,
                                   size_t* written) {
-  if (written != nullptr) *written = 0;
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "pwrite"));
-  POLL_RETURN_IF_ERROR(CheckOffset(off, "pwrite"));
-  FdLock l(this, false, "pwrite");
-  if (!l.ok()) return l.status();
-  size_t done = 0;
-  do {
-    absl::Span<const char> chunk = p.subspan(done, kMaxRW);
-    absl::StatusOr<size_t> n =
-        WithOp(PwriteImpl(chunk, off + static_cast<int64_t>(done)), "pwrite");
-    if (!n.ok()) return n.status();
-    done += *n;
-    if (written != nullptr) *written = done;
-    if (*n == 0 && !chunk.empty()) {
-      return ErrNoProgress("pwrite");
-    }
-  } while (done < p.size());
-  return done;
+  FdCalls::Pwrite c{p, off};
+  absl::StatusOr<size_t> n = FdCalls::Blocking(*this, c);
+  if (written != nullptr) *written = c.done;
+  return n;
 }
 
 absl::StatusOr<size_t> FD::WriteV(absl::Span<const absl::Span<const char>> bufs,
                                   size_t* written) {
-  if (written != nullptr) *written = 0;
-  POLL_RETURN_IF_ERROR(CheckBufs(bufs, "writev"));
-  FdLock l(this, false, "writev");
-  if (!l.ok()) return l.status();
-  // Work on a copy whose first element shrinks as bytes go out (Go's
-  // consume), handing at most kMaxIov buffers to each call.
-  std::vector<absl::Span<const char>> rest;
-  rest.reserve(bufs.size());
-  for (const auto& b : bufs) {
-    if (!b.empty()) rest.push_back(b);
-  }
-  size_t done = 0;
-  size_t first = 0;
-  while (first < rest.size()) {
-    size_t count = std::min(kMaxIov, rest.size() - first);
-    absl::StatusOr<size_t> n = WithOp(
-        WriteVImpl(absl::MakeConstSpan(rest).subspan(first, count)), "writev");
-    if (!n.ok()) return n.status();
-    if (*n == 0) return ErrNoProgress("writev");
-    done += *n;
-    if (written != nullptr) *written = done;
-    size_t left = *n;
-    while (left > 0 && first < rest.size()) {
-      if (left >= rest[first].size()) {
-        left -= rest[first].size();
-        ++first;
-      } else {
-        rest[first] = rest[first].subspan(left);
-        left = 0;
-      }
-    }
-  }
-  return done;
-}
-
-namespace {
-absl::Status CheckNet(FdKind kind, absl::string_view op) {
-  if (kind == FdKind::kNet) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      op, ": not a socket (FD kind is ", std::string(FdKindName(kind)), ")"));
-}
-}  // namespace
-
-absl::Status FD::CheckAccept() const { return CheckNet(kind_, "accept"); }
-
-absl::Status FD::CheckConnect(const SockAddr& addr) const {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "connect"));
-  if (addr.len == 0 || addr.len > sizeof(addr.storage)) {
-    return absl::InvalidArgumentError("connect: empty or invalid address");
-  }
-  return absl::OkStatus();
+  FdCalls::WriteV<absl::Span<const absl::Span<const char>>> c{bufs};
+  absl::StatusOr<size_t> n = FdCalls::Blocking(*this, c);
+  if (written != nullptr) *written = c.done;
+  return n;
 }
 
 absl::StatusOr<Accepted> FD::Accept() {
-  POLL_RETURN_IF_ERROR(CheckAccept());
-  FdLock l(this, true, "accept");
-  if (!l.ok()) return l.status();
-  return WithOp(AcceptImpl(), "accept");
+  FdCalls::Accept c;
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::Status FD::Connect(const SockAddr& addr) {
-  POLL_RETURN_IF_ERROR(CheckConnect(addr));
-  FdLock l(this, false, "connect");
-  if (!l.ok()) return l.status();
-  return WithOp(ConnectImpl(addr), "connect");
+  FdCalls::Connect c{addr};
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::StatusOr<MsgResult> FD::ReadMsg(absl::Span<char> p, absl::Span<char> oob,
                                       int flags) {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "recvmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuffer(oob.data(), oob.size(), "recvmsg"));
-  FdLock l(this, true, "recvmsg");
-  if (!l.ok()) return l.status();
-  if (ABSL_PREDICT_FALSE(!unread_.empty())) {
-    // Bytes kept from an abandoned loop read: no control data, no sender.
-    const absl::Span<char> buf = p.subspan(0, kMaxRW);
-    bool truncated = false;
-    absl::StatusOr<size_t> n =
-        TakeUnread(absl::MakeConstSpan(&buf, 1), &truncated);
-    if (!n.ok()) return WithOp(n.status(), "recvmsg");
-    MsgResult m;
-    m.n = *n;
-    if (truncated) m.flags = kMsgTruncFlag;
-    return m;
-  }
-  return WithOp(ReadMsgImpl(p.subspan(0, kMaxRW), oob, flags), "recvmsg");
+  FdCalls::ReadMsg c{p, oob, flags};
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::StatusOr<size_t> FD::WriteMsg(absl::Span<const char> p,
                                     absl::Span<const char> oob,
                                     const SockAddr* to, int flags) {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "sendmsg"));
-  POLL_RETURN_IF_ERROR(CheckBuffer(oob.data(), oob.size(), "sendmsg"));
-  FdLock l(this, false, "sendmsg");
-  if (!l.ok()) return l.status();
-  return WithOp(WriteMsgImpl(p.subspan(0, kMaxRW), oob, to, flags), "sendmsg");
+  FdCalls::WriteMsg c = FdCalls::WriteMsg::Make(p, oob, to, flags);
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::StatusOr<RecvFromResult> FD::RecvFrom(absl::Span<char> p, int flags) {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "recvfrom"));
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "recvfrom"));
-  FdLock l(this, true, "recvfrom");
-  if (!l.ok()) return l.status();
-  if (ABSL_PREDICT_FALSE(!unread_.empty())) {
-    // Bytes kept from an abandoned loop read (poll/internal/unread_bytes.h):
-    // their sender is not known.
-    const absl::Span<char> buf = p.subspan(0, kMaxRW);
-    absl::StatusOr<size_t> n = TakeUnread(absl::MakeConstSpan(&buf, 1));
-    if (!n.ok()) return WithOp(n.status(), "recvfrom");
-    RecvFromResult r;
-    r.n = *n;
-    return r;
-  }
-  return WithOp(RecvFromImpl(p.subspan(0, kMaxRW), flags), "recvfrom");
+  FdCalls::RecvFrom c{p, flags};
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::StatusOr<size_t> FD::SendTo(absl::Span<const char> p, const SockAddr& to,
                                   int flags) {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "sendto"));
-  POLL_RETURN_IF_ERROR(CheckBuffer(p.data(), p.size(), "sendto"));
-  if (to.len == 0 || to.len > sizeof(to.storage)) {
-    return absl::InvalidArgumentError("sendto: empty or invalid address");
-  }
-  FdLock l(this, false, "sendto");
-  if (!l.ok()) return l.status();
-  return WithOp(SendToImpl(p.subspan(0, kMaxRW), to, flags), "sendto");
+  FdCalls::SendTo c{p, to, flags};
+  return FdCalls::Blocking(*this, c);
 }
 
 absl::Status FD::Shutdown(int how) {
-  POLL_RETURN_IF_ERROR(CheckNet(kind_, "shutdown"));
+  POLL_RETURN_IF_ERROR(FdCalls::CheckNet(kind_, "shutdown"));
   if (how < 0 || how > 2) {
     return absl::InvalidArgumentError(
         absl::StrCat("shutdown: bad direction ", how));

@@ -68,6 +68,7 @@
 namespace gopoll {
 namespace internal {
 class FdAccess;
+struct FdCalls;
 }  // namespace internal
 
 // Largest byte count handed to one OS call (Go's maxRW).
@@ -231,6 +232,9 @@ class FD {
   // *Impl hooks (poll/loop/async_op.cc).
   friend class AsyncOp;
   friend class internal::FdAccess;
+  // Each operation that can wait, described once for the blocking methods
+  // and the event loop (poll/internal/fd_calls.h).
+  friend struct internal::FdCalls;
 
   // --- Hooks of the backends and the event loop (internal; reached through
   // internal::FdAccess, poll/internal/fd_access.h) ---------------------------
@@ -263,10 +267,6 @@ class FD {
   // file on an io_uring loop: both move the file position, which the ring
   // does not lock).
   bool OneLoopOpAtATime() const;
-  // The argument checks of Accept and Connect (socket calls need kNet; an
-  // address must not be empty), shared by the loop's forms of them.
-  absl::Status CheckAccept() const;
-  absl::Status CheckConnect(const SockAddr& addr) const;
   // ReadImpl, after the bytes kept by KeepAbandonedRead (read lock held).
   absl::StatusOr<size_t> ReadUnreadFirst(absl::Span<char> p);
   // The kept bytes into `bufs` (unread_ is not empty), after the checks a
@@ -310,6 +310,9 @@ class FD {
   absl::StatusOr<FileInfo> FstatImpl();
   absl::Status SetBlockingImpl();
   absl::StatusOr<Sysfd> DupImpl();
+  // Waits until direction `d` is ready (or has an error or hang-up to
+  // report); Unimplemented where the backend cannot wait for it.
+  absl::Status WaitImpl(internal::Dir d);
   // Runs f until it returns true, waiting for `d` in between.
   absl::Status RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f);
 

@@ -1,183 +1,187 @@
 // SPDX-License-Identifier: BSD-3-Clause
+// Every AsyncFd operation is one CallOp over the FD method's description
+// (poll/internal/fd_calls.h): the same argument checks, direction and body
+// as the blocking method, run one attempt at a time by AsyncOp.
 #include "poll/loop/async_fd.h"
 
 #include <cstring>
-#include <string>
+#include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
+
+#include "poll/internal/fd_calls.h"
 
 namespace gopoll {
 namespace internal_async {
 namespace {
+
+using internal::FdCalls;
 
 bool WouldBlock() {
   internal::NonBlockingScope* nb = internal::NonBlockingScope::Current();
   return nb != nullptr && nb->would_block();
 }
 
-class ReadOp final : public OpBase<absl::StatusOr<size_t>> {
+// The buffers of an operation that runs on a helper thread (Offload): the
+// caller's may go away once the consumer is abandoned (a destroyed
+// coroutine frame), so the helper thread works on copies, taken on the loop
+// thread before it starts; what it read is copied back on the loop thread
+// before delivery.
+class Scratch {
  public:
-  ReadOp(std::shared_ptr<LoopCore> c, std::shared_ptr<FD> f,
-         absl::Span<char> buf)
-      : OpBase(std::move(c), std::move(f), internal::Dir::kRead),
-        buf_(buf.subspan(0, kMaxRW)) {}
+  absl::Span<const char> In(absl::Span<const char> p) {
+    if (p.data() == nullptr) return p;
+    ins_.push_back(std::make_unique<char[]>(p.size()));
+    std::memcpy(ins_.back().get(), p.data(), p.size());
+    return absl::Span<const char>(ins_.back().get(), p.size());
+  }
+  absl::Span<char> Out(absl::Span<char> p) {
+    if (p.data() == nullptr) return p;
+    outs_.push_back({p, std::make_unique<char[]>(p.size())});
+    return absl::Span<char>(outs_.back().copy.get(), p.size());
+  }
+  // The first `n` bytes of output `i` back to the caller's buffer.
+  void Back(size_t i, size_t n) {
+    if (i >= outs_.size()) return;
+    std::memcpy(outs_[i].caller.data(), outs_[i].copy.get(),
+                std::min(n, outs_[i].caller.size()));
+  }
+  // `n` bytes scattered back over the outputs, in order.
+  void Scatter(size_t n) {
+    for (size_t i = 0; i < outs_.size() && n > 0; ++i) {
+      const size_t k = std::min(n, outs_[i].caller.size());
+      Back(i, k);
+      n -= k;
+    }
+  }
 
  private:
-  const char* OpName() const override { return "read"; }
-  bool Resumable() const override { return true; }
-  bool Attempt() override {
-    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "read");
-    if (!bad.ok() || buf_.empty()) {
-      result_.emplace(bad.ok() ? absl::StatusOr<size_t>(0) : bad);
-      return true;
-    }
-    absl::StatusOr<size_t> n = ReadOnce(buf_);
-    if (!n.ok() && WouldBlock()) return false;
-    if (n.ok() && *n == 0 && zero_read_is_eof()) {
-      result_.emplace(ErrEof());
-    } else {
-      result_.emplace(std::move(n));
-    }
-    return true;
-  }
-  void RunBlocking() override {
-    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "read");
-    if (!bad.ok()) {
-      result_.emplace(bad);
-      return;
-    }
-    copy_.resize(buf_.size());
-    result_.emplace(fd().Read(absl::MakeSpan(copy_)));
-  }
-  void BeforeDeliver() override {
-    if (copy_.empty() || !result_->ok()) return;
-    std::memcpy(buf_.data(), copy_.data(), **result_);
-  }
-  void KeepAbandoned() override { KeepRead(buf_); }
-
-  absl::Span<char> buf_;
-  std::vector<char> copy_;  // offloaded reads only
+  struct Out_ {
+    absl::Span<char> caller;
+    std::unique_ptr<char[]> copy;
+  };
+  std::vector<std::unique_ptr<char[]>> ins_;
+  std::vector<Out_> outs_;
 };
 
-class WriteOp final : public OpBase<absl::StatusOr<size_t>> {
+// Per call: what it takes from the caller before it is offloaded (Detach)
+// and gives back before delivery (Attach). Calls without buffers have none.
+using ReadVCall = FdCalls::ReadV<std::vector<absl::Span<char>>>;
+using WriteVCall = FdCalls::WriteV<std::vector<absl::Span<const char>>>;
+using WaitRead = FdCalls::Wait<internal::Dir::kRead>;
+using WaitWrite = FdCalls::Wait<internal::Dir::kWrite>;
+
+template <typename Call>
+constexpr bool kHasBuffer = requires(Call c) {
+  c.p;
+};
+template <typename Call>
+constexpr bool kHasBufs = requires(Call c) {
+  c.bufs;
+};
+
+template <typename Call>
+void Detach(Call& c, Scratch& s) {
+  if constexpr (std::is_same_v<decltype(c.p), absl::Span<char>>) {
+    c.p = s.Out(c.p);
+  } else if constexpr (std::is_same_v<decltype(c.p), absl::Span<const char>>) {
+    c.p = s.In(c.p);
+  }
+}
+void Detach(FdCalls::ReadMsg& c, Scratch& s) {
+  c.p = s.Out(c.p);
+  c.oob = s.Out(c.oob);
+}
+void Detach(FdCalls::WriteMsg& c, Scratch& s) {
+  c.p = s.In(c.p);
+  c.oob = s.In(c.oob);
+}
+void Detach(ReadVCall& c, Scratch& s) {
+  for (auto& b : c.bufs) b = s.Out(b);
+}
+void Detach(WriteVCall& c, Scratch& s) {
+  for (auto& b : c.bufs) b = s.In(b);
+}
+
+template <typename Call, typename R>
+void Attach(Call& c, Scratch& s, const R& r) {
+  if constexpr (kHasBuffer<Call>) {
+    if constexpr (std::is_same_v<decltype(c.p), absl::Span<char>>) {
+      if (r.ok()) s.Back(0, *r);
+    }
+  }
+}
+void Attach(FdCalls::ReadMsg&, Scratch& s, const absl::StatusOr<MsgResult>& r) {
+  if (!r.ok()) return;
+  s.Back(0, r->n);
+  s.Back(1, r->oobn);
+}
+void Attach(FdCalls::RecvFrom&, Scratch& s,
+            const absl::StatusOr<RecvFromResult>& r) {
+  if (r.ok()) s.Back(0, r->n);
+}
+void Attach(ReadVCall&, Scratch& s, const absl::StatusOr<size_t>& r) {
+  if (r.ok()) s.Scatter(*r);
+}
+
+// An AsyncOp running the FD method `Call` describes; its result type is
+// the method's (R), except for Accept, whose connection becomes an AsyncFd
+// on the same loop.
+template <typename Call, typename R = typename Call::Result>
+class CallOp final : public OpBase<R> {
  public:
-  WriteOp(std::shared_ptr<LoopCore> c, std::shared_ptr<FD> f,
-          absl::Span<const char> buf)
-      : OpBase(std::move(c), std::move(f), internal::Dir::kWrite), buf_(buf) {}
+  CallOp(std::shared_ptr<LoopCore> c, std::shared_ptr<FD> f, Call call)
+      : OpBase<R>(std::move(c), std::move(f), Call::kDir),
+        call_(std::move(call)) {}
 
  private:
-  const char* OpName() const override { return "write"; }
-  bool Resumable() const override { return true; }
+  using OpBase<R>::result_;
+  const char* OpName() const override { return Call::kName; }
+  absl::Status CheckArgs() override { return call_.Check(this->fd()); }
+  bool Resumable() const override { return Call::kRing; }
   bool Attempt() override {
-    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "write");
-    if (!bad.ok()) {
-      result_.emplace(bad);
-      return true;
-    }
-    // At least one call, as FD::Write (and Go) make: a 0-byte write is
-    // one (a datagram or seqpacket socket sends an empty message).
-    do {
-      absl::Span<const char> rest = buf_.subspan(done_, kMaxRW);
-      absl::StatusOr<size_t> n = WriteOnce(rest);
-      if (!n.ok()) {
-        if (WouldBlock()) return false;
-        result_.emplace(n.status());
-        return true;
-      }
-      if (*n == 0 && !rest.empty()) {
-        result_.emplace(absl::DataLossError(
-            "write: wrote 0 bytes (unexpected end of file)"));
-        return true;
-      }
-      done_ += *n;
-    } while (done_ < buf_.size());
-    result_.emplace(done_);
+    typename Call::Result r = call_.Run(this->fd());
+    if (!r.ok() && WouldBlock()) return false;
+    result_.emplace(Map(std::move(r)));
     return true;
   }
   void BeforeOffload() override {
-    // The caller's buffer may go away once the consumer is abandoned (a
-    // destroyed coroutine frame): copy it now, on the loop thread.
-    if (buf_.data() != nullptr) copy_.assign(buf_.data(), buf_.size());
+    if constexpr (kHasBuffer<Call> || kHasBufs<Call>) {
+      scratch_ = std::make_unique<Scratch>();
+      Detach(call_, *scratch_);
+    }
   }
   void RunBlocking() override {
-    // (Checks only the span itself, not the memory it pointed to.)
-    absl::Status bad = CheckBuffer(buf_.data(), buf_.size(), "write");
-    if (!bad.ok()) {
-      result_.emplace(bad);
-      return;
+    result_.emplace(Map(FdCalls::Blocking(this->fd(), call_)));
+  }
+  void BeforeDeliver() override {
+    if constexpr (kHasBuffer<Call> || kHasBufs<Call>) {
+      if (scratch_ != nullptr) Attach(call_, *scratch_, *result_);
     }
-    result_.emplace(fd().Write(absl::Span<const char>(copy_)));
   }
-
-  absl::Span<const char> buf_;
-  size_t done_ = 0;
-  std::string copy_;  // offloaded writes only
-};
-
-class AcceptOp final : public OpBase<absl::StatusOr<AsyncFd>> {
- public:
-  using OpBase::OpBase;
-
- private:
-  const char* OpName() const override { return "accept"; }
-  absl::Status CheckArgs() override { return CheckAcceptArgs(); }
-#if defined(__linux__)
-  // io_uring loops submit the accept and collect it when it completes
-  // (poll/unix/uring_poller.h); epoll ignores it. Not on Windows, whose
-  // loops run accepts on helper threads (FD::AsyncNative).
-  bool Resumable() const override { return true; }
-#endif
-  bool Attempt() override {
-    absl::StatusOr<Accepted> a = AcceptOnce();
-    if (!a.ok() && WouldBlock()) return false;
-    Finish(std::move(a));
-    return true;
+  void KeepAbandoned() override {
+    // Only Read is a ring operation that reads into the caller's memory.
+    if constexpr (std::is_same_v<Call, FdCalls::Read>) this->KeepRead(call_.p);
   }
-  void RunBlocking() override { Finish(fd().Accept()); }
-  void Finish(absl::StatusOr<Accepted> a) {
-    if (!a.ok()) {
-      result_.emplace(a.status());
-      return;
+  R Map(typename Call::Result r) {
+    if constexpr (std::is_same_v<R, typename Call::Result>) {
+      return r;
+    } else {
+      if (!r.ok()) return r.status();
+      return AsyncFd::Wrap(this->core_ref(), r->sysfd, FdKind::kNet);
     }
-    result_.emplace(AsyncFd::Wrap(core_ref(), a->sysfd, FdKind::kNet));
   }
+
+  Call call_;
+  std::unique_ptr<Scratch> scratch_;  // offloaded operations only
 };
-
-class ConnectOp final : public OpBase<absl::Status> {
- public:
-  ConnectOp(std::shared_ptr<LoopCore> c, std::shared_ptr<FD> f,
-            const SockAddr& addr)
-      : OpBase(std::move(c), std::move(f), internal::Dir::kWrite),
-        addr_(addr) {}
-
- private:
-  const char* OpName() const override { return "connect"; }
-  absl::Status CheckArgs() override { return CheckConnectArgs(addr_); }
-  bool Attempt() override {
-    absl::Status s = ConnectOnce(addr_);
-    if (!s.ok() && WouldBlock()) return false;
-    result_.emplace(std::move(s));
-    return true;
-  }
-  void RunBlocking() override { result_.emplace(fd().Connect(addr_)); }
-
-  SockAddr addr_;
-};
-
-// Callback form: start on the loop thread, deliver from the loop.
-template <typename Op, typename R, typename... Args>
-void StartWithCallback(absl::AnyInvocable<void(R) &&> cb, Args&&... args) {
-  auto* op = new Op(std::forward<Args>(args)...);
-  op->SetCallback(std::move(cb));
-  op->StartOnLoop();
-}
 
 }  // namespace
 }  // namespace internal_async
 
-using internal_async::AcceptOp;
-using internal_async::ConnectOp;
-using internal_async::ReadOp;
-using internal_async::WriteOp;
+using internal::FdCalls;
+using internal_async::CallOp;
 
 absl::StatusOr<AsyncFd> AsyncFd::Wrap(std::shared_ptr<LoopCore> core,
                                       Sysfd sysfd, FdKind kind) {
@@ -187,42 +191,128 @@ absl::StatusOr<AsyncFd> AsyncFd::Wrap(std::shared_ptr<LoopCore> core,
   return AsyncFd(std::move(core), std::move(fd));
 }
 
+// Both forms of each operation: the callback form starts the op on the
+// loop thread and delivers from the loop; the coroutine form is started by
+// co_await (Awaitable).
+template <typename R, typename Call>
+void AsyncFd::Start(Call call, absl::AnyInvocable<void(R) &&> cb) const {
+  auto* op = new CallOp<Call, R>(core_, fd_, std::move(call));
+  op->SetCallback(std::move(cb));
+  op->StartOnLoop();
+}
+
+template <typename R, typename Call>
+Awaitable<R> AsyncFd::Await(Call call) const {
+  return Awaitable<R>(new CallOp<Call, R>(core_, fd_, std::move(call)));
+}
+
+using SizeR = absl::StatusOr<size_t>;
+
 void AsyncFd::AsyncRead(absl::Span<char> buf, SizeCallback cb) const {
-  internal_async::StartWithCallback<ReadOp, absl::StatusOr<size_t>>(
-      std::move(cb), core_, fd_, buf);
+  Start<SizeR>(FdCalls::Read{buf}, std::move(cb));
 }
-
 void AsyncFd::AsyncWrite(absl::Span<const char> buf, SizeCallback cb) const {
-  internal_async::StartWithCallback<WriteOp, absl::StatusOr<size_t>>(
-      std::move(cb), core_, fd_, buf);
+  Start<SizeR>(FdCalls::Write{buf}, std::move(cb));
 }
-
 void AsyncFd::AsyncAccept(AcceptCallback cb) const {
-  internal_async::StartWithCallback<AcceptOp, absl::StatusOr<AsyncFd>>(
-      std::move(cb), core_, fd_, internal::Dir::kRead);
+  Start<absl::StatusOr<AsyncFd>>(FdCalls::Accept{}, std::move(cb));
 }
-
 void AsyncFd::AsyncConnect(const SockAddr& addr, StatusCallback cb) const {
-  internal_async::StartWithCallback<ConnectOp, absl::Status>(std::move(cb),
-                                                             core_, fd_, addr);
+  Start<absl::Status>(FdCalls::Connect{addr}, std::move(cb));
+}
+void AsyncFd::AsyncPread(absl::Span<char> buf, int64_t off,
+                         SizeCallback cb) const {
+  Start<SizeR>(FdCalls::Pread{buf, off}, std::move(cb));
+}
+void AsyncFd::AsyncPwrite(absl::Span<const char> buf, int64_t off,
+                          SizeCallback cb) const {
+  Start<SizeR>(FdCalls::Pwrite{buf, off}, std::move(cb));
+}
+void AsyncFd::AsyncReadV(absl::Span<const absl::Span<char>> bufs,
+                         SizeCallback cb) const {
+  Start<SizeR>(internal_async::ReadVCall{{bufs.begin(), bufs.end()}},
+               std::move(cb));
+}
+void AsyncFd::AsyncWriteV(absl::Span<const absl::Span<const char>> bufs,
+                          SizeCallback cb) const {
+  Start<SizeR>(internal_async::WriteVCall{{bufs.begin(), bufs.end()}},
+               std::move(cb));
+}
+void AsyncFd::AsyncReadMsg(absl::Span<char> p, absl::Span<char> oob, int flags,
+                           MsgCallback cb) const {
+  Start<absl::StatusOr<MsgResult>>(FdCalls::ReadMsg{p, oob, flags},
+                                   std::move(cb));
+}
+void AsyncFd::AsyncWriteMsg(absl::Span<const char> p,
+                            absl::Span<const char> oob, const SockAddr* to,
+                            int flags, SizeCallback cb) const {
+  Start<SizeR>(FdCalls::WriteMsg::Make(p, oob, to, flags), std::move(cb));
+}
+void AsyncFd::AsyncRecvFrom(absl::Span<char> p, int flags,
+                            RecvFromCallback cb) const {
+  Start<absl::StatusOr<RecvFromResult>>(FdCalls::RecvFrom{p, flags},
+                                        std::move(cb));
+}
+void AsyncFd::AsyncSendTo(absl::Span<const char> p, const SockAddr& to,
+                          int flags, SizeCallback cb) const {
+  Start<SizeR>(FdCalls::SendTo{p, to, flags}, std::move(cb));
+}
+void AsyncFd::AsyncWaitReadable(StatusCallback cb) const {
+  Start<absl::Status>(internal_async::WaitRead{}, std::move(cb));
+}
+void AsyncFd::AsyncWaitWritable(StatusCallback cb) const {
+  Start<absl::Status>(internal_async::WaitWrite{}, std::move(cb));
 }
 
-Awaitable<absl::StatusOr<size_t>> AsyncFd::Read(absl::Span<char> buf) const {
-  return Awaitable<absl::StatusOr<size_t>>(new ReadOp(core_, fd_, buf));
+Awaitable<SizeR> AsyncFd::Read(absl::Span<char> buf) const {
+  return Await<SizeR>(FdCalls::Read{buf});
 }
-
-Awaitable<absl::StatusOr<size_t>> AsyncFd::Write(
-    absl::Span<const char> buf) const {
-  return Awaitable<absl::StatusOr<size_t>>(new WriteOp(core_, fd_, buf));
+Awaitable<SizeR> AsyncFd::Write(absl::Span<const char> buf) const {
+  return Await<SizeR>(FdCalls::Write{buf});
 }
-
 Awaitable<absl::StatusOr<AsyncFd>> AsyncFd::Accept() const {
-  return Awaitable<absl::StatusOr<AsyncFd>>(
-      new AcceptOp(core_, fd_, internal::Dir::kRead));
+  return Await<absl::StatusOr<AsyncFd>>(FdCalls::Accept{});
 }
-
 Awaitable<absl::Status> AsyncFd::Connect(const SockAddr& addr) const {
-  return Awaitable<absl::Status>(new ConnectOp(core_, fd_, addr));
+  return Await<absl::Status>(FdCalls::Connect{addr});
+}
+Awaitable<SizeR> AsyncFd::Pread(absl::Span<char> buf, int64_t off) const {
+  return Await<SizeR>(FdCalls::Pread{buf, off});
+}
+Awaitable<SizeR> AsyncFd::Pwrite(absl::Span<const char> buf,
+                                 int64_t off) const {
+  return Await<SizeR>(FdCalls::Pwrite{buf, off});
+}
+Awaitable<SizeR> AsyncFd::ReadV(absl::Span<const absl::Span<char>> bufs) const {
+  return Await<SizeR>(internal_async::ReadVCall{{bufs.begin(), bufs.end()}});
+}
+Awaitable<SizeR> AsyncFd::WriteV(
+    absl::Span<const absl::Span<const char>> bufs) const {
+  return Await<SizeR>(internal_async::WriteVCall{{bufs.begin(), bufs.end()}});
+}
+Awaitable<absl::StatusOr<MsgResult>> AsyncFd::ReadMsg(absl::Span<char> p,
+                                                      absl::Span<char> oob,
+                                                      int flags) const {
+  return Await<absl::StatusOr<MsgResult>>(FdCalls::ReadMsg{p, oob, flags});
+}
+Awaitable<SizeR> AsyncFd::WriteMsg(absl::Span<const char> p,
+                                   absl::Span<const char> oob,
+                                   const SockAddr* to, int flags) const {
+  return Await<SizeR>(FdCalls::WriteMsg::Make(p, oob, to, flags));
+}
+Awaitable<absl::StatusOr<RecvFromResult>> AsyncFd::RecvFrom(absl::Span<char> p,
+                                                            int flags) const {
+  return Await<absl::StatusOr<RecvFromResult>>(FdCalls::RecvFrom{p, flags});
+}
+Awaitable<SizeR> AsyncFd::SendTo(absl::Span<const char> p, const SockAddr& to,
+                                 int flags) const {
+  return Await<SizeR>(FdCalls::SendTo{p, to, flags});
+}
+Awaitable<absl::Status> AsyncFd::WaitReadable() const {
+  return Await<absl::Status>(internal_async::WaitRead{});
+}
+Awaitable<absl::Status> AsyncFd::WaitWritable() const {
+  return Await<absl::Status>(internal_async::WaitWrite{});
 }
 
 }  // namespace gopoll

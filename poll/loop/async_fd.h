@@ -40,6 +40,8 @@
 // clang-format on
 
 #include <coroutine>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -57,6 +59,10 @@
 namespace gopoll {
 
 class AsyncFd;
+
+namespace internal {
+struct FdCalls;
+}  // namespace internal
 
 namespace internal_async {
 
@@ -150,6 +156,9 @@ class AsyncFd {
   using SizeCallback = absl::AnyInvocable<void(absl::StatusOr<size_t>) &&>;
   using AcceptCallback = absl::AnyInvocable<void(absl::StatusOr<AsyncFd>) &&>;
   using StatusCallback = absl::AnyInvocable<void(absl::Status) &&>;
+  using MsgCallback = absl::AnyInvocable<void(absl::StatusOr<MsgResult>) &&>;
+  using RecvFromCallback =
+      absl::AnyInvocable<void(absl::StatusOr<RecvFromResult>) &&>;
 
   // An empty handle (valid() is false); use Loop::Adopt.
   AsyncFd() = default;
@@ -179,24 +188,87 @@ class AsyncFd {
   // The FD itself: deadlines, Close, and blocking calls from other threads.
   FD& fd() const { return *fd_; }
 
-  // Byte arrays (string literals included) must be passed as spans or
-  // string_views, as for FD::Write: a literal's array type would also write
-  // its trailing NUL.
-  template <size_t N>
-  void AsyncWrite(const char (&)[N], SizeCallback) const = delete;
-  template <size_t N>
-  Awaitable<absl::StatusOr<size_t>> Write(const char (&)[N]) const = delete;
-
+  // Each operation is the FD method of the same name (poll/fd.h), with
+  // its argument checks, errors and semantics: callback form Async<Name>,
+  // coroutine form <Name> returning Awaitable<R>, R being the FD method's
+  // result. Writes write everything (or fail); the result reports how much.
   void AsyncRead(absl::Span<char> buf, SizeCallback cb) const;
   void AsyncWrite(absl::Span<const char> buf, SizeCallback cb) const;
   void AsyncAccept(AcceptCallback cb) const;
   // Connects the socket (created by the caller, e.g. with ::socket) to addr.
   void AsyncConnect(const SockAddr& addr, StatusCallback cb) const;
+  // Scatter read (at most kMaxIov buffers: more is InvalidArgument) and
+  // gather write (any number). The list of spans is copied; the memory
+  // they point to must stay valid until the callback runs.
+  void AsyncReadV(absl::Span<const absl::Span<char>> bufs,
+                  SizeCallback cb) const;
+  void AsyncWriteV(absl::Span<const absl::Span<const char>> bufs,
+                   SizeCallback cb) const;
+  // At an offset; the FD's own offset does not move.
+  void AsyncPread(absl::Span<char> buf, int64_t off, SizeCallback cb) const;
+  void AsyncPwrite(absl::Span<const char> buf, int64_t off,
+                   SizeCallback cb) const;
+  // Sockets: recvmsg/sendmsg with control data (e.g. SCM_RIGHTS), and
+  // recvfrom/sendto. `to` (may be null on a connected socket) is copied.
+  void AsyncReadMsg(absl::Span<char> p, absl::Span<char> oob, int flags,
+                    MsgCallback cb) const;
+  void AsyncWriteMsg(absl::Span<const char> p, absl::Span<const char> oob,
+                     const SockAddr* to, int flags, SizeCallback cb) const;
+  void AsyncRecvFrom(absl::Span<char> p, int flags, RecvFromCallback cb) const;
+  void AsyncSendTo(absl::Span<const char> p, const SockAddr& to, int flags,
+                   SizeCallback cb) const;
+  // Readiness only, for code that makes its own non-blocking calls on
+  // fd().sysfd() (OpenSSL, c-ares, ...): OK once the FD is readable
+  // (writable) or has an error or hang-up for that call to report; ends
+  // with IsDeadlineExceeded or IsClosing like a read (write). Holds the
+  // direction like a read (write) does: IsBusy while one is pending.
+  // Windows: sockets' readability only (Unimplemented otherwise: IOCP
+  // reports completions, not readiness).
+  void AsyncWaitReadable(StatusCallback cb) const;
+  void AsyncWaitWritable(StatusCallback cb) const;
 
   Awaitable<absl::StatusOr<size_t>> Read(absl::Span<char> buf) const;
   Awaitable<absl::StatusOr<size_t>> Write(absl::Span<const char> buf) const;
   Awaitable<absl::StatusOr<AsyncFd>> Accept() const;
   Awaitable<absl::Status> Connect(const SockAddr& addr) const;
+  Awaitable<absl::StatusOr<size_t>> ReadV(
+      absl::Span<const absl::Span<char>> bufs) const;
+  Awaitable<absl::StatusOr<size_t>> WriteV(
+      absl::Span<const absl::Span<const char>> bufs) const;
+  Awaitable<absl::StatusOr<size_t>> Pread(absl::Span<char> buf,
+                                          int64_t off) const;
+  Awaitable<absl::StatusOr<size_t>> Pwrite(absl::Span<const char> buf,
+                                           int64_t off) const;
+  Awaitable<absl::StatusOr<MsgResult>> ReadMsg(absl::Span<char> p,
+                                               absl::Span<char> oob,
+                                               int flags) const;
+  Awaitable<absl::StatusOr<size_t>> WriteMsg(absl::Span<const char> p,
+                                             absl::Span<const char> oob,
+                                             const SockAddr* to,
+                                             int flags) const;
+  Awaitable<absl::StatusOr<RecvFromResult>> RecvFrom(absl::Span<char> p,
+                                                     int flags) const;
+  Awaitable<absl::StatusOr<size_t>> SendTo(absl::Span<const char> p,
+                                           const SockAddr& to, int flags) const;
+  Awaitable<absl::Status> WaitReadable() const;
+  Awaitable<absl::Status> WaitWritable() const;
+
+  // Byte arrays (string literals included) must be passed as spans or
+  // string_views, as for FD: a literal's array type would also write its
+  // trailing NUL.
+  template <size_t N>
+  void AsyncWrite(const char (&)[N], SizeCallback) const = delete;
+  template <size_t N>
+  Awaitable<absl::StatusOr<size_t>> Write(const char (&)[N]) const = delete;
+  template <size_t N>
+  void AsyncPwrite(const char (&)[N], int64_t, SizeCallback) const = delete;
+  template <size_t N>
+  void AsyncSendTo(const char (&)[N], const SockAddr&, int,
+                   SizeCallback) const = delete;
+  template <size_t N>
+  void Pwrite(const char (&)[N], int64_t) const = delete;
+  template <size_t N>
+  void SendTo(const char (&)[N], const SockAddr&, int) const = delete;
 
   // getsockname / getpeername of a socket (poll/net.h; also for a
   // connection Accept gave).
@@ -215,6 +287,12 @@ class AsyncFd {
  private:
   AsyncFd(std::shared_ptr<LoopCore> core, std::shared_ptr<FD> fd)
       : core_(std::move(core)), fd_(std::move(fd)) {}
+  // An operation described by `call` (poll/internal/fd_calls.h): started
+  // with a callback, or returned for co_await.
+  template <typename R, typename Call>
+  void Start(Call call, absl::AnyInvocable<void(R) &&> cb) const;
+  template <typename R, typename Call>
+  Awaitable<R> Await(Call call) const;
 
   // Member order matters: the FD (registered with the loop's poller) is
   // destroyed before the loop core that owns the poller.

@@ -92,7 +92,8 @@ class AsyncOp : public internal::Waiter {
 
  protected:
   // The FD method's own argument checks (e.g. socket calls need kNet), made
-  // before anything else: an error is the operation's result.
+  // before anything else: an error is the operation's result. (The loop's
+  // operations make exactly their FD method's, poll/internal/fd_calls.h.)
   virtual absl::Status CheckArgs() { return absl::OkStatus(); }
   // One attempt, inside a NonBlockingScope; true when finished (result or
   // error recorded), false when it would block.
@@ -117,20 +118,6 @@ class AsyncOp : public internal::Waiter {
   void KeepRead(absl::Span<const char> buf);
 
   FD& fd() { return *fd_; }
-  // Calls into FD's one-attempt hooks (AsyncOp is FD's friend).
-  absl::StatusOr<size_t> ReadOnce(absl::Span<char> p) {
-    return fd_->ReadUnreadFirst(p);
-  }
-  absl::StatusOr<size_t> WriteOnce(absl::Span<const char> p) {
-    return fd_->WriteImpl(p);
-  }
-  absl::StatusOr<Accepted> AcceptOnce() { return fd_->AcceptImpl(); }
-  absl::Status ConnectOnce(const SockAddr& a) { return fd_->ConnectImpl(a); }
-  absl::Status CheckAcceptArgs() const { return fd_->CheckAccept(); }
-  absl::Status CheckConnectArgs(const SockAddr& a) const {
-    return fd_->CheckConnect(a);
-  }
-  bool zero_read_is_eof() const { return fd_->zero_read_is_eof(); }
   LoopCore& core() { return *core_; }
   std::shared_ptr<LoopCore> core_ref() const { return core_; }
 

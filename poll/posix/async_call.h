@@ -23,13 +23,15 @@
 namespace gopoll::posix {
 
 struct AsyncCall {
-  enum class Op : uint8_t { kNone, kRead, kWrite, kSend, kAccept };
+  enum class Op : uint8_t { kNone, kRead, kWrite, kSend, kAccept, kPoll };
   Op op = Op::kNone;
   bool collect = false;
   int fd = -1;
   void* buf = nullptr;
   size_t len = 0;
-  int flags = 0;  // send: MSG_*; accept: SOCK_*
+  int flags = 0;  // send: MSG_*; accept: SOCK_*; poll: POLLIN/POLLOUT
+  // read/write: the offset (pread/pwrite); -1: the file position.
+  int64_t off = -1;
   // Run by the kernel's workers, never inline in the submitting call (a
   // regular file: a read of a slow file system, FUSE or NFS, would block
   // the loop thread inside io_uring_enter).
@@ -43,7 +45,7 @@ struct AsyncCall {
 
 // The attempt's answer for a described (not collected) call.
 inline IoResult Describe(void* ctx, AsyncCall::Op op, void* buf, size_t len,
-                         int flags = 0) {
+                         int flags = 0, int64_t off = -1) {
   auto* c = static_cast<AsyncCall*>(ctx);
   if (c->collect) {
     return c->res < 0 ? IoResult{0, -c->res} : IoResult{c->res, 0};
@@ -52,6 +54,7 @@ inline IoResult Describe(void* ctx, AsyncCall::Op op, void* buf, size_t len,
   c->buf = buf;
   c->len = len;
   c->flags = flags;
+  c->off = off;
   return IoResult{0, 0};
 }
 

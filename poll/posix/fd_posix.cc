@@ -4,6 +4,7 @@
 // the backend's ExecIO, which decides how to wait (epoll readiness, or a
 // blocking call interrupted by deadlines and Close).
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -74,13 +75,21 @@ absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
 }
 
 absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
-  return Exec(*this, internal::Dir::kRead, "pread", [&](void*) {
+  return Exec(*this, internal::Dir::kRead, "pread", [&](void* ctx) {
+    if (ctx != nullptr) {
+      return posix::Describe(ctx, posix::AsyncCall::Op::kRead, p.data(),
+                             p.size(), 0, off);
+    }
     return posix::Result(::pread(sysfd_, p.data(), p.size(), off));
   });
 }
 
 absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
-  return Exec(*this, internal::Dir::kWrite, "pwrite", [&](void*) {
+  return Exec(*this, internal::Dir::kWrite, "pwrite", [&](void* ctx) {
+    if (ctx != nullptr) {
+      return posix::Describe(ctx, posix::AsyncCall::Op::kWrite,
+                             const_cast<char*>(p.data()), p.size(), 0, off);
+    }
     return posix::Result(::pwrite(sysfd_, p.data(), p.size(), off));
   });
 }
@@ -208,6 +217,35 @@ absl::StatusOr<size_t> FD::SendToImpl(absl::Span<const char> p,
     return posix::Result(::sendto(sysfd_, p.data(), p.size(),
                                   flags | MSG_NOSIGNAL, to.get(), to.len));
   });
+}
+
+// poll(2) without a timeout is the one attempt: "not ready" is EAGAIN, so
+// ExecIO waits for readiness (or a deadline or Close) and asks again.
+// Errors and hang-ups count as ready: the caller's own call reports them.
+absl::Status FD::WaitImpl(internal::Dir d) {
+  const short events = d == internal::Dir::kRead ? POLLIN : POLLOUT;
+  const char* name = d == internal::Dir::kRead ? "waitread" : "waitwrite";
+  if (!pd_.pollable()) {
+    // Nothing to arm: poll(2) itself waits (files are always ready).
+    pollfd p{static_cast<int>(sysfd_), events, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, -1);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? ErrnoError(name, errno) : absl::OkStatus();
+  }
+  return Exec(*this, d, name,
+              [&](void* ctx) {
+                if (ctx != nullptr) {  // IORING_OP_POLL_ADD: ends when ready
+                  return posix::Describe(ctx, posix::AsyncCall::Op::kPoll,
+                                         nullptr, 0, events);
+                }
+                pollfd p{static_cast<int>(sysfd_), events, 0};
+                int r = ::poll(&p, 1, 0);
+                if (r < 0) return IoResult{0, errno};
+                return r == 0 ? IoResult{0, EAGAIN} : IoResult{0, 0};
+              })
+      .status();
 }
 
 absl::Status FD::CloseSysfd() { return posix::Close(sysfd_); }

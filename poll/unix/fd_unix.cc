@@ -292,8 +292,9 @@ bool FD::OneLoopOpAtATime() const { return IoUringLoopPoller::RingOnly(pd_); }
 void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
   if (IoUringLoopPoller::Of(pd_.poller()) == nullptr) return;
   auto* op = static_cast<UringOp*>(backend_op);
+  // A read at an offset (pread) took nothing from a stream: nothing to keep.
   if (!op->done || op->call.op != posix::AsyncCall::Op::kRead ||
-      op->call.res < 0) {
+      op->call.off >= 0 || op->call.res < 0) {
     return;
   }
   const size_t n = std::min(static_cast<size_t>(op->call.res), buf.size());

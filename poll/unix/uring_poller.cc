@@ -181,17 +181,20 @@ void IoUringLoopPoller::Submit(UringOp* op) {
   switch (c.op) {
     case posix::AsyncCall::Op::kRead:
       io_uring_prep_read(sqe, c.fd, c.buf, static_cast<unsigned>(c.len),
-                         static_cast<uint64_t>(-1));
+                         static_cast<uint64_t>(c.off));
       break;
     case posix::AsyncCall::Op::kWrite:
       io_uring_prep_write(sqe, c.fd, c.buf, static_cast<unsigned>(c.len),
-                          static_cast<uint64_t>(-1));
+                          static_cast<uint64_t>(c.off));
       break;
     case posix::AsyncCall::Op::kSend:
       io_uring_prep_send(sqe, c.fd, c.buf, c.len, c.flags);
       break;
     case posix::AsyncCall::Op::kAccept:
       io_uring_prep_accept(sqe, c.fd, c.addr.get(), &c.addrlen, c.flags);
+      break;
+    case posix::AsyncCall::Op::kPoll:
+      io_uring_prep_poll_add(sqe, c.fd, static_cast<unsigned>(c.flags));
       break;
     case posix::AsyncCall::Op::kNone:
       ABSL_RAW_LOG(FATAL, "poll: io_uring: an operation without a call");

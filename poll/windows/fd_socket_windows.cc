@@ -23,6 +23,8 @@
 #include <windows.h>
 // clang-format on
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "poll/fd.h"
 #include "poll/windows/win_error.h"
@@ -266,6 +268,24 @@ absl::StatusOr<size_t> FD::WriteMsgImpl(absl::Span<const char> p,
                         static_cast<OVERLAPPED*>(ctx), nullptr);
     return WsaDone(rc, put);
   });
+}
+
+// Readability of a socket: RawIOImpl's zero-byte receive, once. IOCP
+// reports completions, not readiness: writability and other handles
+// cannot be waited for (as RawWrite and RawRead say).
+absl::Status FD::WaitImpl(internal::Dir d) {
+  if (d == internal::Dir::kWrite) {
+    return absl::UnimplementedError(
+        "waitwrite: the Windows backend cannot wait for writability (IOCP "
+        "reports completions, not readiness)");
+  }
+  if (kind_ != FdKind::kNet) {
+    return absl::UnimplementedError(
+        "waitread: the Windows backend can wait for readability of sockets "
+        "only");
+  }
+  bool first = true;
+  return RawIOImpl(d, [&](Sysfd) { return !std::exchange(first, false); });
 }
 
 absl::Status FD::RawIOImpl(internal::Dir d, absl::FunctionRef<bool(Sysfd)> f) {

@@ -6,6 +6,10 @@
 // way, the handle is released by the time Close returns), EOF versus errors,
 // zero-byte reads and writes, message boundaries, errors that name their
 // operation, and the races of Go's internal/poll, os and net tests.
+#ifndef _WIN32
+#include <sys/socket.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <functional>
@@ -21,6 +25,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "poll/errors.h"
+#include "poll/fd.h"             // kMaxIov
 #include "poll/loop/async_op.h"  // IsBusy
 #include "tests/conformance/harness.h"
 #include "tests/timing_window.h"
@@ -75,6 +80,12 @@ class Background {
 };
 
 using SizeResult = absl::StatusOr<size_t>;
+
+#ifdef _WIN32
+constexpr int kMsgTrunc = 0x0100;  // MSG_TRUNC of ws2def.h
+#else
+constexpr int kMsgTrunc = MSG_TRUNC;
+#endif
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
@@ -511,6 +522,152 @@ TEST_P(Contract, DeadlineFlippedFromAnotherThreadIsATimeout) {
   EXPECT_TRUE(s.ok()) << s;
 }
 
+// --- The other operations that can wait: ReadV/WriteV, ReadMsg/WriteMsg,
+// RecvFrom, and readiness waits (AsyncFd's WaitReadable/WaitWritable; the
+// blocking forms wait through RawRead/RawWrite).
+
+bool IsPipe(Transport t) {
+  return t == Transport::kPipe || t == Transport::kNamedPipe;
+}
+
+// What the backend documents it cannot wait for (README's platform table):
+// Windows (IOCP) waits for sockets' readability only.
+bool CanWait(Transport t, bool read) {
+#ifdef _WIN32
+  return read && t == Transport::kTcp;
+#else
+  (void)t;
+  (void)read;
+  return true;
+#endif
+}
+
+TEST_P(Contract, GatherWriteScatterRead) {
+  const std::string x = "abc", y, z = "defgh";
+  const absl::Span<const char> out[] = {x, y, z};
+  SizeResult w = b().WriteV(out);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(*w, 8u);
+  std::string got;
+  while (got.size() < 8) {
+    char p1[3], p2[16];
+    const absl::Span<char> in[] = {absl::MakeSpan(p1), absl::MakeSpan(p2)};
+    SizeResult n = a().ReadV(in);
+    ASSERT_TRUE(n.ok()) << n.status();
+    ASSERT_GT(*n, 0u);
+    got.append(p1, std::min<size_t>(*n, 3));
+    if (*n > 3) got.append(p2, *n - 3);
+    if (messages()) {
+      EXPECT_EQ(*n, 8u) << "one message, one read";
+    }
+  }
+  EXPECT_EQ(got, "abcdefgh");
+}
+
+// More buffers than the OS takes in one readv: a clear error and nothing
+// read; exactly the limit works.
+TEST_P(Contract, ReadVAtAndAboveTheBufferLimit) {
+  ASSERT_TRUE(b().Write(std::string_view("q")).ok());
+  std::vector<char> bytes(kMaxIov + 1);
+  std::vector<absl::Span<char>> in;
+  for (char& c : bytes) in.push_back(absl::MakeSpan(&c, 1));
+  SizeResult n = a().ReadV(in);
+  ASSERT_EQ(n.status().code(), absl::StatusCode::kInvalidArgument)
+      << n.status();
+  EXPECT_TRUE(Contains(Msg(n.status()), "readv: too many buffers"));
+  in.pop_back();
+  n = a().ReadV(in);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(bytes[0], 'q');
+}
+
+// WriteV splits a longer list itself and writes it all (streams; on message
+// transports each OS call is a message of its own).
+TEST_P(Contract, WriteVAboveTheBufferLimitWritesEverything) {
+  if (messages()) return;  // covered by the stream transports
+  const size_t count = kMaxIov + 3;
+  std::string data;
+  for (size_t i = 0; i < count; ++i) data.push_back('a' + i % 26);
+  std::vector<absl::Span<const char>> out;
+  for (size_t i = 0; i < count; ++i) out.push_back({data.data() + i, 1});
+  Background<SizeResult> writer([&] { return b().WriteV(out); });
+  absl::StatusOr<std::string> got = ReadFull(a(), count);
+  SizeResult w = writer.Join();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(*w, count);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, data);
+}
+
+TEST_P(Contract, WaitReadableEndsWithDeadlineThenWithData) {
+  if (!CanWait(GetParam().transport, true)) {
+    EXPECT_EQ(a().WaitReadable().code(), absl::StatusCode::kUnimplemented);
+    return;
+  }
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(30);
+  ASSERT_TRUE(a().SetReadDeadline(deadline).ok());
+  absl::Status w = a().WaitReadable();
+  EXPECT_GE(absl::Now(), deadline);
+  ASSERT_TRUE(IsDeadlineExceeded(w)) << w;
+  EXPECT_TRUE(EndsWith(Msg(w), ": i/o timeout"));
+  ASSERT_TRUE(a().SetReadDeadline(absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(b().Write(std::string_view("x")).ok());
+  w = a().WaitReadable();
+  ASSERT_TRUE(w.ok()) << w;
+  // Readiness only: the data is still there.
+  absl::StatusOr<std::string> got = ReadFull(a(), 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "x");
+  // Already readable: a second wait ends at once.
+  ASSERT_TRUE(b().Write(std::string_view("y")).ok());
+  ASSERT_TRUE(a().WaitReadable().ok());
+  ASSERT_TRUE(a().WaitReadable().ok());
+}
+
+TEST_P(Contract, CloseUnblocksWaitReadable) {
+  if (!CanWait(GetParam().transport, true)) return;
+  Background<absl::Status> waiter([this] { return a().WaitReadable(); });
+  ASSERT_TRUE(WaitUntilBlocked(waiter.tid()));
+  ASSERT_TRUE(a().Close().ok());
+  EXPECT_FALSE(a().HandleOpen()) << "Close returned before releasing";
+  absl::Status w = waiter.Join();
+  EXPECT_TRUE(IsClosing(w)) << w;
+}
+
+TEST_P(Contract, WaitWritableEndsAtOnceWithRoomAndWithDeadlineWithout) {
+  if (!CanWait(GetParam().transport, false)) {
+    EXPECT_EQ(b().WaitWritable().code(), absl::StatusCode::kUnimplemented);
+    return;
+  }
+  ASSERT_TRUE(b().WaitWritable().ok());
+  // Message sockets: poll(2) may report room that a send of the next
+  // message does not find (unix datagram and seqpacket sockets judge the
+  // peer's queue, sendmsg the own buffer), so only streams are judged.
+  if (messages()) return;
+  ASSERT_TRUE(b().SetWriteDeadline(absl::Now() + absl::Milliseconds(30)).ok());
+  absl::Status full = WriteUntilError(b());
+  ASSERT_TRUE(IsDeadlineExceeded(full)) << full;
+  ASSERT_TRUE(b().SetWriteDeadline(absl::Now() + absl::Milliseconds(30)).ok());
+  absl::Status w = b().WaitWritable();
+  EXPECT_TRUE(IsDeadlineExceeded(w)) << w;
+}
+
+// Socket calls on a pipe: the FD method's own argument check, in every form.
+TEST_P(Contract, SocketCallsOnAPipeAreInvalid) {
+  if (!IsPipe(GetParam().transport)) return;
+  char buf[4];
+  absl::StatusOr<MsgResult> m = a().ReadMsg(absl::MakeSpan(buf), {}, 0);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(Msg(m.status()), "recvmsg: not a socket"));
+  absl::StatusOr<RecvFromResult> r = a().RecvFrom(absl::MakeSpan(buf), 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(Msg(r.status()), "recvfrom: not a socket"));
+  SizeResult w = b().WriteMsg(std::string_view("x"), {}, 0);
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(Msg(w.status()), "sendmsg: not a socket"));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllForms, Contract,
                          ::testing::ValuesIn(AllParams(false)), ParamName);
 
@@ -527,6 +684,34 @@ TEST_P(MessageContract, EachReadReturnsOneMessage) {
   ASSERT_TRUE(n2.ok()) << n2.status();
   EXPECT_EQ(std::string(buf, *n2), "defgh");
 }
+// A message longer than the buffer: the rest is dropped, recvmsg says
+// MSG_TRUNC, the next message is whole.
+TEST_P(MessageContract, ReadMsgReportsTruncation) {
+  ASSERT_TRUE(b().WriteMsg(std::string_view("hello"), {}, 0).ok());
+  ASSERT_TRUE(b().WriteMsg(std::string_view("xy"), {}, 0).ok());
+  char buf[16];
+  absl::StatusOr<MsgResult> m = a().ReadMsg(absl::MakeSpan(buf, 3), {}, 0);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(std::string(buf, m->n), "hel");
+  EXPECT_NE(m->flags & kMsgTrunc, 0);
+  m = a().ReadMsg(absl::MakeSpan(buf), {}, 0);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(std::string(buf, m->n), "xy");
+  EXPECT_EQ(m->flags & kMsgTrunc, 0);
+}
+
+TEST_P(MessageContract, RecvFromTakesOneMessage) {
+  ASSERT_TRUE(b().Write(std::string_view("hello")).ok());
+  ASSERT_TRUE(b().Write(std::string_view("zz")).ok());
+  char buf[16];
+  absl::StatusOr<RecvFromResult> r = a().RecvFrom(absl::MakeSpan(buf, 2), 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(std::string(buf, r->n), "he");
+  r = a().RecvFrom(absl::MakeSpan(buf), 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(std::string(buf, r->n), "zz");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllForms, MessageContract,
                          ::testing::ValuesIn(AllParams(true)), ParamName);
 // Windows' transports (TCP, byte-mode named pipes) keep no boundaries: the

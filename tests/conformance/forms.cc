@@ -2,6 +2,11 @@
 // The forms of the conformance harness (harness.h): blocking FDs with each
 // waiting strategy, callbacks and coroutines on a running loop, and FDs
 // whose loop is gone.
+#ifndef _WIN32
+#include <poll.h>
+#endif
+
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -18,6 +23,23 @@ namespace {
 
 // A blocking gopoll::FD (also the after-the-loop form: the FD of an AsyncFd
 // whose loop was destroyed).
+// A RawRead/RawWrite function that is done once the handle is ready.
+// Windows: a socket's zero-byte receive waits for readability, so the
+// second call is after it (RawWrite and other handles are Unimplemented).
+std::function<bool(Sysfd)> Ready(bool read) {
+#ifdef _WIN32
+  (void)read;
+  auto first = std::make_shared<bool>(true);
+  return [first](Sysfd) { return !std::exchange(*first, false); };
+#else
+  return [read](Sysfd s) {
+    pollfd p{static_cast<int>(s), static_cast<short>(read ? POLLIN : POLLOUT),
+             0};
+    return ::poll(&p, 1, 0) > 0;
+  };
+#endif
+}
+
 class FdConn final : public Conn {
  public:
   FdConn(Sysfd s, std::shared_ptr<FD> fd, AsyncFd keep = AsyncFd())
@@ -34,6 +56,32 @@ class FdConn final : public Conn {
     CloseRaw(a->sysfd);
     return absl::OkStatus();
   }
+  absl::StatusOr<size_t> ReadV(
+      absl::Span<const absl::Span<char>> bufs) override {
+    return fd_->ReadV(bufs);
+  }
+  absl::StatusOr<size_t> WriteV(
+      absl::Span<const absl::Span<const char>> bufs) override {
+    return fd_->WriteV(bufs);
+  }
+  absl::StatusOr<MsgResult> ReadMsg(absl::Span<char> p, absl::Span<char> oob,
+                                    int flags) override {
+    return fd_->ReadMsg(p, oob, flags);
+  }
+  absl::StatusOr<size_t> WriteMsg(absl::Span<const char> p,
+                                  absl::Span<const char> oob,
+                                  int flags) override {
+    return fd_->WriteMsg(p, oob, nullptr, flags);
+  }
+  absl::StatusOr<RecvFromResult> RecvFrom(absl::Span<char> p,
+                                          int flags) override {
+    return fd_->RecvFrom(p, flags);
+  }
+  // RawRead/RawWrite call f first and wait only when it returns false,
+  // so f must look at readiness itself (an edge-triggered poller reports
+  // data that came before the call no more).
+  absl::Status WaitReadable() override { return fd_->RawRead(Ready(true)); }
+  absl::Status WaitWritable() override { return fd_->RawWrite(Ready(false)); }
   absl::Status Close() override { return fd_->Close(); }
   absl::Status SetDeadline(absl::Time t) override {
     return fd_->SetDeadline(t);
@@ -127,6 +175,12 @@ Task<void> CoAccept(AsyncFd fd, std::shared_ptr<StatusSlot> out) {
   out->Set(a.status());
 }
 
+// Any coroutine form: awaits `aw` on the loop thread.
+template <typename R, typename A>
+Task<void> CoAwait(A aw, std::shared_ptr<Slot<R>> out) {
+  out->Set(co_await std::move(aw));
+}
+
 class LoopConn final : public Conn {
  public:
   LoopConn(Sysfd s, std::shared_ptr<LoopRunner> runner, AsyncFd fd,
@@ -165,6 +219,49 @@ class LoopConn final : public Conn {
     }
     return slot->Wait();
   }
+  absl::StatusOr<size_t> ReadV(
+      absl::Span<const absl::Span<char>> bufs) override {
+    return Do<absl::StatusOr<size_t>>(
+        [&](auto cb) { fd_.AsyncReadV(bufs, std::move(cb)); },
+        [&] { return fd_.ReadV(bufs); });
+  }
+  absl::StatusOr<size_t> WriteV(
+      absl::Span<const absl::Span<const char>> bufs) override {
+    return Do<absl::StatusOr<size_t>>(
+        [&](auto cb) { fd_.AsyncWriteV(bufs, std::move(cb)); },
+        [&] { return fd_.WriteV(bufs); });
+  }
+  absl::StatusOr<MsgResult> ReadMsg(absl::Span<char> p, absl::Span<char> oob,
+                                    int flags) override {
+    return Do<absl::StatusOr<MsgResult>>(
+        [&](auto cb) { fd_.AsyncReadMsg(p, oob, flags, std::move(cb)); },
+        [&] { return fd_.ReadMsg(p, oob, flags); });
+  }
+  absl::StatusOr<size_t> WriteMsg(absl::Span<const char> p,
+                                  absl::Span<const char> oob,
+                                  int flags) override {
+    return Do<absl::StatusOr<size_t>>(
+        [&](auto cb) {
+          fd_.AsyncWriteMsg(p, oob, nullptr, flags, std::move(cb));
+        },
+        [&] { return fd_.WriteMsg(p, oob, nullptr, flags); });
+  }
+  absl::StatusOr<RecvFromResult> RecvFrom(absl::Span<char> p,
+                                          int flags) override {
+    return Do<absl::StatusOr<RecvFromResult>>(
+        [&](auto cb) { fd_.AsyncRecvFrom(p, flags, std::move(cb)); },
+        [&] { return fd_.RecvFrom(p, flags); });
+  }
+  absl::Status WaitReadable() override {
+    return Do<absl::Status>(
+        [&](auto cb) { fd_.AsyncWaitReadable(std::move(cb)); },
+        [&] { return fd_.WaitReadable(); });
+  }
+  absl::Status WaitWritable() override {
+    return Do<absl::Status>(
+        [&](auto cb) { fd_.AsyncWaitWritable(std::move(cb)); },
+        [&] { return fd_.WaitWritable(); });
+  }
   absl::Status Close() override { return fd_.Close(); }
   absl::Status SetDeadline(absl::Time t) override { return fd_.SetDeadline(t); }
   absl::Status SetReadDeadline(absl::Time t) override {
@@ -175,6 +272,19 @@ class LoopConn final : public Conn {
   }
 
  private:
+  // Starts the operation in this Conn's form and waits for its result.
+  template <typename R, typename StartCb, typename MakeAwaitable>
+  R Do(StartCb start, MakeAwaitable make) {
+    auto slot = std::make_shared<Slot<R>>();
+    if (coroutine_) {
+      runner_->loop().Spawn(CoAwait<R>(make(), slot));
+    } else {
+      start(absl::AnyInvocable<void(R) &&>(
+          [slot](R r) { slot->Set(std::move(r)); }));
+    }
+    return slot->Wait();
+  }
+
   std::shared_ptr<LoopRunner> runner_;  // declared first: dies last
   AsyncFd fd_;
   bool coroutine_;

@@ -72,6 +72,24 @@ class Conn {
   virtual absl::StatusOr<size_t> Write(absl::Span<const char> p) = 0;
   // Accepts one connection (listeners only) and closes it.
   virtual absl::Status Accept() = 0;
+  // The other operations that can wait (FD's methods; AsyncFd's forms).
+  virtual absl::StatusOr<size_t> ReadV(
+      absl::Span<const absl::Span<char>> bufs) = 0;
+  virtual absl::StatusOr<size_t> WriteV(
+      absl::Span<const absl::Span<const char>> bufs) = 0;
+  virtual absl::StatusOr<MsgResult> ReadMsg(absl::Span<char> p,
+                                            absl::Span<char> oob,
+                                            int flags) = 0;
+  virtual absl::StatusOr<size_t> WriteMsg(absl::Span<const char> p,
+                                          absl::Span<const char> oob,
+                                          int flags) = 0;
+  virtual absl::StatusOr<RecvFromResult> RecvFrom(absl::Span<char> p,
+                                                  int flags) = 0;
+  // Readiness only: the loop forms' WaitReadable/WaitWritable; the
+  // blocking forms wait the same way through RawRead/RawWrite with a
+  // function that is done the second time it runs.
+  virtual absl::Status WaitReadable() = 0;
+  virtual absl::Status WaitWritable() = 0;
   virtual absl::Status Close() = 0;
   virtual absl::Status SetDeadline(absl::Time t) = 0;
   virtual absl::Status SetReadDeadline(absl::Time t) = 0;
