@@ -18,11 +18,15 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -143,6 +147,77 @@ TEST(LoopBackendTest, IoUringDeniedBySeccompFallsBackToEpoll) {
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 0)
       << "child failed at step " << WEXITSTATUS(status);
+}
+
+// --- A ring that cannot be set up after the probe succeeded -------------
+
+// The lowest descriptor number not open in this process.
+int LowestFreeFd(int from) {
+  for (int fd = from;; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) return fd;
+  }
+}
+
+// io_uring works (the probe passed) but this loop's ring cannot be set up:
+// here no descriptor number is left for it (a full descriptor table; the
+// locked-memory limit shared by every ring of the user does the same). The
+// loop falls back to epoll, and the failed poller closes nothing but what
+// it opened: its ring never had a descriptor, so number 0 (what an unset
+// ring names) belongs to somebody else and must stay open.
+TEST(LoopBackendTest, RingSetupFailureClosesNoOtherDescriptor) {
+  REQUIRE_IO_URING();
+  // Descriptor 0 is one this test knows (under a test runner it may be
+  // closed).
+  int opened0 = -1;
+  if (::fcntl(0, F_GETFD) == -1) {
+    opened0 = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(opened0, 0);
+  }
+  struct stat st0;
+  ASSERT_EQ(::fstat(0, &st0), 0);
+  const int open_before = testing::CountOpenFds();
+
+  // Exactly two free numbers below the limit: the poller's epoll instance
+  // and eventfd take them, the ring gets EMFILE.
+  const int free1 = LowestFreeFd(0);
+  const int free2 = LowestFreeFd(free1 + 1);
+  struct rlimit old_limit;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = static_cast<rlim_t>(free2) + 1;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+  absl::Status why;
+  std::unique_ptr<IoUringLoopPoller> ring = IoUringLoopPoller::Create(0, &why);
+  // The same through a loop that asked for io_uring: epoll instead (the
+  // failed ring's two descriptors are free again for it).
+  std::optional<Loop> loop;
+  loop.emplace(Uring());
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+
+  EXPECT_EQ(ring, nullptr);
+  EXPECT_EQ(OsErrorCode(why), EMFILE) << why;
+  EXPECT_STREQ(loop->backend_name(), "epoll");
+  struct stat now0;
+  ASSERT_EQ(::fstat(0, &now0), 0) << "descriptor 0 was closed";
+  EXPECT_EQ(now0.st_dev, st0.st_dev) << "descriptor 0 was closed and reused";
+  EXPECT_EQ(now0.st_ino, st0.st_ino) << "descriptor 0 was closed and reused";
+
+  {  // The fallback loop works.
+    RawPipe p = MakeRawPipe();
+    absl::StatusOr<AsyncFd> r = loop->Adopt(p.r, FdKind::kPipe);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(::write(p.w, "hi", 2), 2);
+    ::close(p.w);
+    char buf[4];
+    absl::StatusOr<size_t> n =
+        testing::ReadOnLoop(*loop, *r, absl::MakeSpan(buf));
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(std::string(buf, *n), "hi");
+    EXPECT_TRUE(r->Close().ok());
+  }
+  loop.reset();
+  EXPECT_EQ(testing::CountOpenFds(), open_before) << testing::ListOpenFds();
+  if (opened0 == 0) ::close(0);
 }
 
 // --- Pitfalls ------------------------------------------------------------

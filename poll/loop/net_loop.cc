@@ -18,6 +18,7 @@
 
 #ifndef _WIN32
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -87,8 +88,13 @@ absl::StatusOr<Sysfd> WatchSignals() {
   if (fd < 0) return ErrnoError("fcntl", errno);
   if (sig_waiters == 0) {
     // Signals of an earlier wait that nobody took are not this wait's.
+    // Polled first: a waiter's FD may have made the shared read end
+    // blocking (backends whose loops make blocking calls on helper
+    // threads), and an empty pipe must not block here.
     char drain[64];
-    while (::read(sig_pipe[0], drain, sizeof(drain)) > 0) {
+    pollfd pfd{sig_pipe[0], POLLIN, 0};
+    while (::poll(&pfd, 1, 0) == 1 &&
+           ::read(sig_pipe[0], drain, sizeof(drain)) > 0) {
     }
     struct sigaction sa = {};
     sa.sa_handler = OnShutdownSignal;
