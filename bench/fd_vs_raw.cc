@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // What the FD layer costs: every FD path beside the raw system calls doing
 // the same work, in the same run, then a table of ratios against the goals
-// of issue 7 (see BENCHMARKS.md).
+// in BENCHMARKS.md.
 //
 //   ./bazelw run -c opt //bench:fd_vs_raw
 //   ./bazelw run -c opt //bench:fd_vs_raw -- --benchmark_filter=PingPong/busy
@@ -258,7 +258,7 @@ void PrintTable(const Collector& c) {
                    "Loop/pingpong/callback", "Loop/pingpong/raw_epoll", 1.3});
   pairs.push_back({"loop ping-pong, coroutines vs raw epoll loop",
                    "Loop/pingpong/coroutine", "Loop/pingpong/raw_epoll", 1.3});
-  // The loop on io_uring (issue 16: <= 1.25x the raw liburing loop).
+  // The loop on io_uring (goal: <= 1.25x the raw liburing loop).
   pairs.push_back({"loop ping-pong on io_uring, callbacks vs raw io_uring loop",
                    "Loop/pingpong/callback_io_uring",
                    "Loop/pingpong/raw_io_uring", 1.25});

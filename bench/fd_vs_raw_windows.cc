@@ -2,7 +2,7 @@
 // What the FD layer costs on Windows: 4 KiB reads of a cached regular file
 // through an FD beside raw ReadFile doing the same work on an equivalent
 // handle, in the same run, then a table of ratios against the goals of
-// issue 7 (see BENCHMARKS.md, "Windows (under Wine)").
+// in BENCHMARKS.md ("Windows (under Wine)").
 //
 //   ./bazelw build -c opt --config=windows //bench:fd_vs_raw_windows
 //   tools/wine/wine.sh bazel-bin/bench/fd_vs_raw_windows

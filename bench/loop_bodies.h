@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // bench/loop_bodies.h
 //
-// Single-thread event-loop ping-pong over two pipes (issue 8): one round
+// Single-thread event-loop ping-pong over two pipes: one round
 // trip is a byte written to pipe 1, read by side B, written back on pipe 2
 // and read by side A (each read asks for up to 64 bytes and gets the one
 // byte). The forms do the same work: a raw epoll_wait + read/write loop

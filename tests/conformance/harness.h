@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // tests/conformance/harness.h
 //
-// The harness of the conformance suite (issue 14): the FD contract is
+// The harness of the conformance suite: the FD contract is
 // written once (conformance_test.cc) against `Conn`, an endpoint driven
 // through one *form* of the API, over one *transport*:
 //
