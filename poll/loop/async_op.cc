@@ -284,7 +284,10 @@ void AsyncOp::ResumeInFlight(bool completion) {
   core_->RemoveArmed(this);
   state_ = State::kQueued;
   if (abandoned_) {
-    internal::FdAccess::FreeAsync(*fd_, std::exchange(backend_op_, nullptr));
+    // (Abandon freed the backend's operation already, once it completed.)
+    if (backend_op_ != nullptr) {
+      internal::FdAccess::FreeAsync(*fd_, std::exchange(backend_op_, nullptr));
+    }
     Release();
     delete this;
     return;
@@ -323,6 +326,11 @@ void AsyncOp::Abandon() {
     // for the FD's next read, never dropped (the buffer is still alive
     // here; the lock is still held).
     KeepAbandoned();
+    // Freed now, while the FD still has its poller: the Release below may
+    // drop the FD's last reference (a Close came first), and then nothing
+    // would find the backend to free the operation or to close the
+    // connection an abandoned accept took.
+    internal::FdAccess::FreeAsync(*fd_, std::exchange(backend_op_, nullptr));
     // The kernel is done with it: the FD is free for the next operation at
     // once (one may start in this very turn, as async_fd.h promises).
     // Leave the slot first (a wake already taken out of it is on its way).

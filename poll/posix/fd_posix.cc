@@ -77,6 +77,11 @@ absl::StatusOr<size_t> FD::WriteImpl(absl::Span<const char> p) {
 absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
   return Exec(*this, internal::Dir::kRead, "pread", [&](void* ctx) {
     if (ctx != nullptr) {
+      // The ring ignores the offset of a stream (pipe, socket) and would
+      // consume its bytes; pread(2) refuses it.
+      if (kind_ == FdKind::kPipe || kind_ == FdKind::kNet) {
+        return IoResult{0, ESPIPE};
+      }
       return posix::Describe(ctx, posix::AsyncCall::Op::kRead, p.data(),
                              p.size(), 0, off);
     }
@@ -87,6 +92,9 @@ absl::StatusOr<size_t> FD::PreadImpl(absl::Span<char> p, int64_t off) {
 absl::StatusOr<size_t> FD::PwriteImpl(absl::Span<const char> p, int64_t off) {
   return Exec(*this, internal::Dir::kWrite, "pwrite", [&](void* ctx) {
     if (ctx != nullptr) {
+      if (kind_ == FdKind::kPipe || kind_ == FdKind::kNet) {
+        return IoResult{0, ESPIPE};  // as pwrite(2) (see PreadImpl)
+      }
       return posix::Describe(ctx, posix::AsyncCall::Op::kWrite,
                              const_cast<char*>(p.data()), p.size(), 0, off);
     }

@@ -79,7 +79,14 @@ absl::StatusOr<size_t> ExecOnRing(
       op = ring.NewOp(nb.completion);
       op->call.fd = static_cast<int>(fd.sysfd());
       op->call.never_inline = IoUringLoopPoller::RingOnly(pd);
-      attempt(&op->call);
+      IoResult r = attempt(&op->call);
+      if (op->call.op == posix::AsyncCall::Op::kNone) {
+        // The hook answered without describing a call (a refusal such as
+        // a stream's ESPIPE for pread): nothing to submit.
+        ring.Free(op);
+        if (r.err == 0) return static_cast<size_t>(r.n);
+        return ErrnoError(syscall, static_cast<int>(r.err));
+      }
       ring.Submit(op);
       nb.SetInFlight(op);
       return absl::Status(absl::StatusCode::kUnavailable, "");
