@@ -196,6 +196,66 @@ TEST_F(LoopTest, CallbackCloseWhilePendingFromOtherThread) {
   testing::ExpectCloseFromOtherThreadEndsPendingRead(*loop_, r);
 }
 
+// Close from a thread while no thread runs the loop: the pending read ends
+// only on the loop's next turn, so Close must not wait for it (it would
+// wait forever: the thread that runs the loop next may be the one waiting).
+// The handle is released when that turn has ended the read.
+void ExpectCloseWithoutALoopTurnReturns(Loop& loop, AsyncFd r,
+                                        const std::atomic<bool>& done) {
+  const int sysfd = static_cast<int>(r.fd().sysfd());
+  absl::Notification returned;
+  absl::Status closed;
+  std::thread closer([&] {
+    closed = r.Close();
+    returned.Notify();
+  });
+  const bool in_time = returned.WaitForNotificationWithTimeout(kHang);
+  EXPECT_TRUE(in_time) << "Close waited for a loop that no thread runs";
+  if (!in_time) {
+    testing::RunLoopUntil(loop, [&] { return returned.HasBeenNotified(); });
+  }
+  closer.join();
+  EXPECT_TRUE(closed.ok()) << closed;
+  EXPECT_FALSE(done.load()) << "the read ended outside a loop turn";
+  testing::RunLoopUntil(loop, [&] { return done.load(); });
+  // The last reference went with the read: the handle is closed.
+  errno = 0;
+  EXPECT_EQ(fcntl(sysfd, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+TEST_F(LoopTest, CallbackCloseWhileNoThreadRunsTheLoop) {
+  auto [r, w] = Pipe();
+  char buf[4];
+  absl::Status st;
+  std::atomic<bool> done{false};
+  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
+    st = n.status();
+    done = true;
+  });
+  loop_->RunOnce(absl::ZeroDuration());
+  ASSERT_FALSE(done.load());
+  ExpectCloseWithoutALoopTurnReturns(*loop_, r, done);
+  EXPECT_TRUE(IsClosing(st)) << st;
+}
+
+TEST_F(LoopTest, CoroutineCloseWhileNoThreadRunsTheLoop) {
+  auto [r, w] = Pipe();
+  absl::Status st;
+  std::atomic<bool> done{false};
+  loop_->Spawn(
+      [](AsyncFd r, absl::Status* st, std::atomic<bool>* done) -> Task<void> {
+        char buf[4];
+        absl::StatusOr<size_t> n = co_await r.Read(absl::MakeSpan(buf));
+        *st = n.status();
+        *done = true;
+      }(r, &st, &done));
+  loop_->RunOnce(absl::ZeroDuration());
+  ASSERT_FALSE(done.load());
+  ExpectCloseWithoutALoopTurnReturns(*loop_, r, done);
+  EXPECT_TRUE(IsClosing(st)) << st;
+}
+
 // One pending operation per direction: on epoll a second read of the same
 // FD fails with IsBusy at once; helper-thread loops (no poller) run it as
 // a blocking Read that waits for the FD's read lock, so it completes after

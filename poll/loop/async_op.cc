@@ -106,8 +106,7 @@ bool AsyncOp::StartInline() {
     });
     return false;
   }
-  const internal::FdLockResult locked =
-      fd_->mu_.TryRWLock(dir_ == internal::Dir::kRead);
+  const internal::FdLockResult locked = LockDir(dir_ == internal::Dir::kRead);
   if (locked != internal::FdLockResult::kOk) {
     Fail(TryLockError(locked, dir_, fd_->kind()));
     return true;
@@ -379,7 +378,7 @@ bool AsyncOp::LockOtherDirection() {
   // file position, which the ring's operations do not lock (read(2) and
   // write(2) do): one at a time, the second is busy.
   const bool other_is_read = dir_ != internal::Dir::kRead;
-  const internal::FdLockResult r = fd_->mu_.TryRWLock(other_is_read);
+  const internal::FdLockResult r = LockDir(other_is_read);
   if (r == internal::FdLockResult::kOk) {
     other_locked_ = true;
     return true;
@@ -394,11 +393,25 @@ bool AsyncOp::LockOtherDirection() {
 void AsyncOp::Release() {
   if (other_locked_) {
     other_locked_ = false;
-    fd_->UnlockRW(dir_ != internal::Dir::kRead);
+    UnlockDir(dir_ != internal::Dir::kRead);
   }
   if (!locked_) return;
   locked_ = false;
-  fd_->UnlockRW(dir_ == internal::Dir::kRead);
+  UnlockDir(dir_ == internal::Dir::kRead);
+}
+
+internal::FdLockResult AsyncOp::LockDir(bool read) {
+  // Counted first: a Close that marks the FD after this lock is taken sees
+  // the count and does not wait for the loop (FD::Close).
+  fd_->loop_locks_.fetch_add(1);
+  const internal::FdLockResult r = fd_->mu_.TryRWLock(read);
+  if (r != internal::FdLockResult::kOk) fd_->loop_locks_.fetch_sub(1);
+  return r;
+}
+
+void AsyncOp::UnlockDir(bool read) {
+  fd_->loop_locks_.fetch_sub(1);
+  fd_->UnlockRW(read);
 }
 
 void AsyncOp::FinishAndDelete() {

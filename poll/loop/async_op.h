@@ -144,6 +144,9 @@ class AsyncOp : public internal::Waiter {
   // With the own direction locked: locks the other one too (FDs whose
   // loop operations run one at a time); false (failed, released) if busy.
   bool LockOtherDirection();
+  // TryRWLock / UnlockRW of a direction, counted in the FD's loop_locks_.
+  internal::FdLockResult LockDir(bool read);
+  void UnlockDir(bool read);
   // Release + Deliver (unless abandoned) + delete.
   void FinishAndDelete();
 
