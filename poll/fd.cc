@@ -164,17 +164,27 @@ absl::Status FD::Close() {
   internal::Poller* poller = pd_.poller();
   bool loop_thread =
       internal::IsCurrentLoopPoller(poller) && !poller->orphaned();
-  // Nor for an event loop's operations from any other thread: a loop's
-  // operation ends only when some thread runs the loop, maybe this one
-  // after Close returns. (A loop operation counts itself before it takes
-  // its lock, so one that got it before the closed mark is seen here.)
-  const bool loop_pending = loop_locks_.load() > 0;
+  // (A loop operation counts itself before it takes its lock, so one that
+  // got it before the closed mark is counted here.)
+  const bool loop_ops = loop_locks_.load() > 0;
   Unref();
   // A pollable FD's operations all return promptly now: wait for the last
   // one so that the handle is really closed when Close returns. Blocking
   // operations cannot be interrupted, so Close does not wait for them.
-  if (!blocking && !loop_thread && !loop_pending) {
-    destroyed_.WaitForNotification();
+  if (!blocking && !loop_thread) {
+    if (!loop_ops) {
+      destroyed_.WaitForNotification();
+    } else {
+      // An event loop's operation ends only when a thread runs the loop,
+      // maybe this one after Close returns: wait while the loop runs, not
+      // once no thread does (the loop's next run or its destruction then
+      // releases the handle). The pauses only notice that the loop stopped.
+      absl::Duration pause = absl::Milliseconds(1);
+      while (poller != nullptr && poller->running() &&
+             !destroyed_.WaitForNotificationWithTimeout(pause)) {
+        pause = std::min(pause * 2, absl::Milliseconds(20));
+      }
+    }
   }
   if (destroyed_.HasBeenNotified()) return close_status_;
   return absl::OkStatus();

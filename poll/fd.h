@@ -13,11 +13,12 @@
 //     with IsClosing), makes new operations fail at once, and releases the OS
 //     handle only when the last operation has returned, so a handle number is
 //     never reused while an operation might still use it. For pollable FDs
-//     Close() returns only after the handle is released, except when an
-//     event loop's operation on it is pending (poll/loop/loop.h) or Close
-//     runs on the thread of the FD's event loop: the loop finishes those
-//     operations only when it runs, so Close does not wait for them, and
-//     the handle is released when the last of them has ended.
+//     Close() returns only after the handle is released, except on the
+//     thread of the FD's event loop (poll/loop/loop.h), and when an event
+//     loop's operation on it is pending while no thread runs that loop: the
+//     loop ends its operations only when it runs, so Close does not wait
+//     for them then, and the handle is released by the loop's next run (or
+//     its destruction).
 //   - Read/write deadlines (SetDeadline & co.) bound blocked and future
 //     operations: an expired deadline fails them with IsDeadlineExceeded.
 //   - Pollable FDs wait in one of two ways (WaitStrategy below): on Linux by
@@ -331,8 +332,8 @@ class FD {
   // The handle is in blocking mode: Close does not wait for operations.
   std::atomic<bool> blocking_{true};
   // Direction locks held by event loop operations (AsyncOp counts them
-  // before it takes one): Close does not wait for those, only their loop's
-  // next turn (or its destruction) ends them.
+  // before it takes one): only a run of their loop ends those, so Close
+  // waits for them only while the loop runs.
   std::atomic<int> loop_locks_{0};
   internal::FdMutex mu_;
   internal::PollDesc pd_;

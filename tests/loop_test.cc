@@ -197,7 +197,7 @@ TEST_F(LoopTest, CallbackCloseWhilePendingFromOtherThread) {
 }
 
 // Close from a thread while no thread runs the loop: the pending read ends
-// only on the loop's next turn, so Close must not wait for it (it would
+// only on the loop's next run, so Close must not wait for it (it would
 // wait forever: the thread that runs the loop next may be the one waiting).
 // The handle is released when that turn has ended the read.
 void ExpectCloseWithoutALoopTurnReturns(Loop& loop, AsyncFd r,
@@ -253,6 +253,43 @@ TEST_F(LoopTest, CoroutineCloseWhileNoThreadRunsTheLoop) {
   loop_->RunOnce(absl::ZeroDuration());
   ASSERT_FALSE(done.load());
   ExpectCloseWithoutALoopTurnReturns(*loop_, r, done);
+  EXPECT_TRUE(IsClosing(st)) << st;
+}
+
+// Close waits for a loop's pending operation while a thread runs the loop,
+// and returns when that thread stops running it (the operation may not have
+// ended then: the loop's next run ends it and releases the handle).
+TEST_F(LoopTest, CloseReturnsWhenTheLoopStopsRunning) {
+  auto [r, w] = Pipe();
+  char buf[4];
+  absl::Status st;
+  std::atomic<bool> done{false};
+  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
+    st = n.status();
+    done = true;
+  });
+  loop_->RunOnce(absl::ZeroDuration());
+  ASSERT_FALSE(done.load());
+  absl::Notification in_callback;
+  std::thread runner([&] {
+    loop_->Post([&] {
+      in_callback.Notify();
+      absl::SleepFor(absl::Milliseconds(50));
+    });
+    loop_->RunOnce(absl::ZeroDuration());
+  });
+  in_callback.WaitForNotification();
+  absl::Notification returned;
+  std::thread closer([&] {
+    EXPECT_TRUE(r.Close().ok());
+    returned.Notify();
+  });
+  const bool in_time = returned.WaitForNotificationWithTimeout(kHang);
+  EXPECT_TRUE(in_time) << "Close waited for a loop that stopped running";
+  runner.join();
+  if (!in_time) RunUntil([&] { return returned.HasBeenNotified(); });
+  closer.join();
+  RunUntil([&] { return done.load(); });
   EXPECT_TRUE(IsClosing(st)) << st;
 }
 

@@ -67,6 +67,13 @@ class Poller {
   // the thread that ran the loop.
   bool orphaned() const { return orphaned_.load(std::memory_order_acquire); }
 
+  // Threads inside a run of the owning loop now (Loop::Run for the whole
+  // run, RunOnce for its turn, the loop's shutdown): FD::Close waits for
+  // the loop's pending operations of an FD only while some thread runs it.
+  void EnterRun() { running_.fetch_add(1); }
+  void ExitRun() { running_.fetch_sub(1); }
+  bool running() const { return running_.load() > 0; }
+
   // The OS mechanism behind it ("epoll", "io_uring", "iocp"), for
   // Loop::backend_name().
   virtual const char* backend_name() const { return ""; }
@@ -78,6 +85,7 @@ class Poller {
  private:
   const uint64_t id_;
   std::atomic<bool> orphaned_{false};
+  std::atomic<int> running_{0};
 };
 
 // Whether `p` (non-null) is the poller of the event loop the calling thread

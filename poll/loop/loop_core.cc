@@ -110,6 +110,7 @@ void LoopCore::DrainRemoteLocked() {
 }
 
 int LoopCore::RunOnce(absl::Duration timeout) {
+  RunScope running(*this);
   const LoopCore* outer = t_running;
   t_running = this;
   // Stays set after the round: this thread is the loop's thread until it
@@ -206,6 +207,7 @@ void LoopCore::RemoveArmed(AsyncOp* op) {
 }
 
 void LoopCore::Shutdown() {
+  RunScope running(*this);
   const LoopCore* outer = t_running;
   t_running = this;
   // Stays set after the round: this thread is the loop's thread until it

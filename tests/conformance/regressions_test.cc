@@ -57,8 +57,9 @@ TEST(Regressions, CloseOnAThreadOfADestroyedLoopWaitsForAnotherLoopsOp) {
     b.reset();
     CloseRaw(other);
   }
-  // Another thread runs loop b: it starts the read, then pauses, so that
-  // the read is pending when this thread closes the FD.
+  // Another thread runs loop b: it starts the read, then pauses inside a
+  // callback (the loop runs, so Close waits for it), so that the read is
+  // pending when this thread closes the FD.
   absl::Notification armed;
   std::thread runner([&] {
     char buf[1];
@@ -68,9 +69,11 @@ TEST(Regressions, CloseOnAThreadOfADestroyedLoopWaitsForAnotherLoopsOp) {
       done = true;
     });
     b->RunOnce(absl::ZeroDuration());
-    armed.Notify();
-    // Long enough for a Close that wrongly returns at once to be seen.
-    absl::SleepFor(absl::Milliseconds(200));
+    b->Post([&] {
+      armed.Notify();
+      // Long enough for a Close that wrongly returns at once to be seen.
+      absl::SleepFor(absl::Milliseconds(200));
+    });
     while (!done) b->RunOnce(absl::Milliseconds(10));
   });
   armed.WaitForNotification();
