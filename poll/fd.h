@@ -15,10 +15,11 @@
 //     never reused while an operation might still use it. For pollable FDs
 //     Close() returns only after the handle is released, except on the
 //     thread of the FD's event loop (poll/loop/loop.h), and when an event
-//     loop's operation on it is pending while no thread runs that loop: the
-//     loop ends its operations only when it runs, so Close does not wait
-//     for them then, and the handle is released by the loop's next run (or
-//     its destruction).
+//     loop's operation on it is pending while no thread runs that loop
+//     (inside Run, RunUntilDone or a RunOnce call): the loop ends its
+//     operations only when it runs, so Close does not wait for them then,
+//     and the handle is released by the loop's next run (or its
+//     destruction).
 //   - Read/write deadlines (SetDeadline & co.) bound blocked and future
 //     operations: an expired deadline fails them with IsDeadlineExceeded.
 //   - Pollable FDs wait in one of two ways (WaitStrategy below): on Linux by

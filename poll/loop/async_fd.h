@@ -275,6 +275,12 @@ class AsyncFd {
   absl::StatusOr<SockAddr> LocalAddr() const;
   absl::StatusOr<SockAddr> PeerAddr() const;
 
+  // FD::Close. Pending operations complete with IsClosing on the loop
+  // thread. Off the loop's thread Close waits for them while a thread runs
+  // the loop (inside Run, RunUntilDone or a RunOnce call) and returns with
+  // the handle released; while no thread runs the loop (also between two
+  // RunOnce calls) it returns at once, and the loop's next run (or its
+  // destruction) ends them and releases the handle.
   absl::Status Close() const { return fd_->Close(); }
   absl::Status SetDeadline(absl::Time t) const { return fd_->SetDeadline(t); }
   absl::Status SetReadDeadline(absl::Time t) const {

@@ -7,7 +7,10 @@
 // zero-byte reads and writes, message boundaries, errors that name their
 // operation, and the races of Go's internal/poll, os and net tests.
 #ifndef _WIN32
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #endif
 
 #include <algorithm>
@@ -521,6 +524,79 @@ TEST_P(Contract, DeadlineFlippedFromAnotherThreadIsATimeout) {
   absl::Status s = flipper.Join();
   EXPECT_TRUE(s.ok()) << s;
 }
+
+#ifndef _WIN32
+// Other code shares the descriptor (here a second reader on another
+// thread, through its own descriptor) and takes the bytes a waiting read
+// was woken for: the read goes back to waiting, and its deadline still
+// ends it. (POSIX: the case needs a second reader of the same pipe or
+// socket that never blocks. A read in flight on io_uring gets the bytes
+// first: the rounds there only check that it does.)
+TEST_P(Contract, ACompetingReaderLeavesTheDeadlineInForce) {
+  const int fd = static_cast<int>(a().sysfd());
+  const bool pipe = GetParam().transport == Transport::kPipe;
+  // Never blocking: a pipe reopened non-blocking (its own open file
+  // description), a socket's dup read with MSG_DONTWAIT.
+  const int other =
+      pipe ? ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(),
+                    O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+           : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  ASSERT_GE(other, 0);
+  int judged = 0;
+  for (int round = 0; round < 60 && judged < 5; ++round) {
+    std::atomic<bool> read_done{false};
+    Background<SizeResult> reader([this, &read_done] {
+      char buf[512];
+      SizeResult n = a().Read(absl::MakeSpan(buf));
+      read_done = true;
+      return n;
+    });
+    ASSERT_TRUE(WaitUntilBlocked(reader.tid()));
+    std::atomic<bool> taken{false};
+    std::thread competitor([&] {
+      const absl::Time give_up = absl::Now() + absl::Seconds(10);
+      char buf[512];
+      while (!read_done && absl::Now() < give_up) {
+        pollfd pfd{other, POLLIN, 0};
+        if (::poll(&pfd, 1, 5) != 1) continue;
+        const ssize_t n = pipe ? ::read(other, buf, sizeof(buf))
+                               : ::recv(other, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+          taken = true;
+          return;
+        }
+      }
+    });
+    ASSERT_TRUE(b().Write(std::string_view("b")).ok());
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (!read_done && !taken && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    competitor.join();
+    if (read_done) {  // the read won: nothing to judge this round
+      SizeResult n = reader.Join();
+      ASSERT_TRUE(n.ok()) << n.status();
+      EXPECT_EQ(*n, 1u);
+      continue;
+    }
+    ASSERT_TRUE(taken) << "round " << round << ": nobody got the byte";
+    ++judged;
+    ASSERT_TRUE(a().SetReadDeadline(absl::Now() - absl::Seconds(1)).ok());
+    for (int i = 0; i < 10000 && !read_done; ++i) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    if (!read_done) {
+      ADD_FAILURE() << "round " << round
+                    << ": the deadline never reached the read";
+      ASSERT_TRUE(a().Close().ok());  // ends it
+    }
+    SizeResult n = reader.Join();
+    ASSERT_TRUE(IsDeadlineExceeded(n.status())) << n.status();
+    ASSERT_TRUE(a().SetReadDeadline(absl::InfiniteFuture()).ok());
+  }
+  ::close(other);
+}
+#endif
 
 // --- The other operations that can wait: ReadV/WriteV, ReadMsg/WriteMsg,
 // RecvFrom, and readiness waits (AsyncFd's WaitReadable/WaitWritable; the

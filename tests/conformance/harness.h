@@ -96,6 +96,8 @@ class Conn {
   virtual absl::Status SetWriteDeadline(absl::Time t) = 0;
   // The OS handle the Conn was made with is still open.
   bool HandleOpen() const;
+  // That handle (for other code sharing it: a dup, a second reader).
+  Sysfd sysfd() const { return sysfd_; }
 
  protected:
   explicit Conn(Sysfd s) : sysfd_(s) {}

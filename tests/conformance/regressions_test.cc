@@ -57,24 +57,22 @@ TEST(Regressions, CloseOnAThreadOfADestroyedLoopWaitsForAnotherLoopsOp) {
     b.reset();
     CloseRaw(other);
   }
-  // Another thread runs loop b: it starts the read, then pauses inside a
-  // callback (the loop runs, so Close waits for it), so that the read is
-  // pending when this thread closes the FD.
+  // Another thread runs loop b (Run: the loop runs until the read ended, so
+  // Close waits for it): it starts the read, then pauses inside a
+  // callback, so that the read is pending when this thread closes the FD.
   absl::Notification armed;
   std::thread runner([&] {
     char buf[1];
-    bool done = false;
     r->AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
       EXPECT_TRUE(IsClosing(n.status())) << n.status();
-      done = true;
+      b->Stop();
     });
-    b->RunOnce(absl::ZeroDuration());
     b->Post([&] {
       armed.Notify();
       // Long enough for a Close that wrongly returns at once to be seen.
       absl::SleepFor(absl::Milliseconds(200));
     });
-    while (!done) b->RunOnce(absl::Milliseconds(10));
+    b->Run();
   });
   armed.WaitForNotification();
   const Sysfd sysfd = r->fd().sysfd();
