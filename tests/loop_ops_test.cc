@@ -206,6 +206,58 @@ TEST_F(LoopOpsTest, WriteMsgReadMsgPassDescriptors) {
   ASSERT_TRUE(b.Close().ok());
 }
 
+// A ReadMsg with no data buffer still gets the control data (a seqpacket
+// message is truncated to nothing; its SCM_RIGHTS arrive), also where the
+// loop runs the call on a helper thread (plan9_stub).
+TEST_F(LoopOpsTest, ReadMsgWithoutADataBufferGetsTheControlData) {
+  int s[2], p[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s), 0);
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  AsyncFd a = Adopt(s[0], FdKind::kNet);
+  AsyncFd b = Adopt(s[1], FdKind::kNet);
+  alignas(cmsghdr) char out_oob[CMSG_SPACE(sizeof(int))] = {};
+  cmsghdr* c = reinterpret_cast<cmsghdr*>(out_oob);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &p[1], sizeof(int));
+  absl::StatusOr<size_t> w = b.fd().WriteMsg(
+      std::string_view("x"), absl::MakeConstSpan(out_oob), nullptr, 0);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ::close(p[1]);
+
+  alignas(cmsghdr) char in_oob[CMSG_SPACE(sizeof(int))] = {};
+  absl::StatusOr<MsgResult> m = absl::UnknownError("not run");
+  bool done = false;
+  a.AsyncReadMsg(absl::Span<char>(), absl::MakeSpan(in_oob), 0,
+                 [&](absl::StatusOr<MsgResult> r) {
+                   m = std::move(r);
+                   done = true;
+                 });
+  RunUntil([&] { return done; });
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->n, 0u);
+  EXPECT_NE(m->flags & MSG_TRUNC, 0);
+  ASSERT_GT(m->oobn, 0u);
+  msghdr h{};
+  h.msg_control = in_oob;
+  h.msg_controllen = m->oobn;
+  cmsghdr* in = CMSG_FIRSTHDR(&h);
+  ASSERT_NE(in, nullptr);
+  ASSERT_EQ(in->cmsg_type, SCM_RIGHTS);
+  int got = -1;
+  std::memcpy(&got, CMSG_DATA(in), sizeof(int));
+  ASSERT_GE(got, 0);
+  ASSERT_EQ(::write(got, "z", 1), 1);
+  char z = 0;
+  ASSERT_EQ(::read(p[0], &z, 1), 1);
+  EXPECT_EQ(z, 'z');
+  ::close(got);
+  ::close(p[0]);
+  ASSERT_TRUE(a.Close().ok());
+  ASSERT_TRUE(b.Close().ok());
+}
+
 TEST_F(LoopOpsTest, PreadPwriteNeverMoveThePosition) {
   char path[] = "/tmp/gopoll_loop_ops_XXXXXX";
   int f = mkstemp(path);

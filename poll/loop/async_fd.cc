@@ -36,16 +36,21 @@ class Scratch {
     std::memcpy(ins_.back().get(), p.data(), p.size());
     return absl::Span<const char>(ins_.back().get(), p.size());
   }
+  // Every output has its index for Back, an empty one too (ReadMsg's oob
+  // is output 1 also when its data buffer is empty).
   absl::Span<char> Out(absl::Span<char> p) {
-    if (p.data() == nullptr) return p;
+    if (p.empty()) {
+      outs_.push_back({p, nullptr});
+      return p;
+    }
     outs_.push_back({p, std::make_unique<char[]>(p.size())});
     return absl::Span<char>(outs_.back().copy.get(), p.size());
   }
   // The first `n` bytes of output `i` back to the caller's buffer.
   void Back(size_t i, size_t n) {
     if (i >= outs_.size()) return;
-    std::memcpy(outs_[i].caller.data(), outs_[i].copy.get(),
-                std::min(n, outs_[i].caller.size()));
+    const size_t k = std::min(n, outs_[i].caller.size());
+    if (k > 0) std::memcpy(outs_[i].caller.data(), outs_[i].copy.get(), k);
   }
   // `n` bytes scattered back over the outputs, in order.
   void Scatter(size_t n) {
