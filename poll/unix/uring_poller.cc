@@ -154,10 +154,10 @@ io_uring_sqe* IoUringLoopPoller::GetSqe() {
     sq_full_flushes.fetch_add(1, std::memory_order_relaxed);
     int r = io_uring_submit(&ring_);
     if (r < 0 && r != -EINTR) {
-      // EBUSY/EAGAIN: completions must be taken first (an overflowed
-      // queue), or the kernel is short of memory for now: collect, and
-      // try again (after a pause if it was not the completion queue).
-      if (r != -EBUSY && r != -EAGAIN) {
+      // EBUSY: completions must be taken first (an overflowed queue);
+      // EAGAIN: the kernel is short of memory for now. Collect, and try
+      // again (after a pause if it was not the completion queue).
+      if (r != -EBUSY) {
         wait_failures.fetch_add(1, std::memory_order_relaxed);
         BackOff(1);
       }
@@ -295,10 +295,11 @@ void IoUringLoopPoller::Poll(int timeout_ms) {
     io_uring_cqe* cqe = nullptr;
     r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
-  if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY && r != -EAGAIN) {
-    // Nothing the loop can fix (ENOMEM for now, or a broken ring): what
-    // was posted is still collected, the next turn tries again, after a
-    // pause (no busy loop). Counted, never fatal.
+  if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY) {
+    // Nothing the loop can fix (EAGAIN or ENOMEM for now, or a broken
+    // ring): what was posted is still collected, the next turn tries
+    // again, after a pause (no busy loop). Counted, never fatal. (EBUSY:
+    // the completions Reap takes make room.)
     wait_failures.fetch_add(1, std::memory_order_relaxed);
     BackOff(timeout_ms);
   }
