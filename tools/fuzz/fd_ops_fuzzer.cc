@@ -358,7 +358,13 @@ void Run::ExpectAllowed(const absl::Status& s, int p, int e, bool write,
   }
   const int64_t code = OsErrorCode(s);
   if (code == EPIPE || code == ECONNRESET) return;
-  if (code == EBADF && !pairs_[p].CanWrite(write ? e : 1 - e)) return;
+  if (!pairs_[p].CanWrite(write ? e : 1 - e)) {
+    // The wrong end of a pipe: EBADF from the OS, or, for a read of the
+    // write end after the poller reported EPOLLERR alone (the reader is
+    // gone), Go's ErrNotPollable without the call.
+    if (code == EBADF) return;
+    if (!write && IsNotPollable(s)) return;
+  }
   Fail(std::string(what) + ": unexpected status " + s.ToString());
 }
 
