@@ -5,6 +5,7 @@
 // trip, which leaves out setup and teardown.
 //
 //   loop_cost raw_epoll|raw_io_uring|callback|coroutine ROUNDS
+// Exit status 3: the form cannot run here (raw_io_uring without io_uring).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   gopoll::bench::LoopPingPong p(form);
+  if (!p.ok()) {
+    std::fprintf(stderr, "%s cannot run here (no io_uring)\n", argv[1]);
+    return 3;
+  }
   int64_t bad = p.Run(rounds);
   if (bad != 0) {
     std::fprintf(stderr, "%lld echoed bytes differed\n",
