@@ -207,7 +207,11 @@ absl::Status WithAddr(absl::Status s, std::string_view verb,
                              s.message()));
 }
 
-absl::StatusOr<Sysfd> StreamSocket(const SockAddr& a) {
+namespace {
+
+// A close-on-exec socket of `a`'s family and `type` (SOCK_STREAM or
+// SOCK_DGRAM; overlapped on Windows).
+absl::StatusOr<Sysfd> NewSocket(const SockAddr& a, int type) {
 #ifdef _WIN32
   // Winsock is started once for these sockets (and never stopped).
   static absl::once_flag wsa_once;
@@ -222,15 +226,47 @@ absl::StatusOr<Sysfd> StreamSocket(const SockAddr& a) {
 #ifndef WSA_FLAG_NO_HANDLE_INHERIT
 #define WSA_FLAG_NO_HANDLE_INHERIT 0x80
 #endif
-  SOCKET s = WSASocketW(a.get()->sa_family, SOCK_STREAM, IPPROTO_TCP, nullptr,
-                        0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  SOCKET s = WSASocketW(
+      a.get()->sa_family, type, type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP,
+      nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
   if (s == INVALID_SOCKET) return SockError("WSASocket");
   return static_cast<Sysfd>(s);
 #else
-  int fd = ::socket(a.get()->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ::socket(a.get()->sa_family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return SockError("socket");
   return fd;
 #endif
+}
+
+void CloseSocket(Sysfd s) {
+#ifdef _WIN32
+  ::closesocket(static_cast<SOCKET>(s));
+#else
+  ::close(static_cast<int>(s));
+#endif
+}
+
+}  // namespace
+
+absl::StatusOr<Sysfd> StreamSocket(const SockAddr& a) {
+  return NewSocket(a, SOCK_STREAM);
+}
+
+absl::StatusOr<Sysfd> PacketSocket(const SockAddr& a) {
+  absl::StatusOr<Sysfd> s = NewSocket(a, SOCK_DGRAM);
+  if (!s.ok()) return s;
+#ifdef _WIN32
+  const bool bound =
+      ::bind(static_cast<SOCKET>(*s), a.get(), static_cast<int>(a.len)) == 0;
+#else
+  const bool bound = ::bind(static_cast<int>(*s), a.get(), a.len) == 0;
+#endif
+  if (!bound) {
+    absl::Status err = SockError("bind");
+    CloseSocket(*s);
+    return err;
+  }
+  return s;
 }
 
 absl::StatusOr<Sysfd> ListenSocket(const SockAddr& a) {
@@ -278,6 +314,17 @@ absl::StatusOr<std::unique_ptr<FD>> Listen(std::string_view addr) {
   absl::StatusOr<SockAddr> a = SockAddr::Parse(addr);
   if (!a.ok()) return a.status();
   absl::StatusOr<Sysfd> s = internal_net::ListenSocket(*a);
+  if (!s.ok()) return internal_net::WithAddr(s.status(), "listen", addr);
+  auto fd = std::make_unique<FD>(*s);  // owns the socket from here on
+  absl::Status st = fd->Init(FdKind::kNet, true);
+  if (!st.ok()) return internal_net::WithAddr(st, "listen", addr);
+  return fd;
+}
+
+absl::StatusOr<std::unique_ptr<FD>> ListenPacket(std::string_view addr) {
+  absl::StatusOr<SockAddr> a = SockAddr::Parse(addr);
+  if (!a.ok()) return a.status();
+  absl::StatusOr<Sysfd> s = internal_net::PacketSocket(*a);
   if (!s.ok()) return internal_net::WithAddr(s.status(), "listen", addr);
   auto fd = std::make_unique<FD>(*s);  // owns the socket from here on
   absl::Status st = fd->Init(FdKind::kNet, true);

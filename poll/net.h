@@ -3,12 +3,14 @@
 //
 // The socket plumbing every server and client needs, so an application
 // needs none of its own: addresses written as strings, listening and
-// dialing sockets (blocking FDs or a loop's AsyncFds), the addresses of a
-// connection and, in a loop, waiting for SIGINT/SIGTERM.
+// dialing sockets and bound datagram sockets (blocking FDs or a loop's
+// AsyncFds), the addresses of a connection and, in a loop, waiting for
+// SIGINT/SIGTERM.
 //
 //   Addresses: "127.0.0.1:80", "[::1]:80", ":80" (every IPv4 address),
 //   "localhost:80" (127.0.0.1; no other names: there is no resolver here),
-//   "unix:/path/to/socket" (a unix stream socket).
+//   "unix:/path/to/socket" (a unix stream socket; ListenPacket: a unix
+//   datagram socket).
 //
 //   gopoll::Loop loop;
 //   absl::StatusOr<gopoll::AsyncFd> ln = gopoll::Listen(loop, "127.0.0.1:0");
@@ -53,6 +55,11 @@ class Task;
 // socket), backlog SOMAXCONN, close-on-exec, as an FD initialised with
 // Init(FdKind::kNet, true). Port 0 picks a free port (LocalAddr tells it).
 absl::StatusOr<std::unique_ptr<FD>> Listen(std::string_view addr);
+// A datagram socket bound to `addr` (UDP, or a unix datagram socket),
+// close-on-exec, as an FD initialised with Init(FdKind::kNet, true): it
+// serves any peer with RecvFrom/SendTo (or ReadMsg/WriteMsg). Port 0 picks
+// a free port (LocalAddr tells it). Go's net.ListenPacket.
+absl::StatusOr<std::unique_ptr<FD>> ListenPacket(std::string_view addr);
 // A stream connection to `addr`, waiting until `deadline` at most
 // (IsDeadlineExceeded after it); the FD has no deadline set afterwards.
 absl::StatusOr<std::unique_ptr<FD>> Dial(
@@ -60,6 +67,7 @@ absl::StatusOr<std::unique_ptr<FD>> Dial(
 
 // The same on an event loop: the socket is adopted by `loop`.
 absl::StatusOr<AsyncFd> Listen(Loop& loop, std::string_view addr);
+absl::StatusOr<AsyncFd> ListenPacket(Loop& loop, std::string_view addr);
 // `co_await Dial(loop, addr)` in a coroutine running on `loop` gives the
 // connection (the address is parsed at the call, so `addr` need not outlive
 // it). The connect runs on the loop; `deadline` as for the blocking Dial.

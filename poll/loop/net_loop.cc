@@ -159,6 +159,16 @@ absl::StatusOr<AsyncFd> Listen(Loop& loop, std::string_view addr) {
   return ln;
 }
 
+absl::StatusOr<AsyncFd> ListenPacket(Loop& loop, std::string_view addr) {
+  absl::StatusOr<SockAddr> a = SockAddr::Parse(addr);
+  if (!a.ok()) return a.status();
+  absl::StatusOr<Sysfd> s = internal_net::PacketSocket(*a);
+  if (!s.ok()) return internal_net::WithAddr(s.status(), "listen", addr);
+  absl::StatusOr<AsyncFd> ln = loop.Adopt(*s, FdKind::kNet);
+  if (!ln.ok()) return internal_net::WithAddr(ln.status(), "listen", addr);
+  return ln;
+}
+
 Task<absl::StatusOr<AsyncFd>> Dial(Loop& loop, std::string_view addr,
                                    absl::Time deadline) {
   // Parsed now: the coroutine keeps copies, not `addr`.
