@@ -150,6 +150,22 @@ TEST_F(LoopOpsTest, RecvFromDeadlineWhileWaiting) {
   ASSERT_TRUE(a.Close().ok());
 }
 
+// Control data carrying one descriptor (SCM_RIGHTS), for WriteMsg.
+class RightsOob {
+ public:
+  explicit RightsOob(int fd) {
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(buf_);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  absl::Span<const char> span() const { return absl::MakeConstSpan(buf_); }
+
+ private:
+  alignas(cmsghdr) char buf_[CMSG_SPACE(sizeof(int))] = {};
+};
+
 // Descriptor passing: a pipe's write end travels over a unix socket.
 TEST_F(LoopOpsTest, WriteMsgReadMsgPassDescriptors) {
   int s[2], p[2];
@@ -157,15 +173,10 @@ TEST_F(LoopOpsTest, WriteMsgReadMsgPassDescriptors) {
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   AsyncFd a = Adopt(s[0], FdKind::kNet);
   AsyncFd b = Adopt(s[1], FdKind::kNet);
-  alignas(cmsghdr) char out_oob[CMSG_SPACE(sizeof(int))] = {};
-  cmsghdr* c = reinterpret_cast<cmsghdr*>(out_oob);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &p[1], sizeof(int));
+  RightsOob out_oob(p[1]);
   bool sent = false;
-  b.AsyncWriteMsg(std::string_view("fd"), absl::MakeConstSpan(out_oob), nullptr,
-                  0, [&](absl::StatusOr<size_t> n) {
+  b.AsyncWriteMsg(std::string_view("fd"), out_oob.span(), nullptr, 0,
+                  [&](absl::StatusOr<size_t> n) {
                     EXPECT_TRUE(n.ok()) << n.status();
                     sent = true;
                   });
@@ -215,14 +226,9 @@ TEST_F(LoopOpsTest, ReadMsgWithoutADataBufferGetsTheControlData) {
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   AsyncFd a = Adopt(s[0], FdKind::kNet);
   AsyncFd b = Adopt(s[1], FdKind::kNet);
-  alignas(cmsghdr) char out_oob[CMSG_SPACE(sizeof(int))] = {};
-  cmsghdr* c = reinterpret_cast<cmsghdr*>(out_oob);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &p[1], sizeof(int));
-  absl::StatusOr<size_t> w = b.fd().WriteMsg(
-      std::string_view("x"), absl::MakeConstSpan(out_oob), nullptr, 0);
+  RightsOob out_oob(p[1]);
+  absl::StatusOr<size_t> w =
+      b.fd().WriteMsg(std::string_view("x"), out_oob.span(), nullptr, 0);
   ASSERT_TRUE(w.ok()) << w.status();
   ::close(p[1]);
 
