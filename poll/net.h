@@ -25,9 +25,8 @@
 // front ("listen 127.0.0.1:80: bind: Address already in use (os error 98)",
 // code UNAVAILABLE; OsErrorCode works). Nothing leaks on failure.
 //
-// Linux: everything. Windows: everything but unix addresses and
-// ShutdownSignal (both Unimplemented there for now); Listen and Dial start
-// Winsock themselves.
+// Linux: everything. Windows: everything but unix addresses
+// (Unimplemented there); Listen and Dial start Winsock themselves.
 #ifndef POLL_NET_H_
 #define POLL_NET_H_
 
@@ -87,6 +86,12 @@ absl::StatusOr<SockAddr> PeerAddr(FD& fd);
 // one waiter); afterwards their previous dispositions are back, so a second
 // Ctrl-C during shutdown ends the process as usual. A destroyed waiting
 // coroutine releases everything it held.
+// Windows: console control events instead, mapped as Go maps them: Ctrl+C
+// and Ctrl+Break give SIGINT; closing the console, logoff and shutdown
+// SIGTERM (the system then lets the process run until it exits or the
+// system's own timeout, about 5 s for a closed console, ends it). With
+// nobody waiting an event gets its default handling (the process ends).
+// Not in a task running on `loop`: FailedPrecondition.
 Task<absl::StatusOr<int>> ShutdownSignal(Loop& loop);
 
 }  // namespace gopoll

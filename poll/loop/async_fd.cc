@@ -8,6 +8,7 @@
 #include <memory>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "poll/internal/fd_calls.h"
@@ -73,6 +74,12 @@ class Scratch {
 // Per call: what it takes from the caller before it is offloaded (Detach)
 // and gives back before delivery (Attach). Calls without buffers have none.
 using ReadVCall = FdCalls::ReadV<std::vector<absl::Span<char>>>;
+// Accept, optionally reporting the peer's address into the caller's
+// `peer` (written on the loop thread at delivery, never by a helper thread
+// or after the consumer is gone).
+struct AcceptCall : FdCalls::Accept {
+  SockAddr* peer = nullptr;
+};
 using WriteVCall = FdCalls::WriteV<std::vector<absl::Span<const char>>>;
 using WaitRead = FdCalls::Wait<internal::Dir::kRead>;
 using WaitWrite = FdCalls::Wait<internal::Dir::kWrite>;
@@ -164,6 +171,9 @@ class CallOp final : public OpBase<R> {
     if constexpr (kHasBuffer<Call> || kHasBufs<Call>) {
       if (scratch_ != nullptr) Attach(call_, *scratch_, *result_);
     }
+    if constexpr (std::is_same_v<Call, AcceptCall>) {
+      if (call_.peer != nullptr && result_->ok()) *call_.peer = peer_;
+    }
   }
   void KeepAbandoned() override {
     // Only Read is a ring operation that reads into the caller's memory.
@@ -174,12 +184,17 @@ class CallOp final : public OpBase<R> {
       return r;
     } else {
       if (!r.ok()) return r.status();
+      peer_ = r->peer;
       return AsyncFd::Wrap(this->core_ref(), r->sysfd, FdKind::kNet);
     }
   }
 
   Call call_;
   std::unique_ptr<Scratch> scratch_;  // offloaded operations only
+  // Accept: the connection's peer, kept here until delivery.
+  [[no_unique_address]] std::conditional_t<std::is_same_v<Call, AcceptCall>,
+                                           SockAddr, std::monostate>
+      peer_;
 };
 
 }  // namespace
@@ -220,7 +235,18 @@ void AsyncFd::AsyncWrite(absl::Span<const char> buf, SizeCallback cb) const {
   Start<SizeR>(FdCalls::Write{buf}, std::move(cb));
 }
 void AsyncFd::AsyncAccept(AcceptCallback cb) const {
-  Start<absl::StatusOr<AsyncFd>>(FdCalls::Accept{}, std::move(cb));
+  Start<absl::StatusOr<AsyncFd>>(internal_async::AcceptCall{}, std::move(cb));
+}
+void AsyncFd::AsyncAccept(AcceptPeerCallback cb) const {
+  // The peer lives with the callback until it runs.
+  auto peer = std::make_unique<SockAddr>();
+  internal_async::AcceptCall call;
+  call.peer = peer.get();
+  Start<absl::StatusOr<AsyncFd>>(std::move(call),
+                                 [cb = std::move(cb), peer = std::move(peer)](
+                                     absl::StatusOr<AsyncFd> conn) mutable {
+                                   std::move(cb)(std::move(conn), *peer);
+                                 });
 }
 void AsyncFd::AsyncConnect(const SockAddr& addr, StatusCallback cb) const {
   Start<absl::Status>(FdCalls::Connect{addr}, std::move(cb));
@@ -275,8 +301,10 @@ Awaitable<SizeR> AsyncFd::Read(absl::Span<char> buf) const {
 Awaitable<SizeR> AsyncFd::Write(absl::Span<const char> buf) const {
   return Await<SizeR>(FdCalls::Write{buf});
 }
-Awaitable<absl::StatusOr<AsyncFd>> AsyncFd::Accept() const {
-  return Await<absl::StatusOr<AsyncFd>>(FdCalls::Accept{});
+Awaitable<absl::StatusOr<AsyncFd>> AsyncFd::Accept(SockAddr* peer) const {
+  internal_async::AcceptCall call;
+  call.peer = peer;
+  return Await<absl::StatusOr<AsyncFd>>(std::move(call));
 }
 Awaitable<absl::Status> AsyncFd::Connect(const SockAddr& addr) const {
   return Await<absl::Status>(FdCalls::Connect{addr});

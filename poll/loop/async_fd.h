@@ -83,12 +83,16 @@ class OpBase : public AsyncOp {
   // The result; an error names the operation ("read: i/o timeout"), like
   // the blocking FD's errors (errors.h), also when the operation finished
   // at once.
-  R TakeResult() { return WithOp(std::move(*result_), OpName()); }
+  // Only for a consumer that is still there (delivery, or an operation that
+  // finished at once).
+  R TakeResult() {
+    BeforeDeliver();
+    return WithOp(std::move(*result_), OpName());
+  }
 
  protected:
   void Fail(absl::Status s) final { result_.emplace(std::move(s)); }
   void Deliver() final {
-    BeforeDeliver();
     result_.emplace(TakeResult());
     if (cb_) {
       std::move(cb_)(std::move(*result_));
@@ -98,7 +102,8 @@ class OpBase : public AsyncOp {
     *self_ = nullptr;  // the awaiter must not touch this op any more
     h_.resume();
   }
-  // Offloaded reads copy their data into the caller's buffer here.
+  // Offloaded reads copy their data into the caller's buffer here, and
+  // Accept its peer's address (TakeResult).
   virtual void BeforeDeliver() {}
   // The operation's name in its errors ("read", "write", ...).
   virtual const char* OpName() const = 0;
@@ -155,6 +160,10 @@ class AsyncFd {
  public:
   using SizeCallback = absl::AnyInvocable<void(absl::StatusOr<size_t>) &&>;
   using AcceptCallback = absl::AnyInvocable<void(absl::StatusOr<AsyncFd>) &&>;
+  // Accept's callback with the connection's peer address too (as
+  // FD::Accept's Accepted::peer; empty when the accept failed).
+  using AcceptPeerCallback = absl::AnyInvocable<void(absl::StatusOr<AsyncFd>,
+                                                     const SockAddr& peer) &&>;
   using StatusCallback = absl::AnyInvocable<void(absl::Status) &&>;
   using MsgCallback = absl::AnyInvocable<void(absl::StatusOr<MsgResult>) &&>;
   using RecvFromCallback =
@@ -195,6 +204,8 @@ class AsyncFd {
   void AsyncRead(absl::Span<char> buf, SizeCallback cb) const;
   void AsyncWrite(absl::Span<const char> buf, SizeCallback cb) const;
   void AsyncAccept(AcceptCallback cb) const;
+  // The same, also handing over the peer's address (no getpeername).
+  void AsyncAccept(AcceptPeerCallback cb) const;
   // Connects the socket (created by the caller, e.g. with ::socket) to addr.
   void AsyncConnect(const SockAddr& addr, StatusCallback cb) const;
   // Scatter read (at most kMaxIov buffers: more is InvalidArgument) and
@@ -229,7 +240,11 @@ class AsyncFd {
 
   Awaitable<absl::StatusOr<size_t>> Read(absl::Span<char> buf) const;
   Awaitable<absl::StatusOr<size_t>> Write(absl::Span<const char> buf) const;
-  Awaitable<absl::StatusOr<AsyncFd>> Accept() const;
+  // `peer` (optional) receives the connection's address, as FD::Accept's
+  // Accepted::peer, when the accept succeeds; it is written on the loop
+  // thread just before the coroutine resumes (a local of the coroutine is
+  // fine), never after the co_await was abandoned.
+  Awaitable<absl::StatusOr<AsyncFd>> Accept(SockAddr* peer = nullptr) const;
   Awaitable<absl::Status> Connect(const SockAddr& addr) const;
   Awaitable<absl::StatusOr<size_t>> ReadV(
       absl::Span<const absl::Span<char>> bufs) const;
@@ -270,8 +285,8 @@ class AsyncFd {
   template <size_t N>
   void SendTo(const char (&)[N], const SockAddr&, int) const = delete;
 
-  // getsockname / getpeername of a socket (poll/net.h; also for a
-  // connection Accept gave).
+  // getsockname / getpeername of a socket (poll/net.h; Accept also hands
+  // over its connection's peer without a system call).
   absl::StatusOr<SockAddr> LocalAddr() const;
   absl::StatusOr<SockAddr> PeerAddr() const;
 

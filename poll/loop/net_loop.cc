@@ -27,6 +27,19 @@
 
 #include "absl/base/const_init.h"
 #include "absl/synchronization/mutex.h"
+#else
+#include <windows.h>
+
+#include <algorithm>
+#include <coroutine>
+#include <csignal>
+#include <deque>
+#include <memory>
+
+#include "absl/base/const_init.h"
+#include "absl/synchronization/mutex.h"
+#include "poll/loop/console_ctrl.h"
+#include "poll/windows/win_error.h"
 #endif
 
 namespace gopoll {
@@ -141,13 +154,150 @@ Task<absl::StatusOr<int>> WaitSignal(Loop* loop) {
   co_return static_cast<int>(static_cast<unsigned char>(b));
 }
 #else
-Task<absl::StatusOr<int>> WaitSignal(Loop*) {
-  co_return absl::UnimplementedError(
-      "ShutdownSignal: not on Windows yet (console control events)");
+// Console control events while someone waits, mapped as Go maps them:
+// Ctrl+C and Ctrl+Break are SIGINT; closing the console, logoff and
+// shutdown SIGTERM. The handler runs on a thread the system starts for the
+// event; it hands the event to the oldest waiter by posting its
+// resumption to the waiter's loop, and returns TRUE. With nobody waiting
+// it returns FALSE, so the next handler (by default the one that ends the
+// process) runs, as with no handler: the handler is installed at the first
+// wait and stays, which keeps SetConsoleCtrlHandler out of the handler's
+// locking.
+struct CtrlWaiter {
+  Loop* loop = nullptr;  // valid while listed: its coroutine runs there
+  std::coroutine_handle<> h;
+  int sig = 0;        // the event, once handed over (ctrl_mu)
+  bool gone = false;  // the awaiter was destroyed (ctrl_mu)
+};
+absl::Mutex ctrl_mu(absl::kConstInit);
+std::deque<std::shared_ptr<CtrlWaiter>>& CtrlWaiters()
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(ctrl_mu) {
+  static auto* waiters = new std::deque<std::shared_ptr<CtrlWaiter>>;
+  return *waiters;
+}
+
+// The signal number of a console control event; 0: not one of ours.
+int CtrlSignal(DWORD type) {
+  switch (type) {
+    case CTRL_C_EVENT:
+    case CTRL_BREAK_EVENT:
+      return SIGINT;
+    case CTRL_CLOSE_EVENT:
+    case CTRL_LOGOFF_EVENT:
+    case CTRL_SHUTDOWN_EVENT:
+      return SIGTERM;
+    default:
+      return 0;
+  }
+}
+
+// Hands `sig` to the oldest waiter; false if nobody waits.
+bool DeliverCtrl(int sig) {
+  absl::MutexLock l(&ctrl_mu);
+  auto& waiters = CtrlWaiters();
+  if (waiters.empty()) return false;
+  std::shared_ptr<CtrlWaiter> w = std::move(waiters.front());
+  waiters.pop_front();
+  w->sig = sig;
+  // Under ctrl_mu: a listed waiter's coroutine, and so its loop, exists
+  // (destroying it takes ctrl_mu first).
+  w->loop->Post([w] {
+    bool resume;
+    {
+      absl::MutexLock l(&ctrl_mu);
+      resume = !w->gone;
+    }
+    if (resume) w->h.resume();
+  });
+  return true;
+}
+
+BOOL WINAPI OnConsoleCtrl(DWORD type) {
+  if (!internal_net::HandleConsoleCtrl(type)) return FALSE;
+  if (CtrlSignal(type) == SIGTERM) {
+    // The process ends when this returns (closing the console): as Go
+    // does, wait here and let the application shut down meanwhile; the
+    // system ends it after its own timeout if it takes too long.
+    ::Sleep(INFINITE);
+  }
+  return TRUE;
+}
+
+absl::Status InstallCtrlHandler() {
+  static const absl::Status* const installed = [] {
+    if (!::SetConsoleCtrlHandler(OnConsoleCtrl, TRUE)) {
+      return new absl::Status(
+          WinError("SetConsoleCtrlHandler", ::GetLastError()));
+    }
+    return new absl::Status();
+  }();
+  return *installed;
+}
+
+// `co_await CtrlAwaiter(loop)`: suspends until an event is handed over.
+// Destroyed while suspended (the coroutine destroyed): leaves the list, or,
+// if an event was already handed over and not yet taken, passes it on to
+// the next waiter.
+class CtrlAwaiter {
+ public:
+  explicit CtrlAwaiter(Loop* loop) : w_(std::make_shared<CtrlWaiter>()) {
+    w_->loop = loop;
+  }
+  CtrlAwaiter(const CtrlAwaiter&) = delete;
+  CtrlAwaiter& operator=(const CtrlAwaiter&) = delete;
+  ~CtrlAwaiter() {
+    if (!w_->h || taken_) return;
+    int pass_on = 0;
+    {
+      absl::MutexLock l(&ctrl_mu);
+      w_->gone = true;
+      auto& waiters = CtrlWaiters();
+      auto it = std::find(waiters.begin(), waiters.end(), w_);
+      if (it != waiters.end()) {
+        waiters.erase(it);
+      } else {
+        pass_on = w_->sig;
+      }
+    }
+    if (pass_on != 0) DeliverCtrl(pass_on);
+  }
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    w_->h = h;
+    absl::MutexLock l(&ctrl_mu);
+    CtrlWaiters().push_back(w_);
+  }
+  int await_resume() {
+    taken_ = true;
+    absl::MutexLock l(&ctrl_mu);
+    return w_->sig;
+  }
+
+ private:
+  std::shared_ptr<CtrlWaiter> w_;
+  bool taken_ = false;
+};
+
+Task<absl::StatusOr<int>> WaitSignal(Loop* loop) {
+  if (!loop->InLoopThread()) {
+    co_return absl::FailedPreconditionError(
+        "ShutdownSignal: co_await it in a task running on its loop");
+  }
+  absl::Status s = InstallCtrlHandler();
+  if (!s.ok()) co_return s;
+  co_return co_await CtrlAwaiter(loop);
 }
 #endif
 
 }  // namespace
+
+#ifdef _WIN32
+bool internal_net::HandleConsoleCtrl(unsigned long type) {
+  const int sig = CtrlSignal(type);
+  return sig != 0 && DeliverCtrl(sig);
+}
+#endif
 
 absl::StatusOr<AsyncFd> Listen(Loop& loop, std::string_view addr) {
   absl::StatusOr<SockAddr> a = SockAddr::Parse(addr);

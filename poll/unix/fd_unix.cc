@@ -26,13 +26,7 @@
 #include "poll/posix/interruptible.h"
 #include "poll/posix/posix_calls.h"
 #include "poll/unix/epoll_poller.h"
-// clang-format off
-#ifdef GOPOLL_NO_IO_URING
-#include "poll/unix/uring_poller_disabled.h"  // a build without liburing
-#else
-#include "poll/unix/uring_poller.h"
-#endif
-// clang-format on
+#include "poll/unix/ring_poller.h"
 
 namespace gopoll {
 
@@ -44,9 +38,9 @@ bool Interruptible(const internal::PollDesc& pd) {
 }
 
 // On an io_uring loop's FD readiness is watched only once somebody waits
-// for it (poll/unix/uring_poller.h); call before the first wait.
+// for it (poll/unix/ring_poller.h); call before the first wait.
 void WantReadiness(internal::PollDesc& pd, Sysfd fd) {
-  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd.poller())) {
+  if (RingLoopPoller* ring = RingLoopPoller::Of(pd.poller())) {
     ring->Activate(fd, &pd);
   }
 }
@@ -57,7 +51,7 @@ void WantReadiness(internal::PollDesc& pd, Sysfd fd) {
 // that only a deadline or Close would end.
 absl::Status WaitReadiness(internal::PollDesc& pd, Sysfd fd, internal::Dir d,
                            FdKind kind, const char* syscall) {
-  if (IoUringLoopPoller::RingOnly(pd)) return ErrnoError(syscall, EAGAIN);
+  if (RingLoopPoller::RingOnly(pd)) return ErrnoError(syscall, EAGAIN);
   WantReadiness(pd, fd);
   return pd.Wait(d, kind);
 }
@@ -67,7 +61,7 @@ absl::Status WaitReadiness(internal::PollDesc& pd, Sysfd fd, internal::Dir d,
 // completion wakes nb.completion on the loop thread) or collects the
 // operation the loop hands back after that completion.
 absl::StatusOr<size_t> ExecOnRing(
-    FD& fd, IoUringLoopPoller& ring, internal::NonBlockingScope& nb,
+    FD& fd, RingLoopPoller& ring, internal::NonBlockingScope& nb,
     internal::Dir d, const char* syscall,
     absl::FunctionRef<IoResult(void* ctx)> attempt) {
   internal::PollDesc& pd = internal::FdAccess::poll_desc(fd);
@@ -78,7 +72,7 @@ absl::StatusOr<size_t> ExecOnRing(
       if (!s.ok()) return s;
       op = ring.NewOp(nb.completion);
       op->call.fd = static_cast<int>(fd.sysfd());
-      op->call.never_inline = IoUringLoopPoller::RingOnly(pd);
+      op->call.never_inline = RingLoopPoller::RingOnly(pd);
       IoResult r = attempt(&op->call);
       if (op->call.op == posix::AsyncCall::Op::kNone) {
         // The hook answered without describing a call (a refusal such as
@@ -140,7 +134,7 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
   // except on an io_uring loop, whose ring runs them (its Register tells
   // them apart: RingOnly). A kNet FD is a socket (InitKind checked).
   struct stat st;
-  if (IoUringLoopPoller::Of(loop_poller) == nullptr && kind_ != FdKind::kNet &&
+  if (RingLoopPoller::Of(loop_poller) == nullptr && kind_ != FdKind::kNet &&
       ::fstat(static_cast<int>(sysfd_), &st) == 0 && S_ISREG(st.st_mode)) {
     blocking_.store(true);
     return absl::OkStatus();
@@ -156,7 +150,7 @@ absl::Status FD::InitBackend(bool pollable, WaitStrategy strategy,
     }
     return s;
   }
-  if (IoUringLoopPoller::RingOnly(pd_)) {
+  if (RingLoopPoller::RingOnly(pd_)) {
     // A regular file on an io_uring loop: its loop operations run on the
     // ring (deadlines and Close cancel them); blocking calls stay plain
     // blocking calls, which Close does not wait for (as for any file).
@@ -185,7 +179,7 @@ absl::StatusOr<size_t> FD::ExecIO(
   }
   // Registered with epoll or an io_uring loop from here on (so pollable).
   absl::Status s;
-  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
+  if (RingLoopPoller* ring = RingLoopPoller::Of(pd_.poller())) {
     internal::NonBlockingScope* nb = internal::NonBlockingScope::Current();
     if (nb != nullptr && nb->resumable) {
       return ExecOnRing(*this, *ring, *nb, d, syscall, attempt);
@@ -271,18 +265,18 @@ bool FD::AsyncNative(internal::Poller* loop_poller, bool resumable) {
   }
   // A ring-only file (a regular file on an io_uring loop) has no readiness:
   // only operations the ring runs (resumable ones) stay on the loop thread.
-  return resumable || !IoUringLoopPoller::RingOnly(pd_);
+  return resumable || !RingLoopPoller::RingOnly(pd_);
 }
 
 // In flight only on an io_uring loop (epoll's operations never fly).
 void FD::CancelAsync(void* backend_op) {
-  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
+  if (RingLoopPoller* ring = RingLoopPoller::Of(pd_.poller())) {
     ring->Cancel(static_cast<UringOp*>(backend_op));
   }
 }
 
 void FD::FreeAsync(void* backend_op) {
-  if (IoUringLoopPoller* ring = IoUringLoopPoller::Of(pd_.poller())) {
+  if (RingLoopPoller* ring = RingLoopPoller::Of(pd_.poller())) {
     auto* op = static_cast<UringOp*>(backend_op);
     // An accept whose consumer is gone: the connection it took is closed,
     // not leaked.
@@ -294,10 +288,10 @@ void FD::FreeAsync(void* backend_op) {
   }
 }
 
-bool FD::OneLoopOpAtATime() const { return IoUringLoopPoller::RingOnly(pd_); }
+bool FD::OneLoopOpAtATime() const { return RingLoopPoller::RingOnly(pd_); }
 
 void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
-  if (IoUringLoopPoller::Of(pd_.poller()) == nullptr) return;
+  if (RingLoopPoller::Of(pd_.poller()) == nullptr) return;
   auto* op = static_cast<UringOp*>(backend_op);
   // A read at an offset (pread) took nothing from a stream: nothing to keep.
   if (!op->done || op->call.op != posix::AsyncCall::Op::kRead ||

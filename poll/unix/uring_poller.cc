@@ -20,8 +20,6 @@
 
 namespace gopoll {
 
-const char kIoUringBackendName[] = "io_uring";
-
 std::atomic<uint64_t> IoUringLoopPoller::cq_overflows{0};
 std::atomic<uint64_t> IoUringLoopPoller::sq_full_flushes{0};
 std::atomic<uint64_t> IoUringLoopPoller::wait_failures{0};

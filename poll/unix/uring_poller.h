@@ -79,26 +79,11 @@
 #include "poll/internal/poller.h"
 #include "poll/posix/async_call.h"
 #include "poll/unix/epoll_poller.h"
+#include "poll/unix/ring_poller.h"
 
 namespace gopoll {
 
-// One operation in the ring's hands (the NonBlockingScope's backend_op).
-struct UringOp {
-  posix::AsyncCall call;
-  internal::Waiter* waiter =
-      nullptr;  // woken (on the loop thread) at completion
-  bool done = false;
-  bool cancel_sent = false;
-  // The poller's list of operations in flight.
-  UringOp* prev = nullptr;
-  UringOp* next = nullptr;
-};
-
-// backend_name() of IoUringLoopPoller; one definition, so its address
-// identifies the backend.
-extern const char kIoUringBackendName[];
-
-class IoUringLoopPoller final : public internal::Poller {
+class IoUringLoopPoller final : public RingLoopPoller {
  public:
   static constexpr unsigned kDefaultEntries = 256;
   // io_uring's largest submission queue (IORING_MAX_ENTRIES).
@@ -114,36 +99,20 @@ class IoUringLoopPoller final : public internal::Poller {
                                                    absl::Status* why);
   ~IoUringLoopPoller() override;
 
-  // This poller if `p` is an IoUringLoopPoller, else null.
-  static IoUringLoopPoller* Of(internal::Poller* p) {
-    return p != nullptr && p->backend_name() == kIoUringBackendName
-               ? static_cast<IoUringLoopPoller*>(p)
-               : nullptr;
-  }
-
   absl::Status Register(intptr_t sysfd, internal::PollDesc* pd) override;
   void Unregister(intptr_t sysfd, internal::PollDesc* pd) override;
   void Park(internal::ThreadWaiter& w) override { epoll_.Park(w); }
   void Interrupt() override { epoll_.Interrupt(); }
   void Poll(int timeout_ms) override;
-  const char* backend_name() const override { return kIoUringBackendName; }
 
-  // Readiness is about to be waited for on `sysfd` (any thread).
-  void Activate(intptr_t sysfd, internal::PollDesc* pd) {
+  // RingLoopPoller (poll/unix/ring_poller.h).
+  void Activate(intptr_t sysfd, internal::PollDesc* pd) override {
     epoll_.Activate(sysfd, pd);
   }
-  // True if `pd` was registered ring-only (a regular file: no readiness).
-  static bool RingOnly(const internal::PollDesc& pd) {
-    return pd.poller_data == kRingOnlyData;
-  }
-
-  // Loop thread. A new operation whose completion wakes `completion`;
-  // Submit queues it (the call must be described); Cancel asks the ring to
-  // cancel it (no-op once completed); Free after its completion.
-  UringOp* NewOp(internal::Waiter* completion);
-  void Submit(UringOp* op);
-  void Cancel(UringOp* op);
-  void Free(UringOp* op);
+  UringOp* NewOp(internal::Waiter* completion) override;
+  void Submit(UringOp* op) override;
+  void Cancel(UringOp* op) override;
+  void Free(UringOp* op) override;
 
   // Process-wide counters (tests): completion-queue overflows drained, full
   // submission queues flushed, failed io_uring_enter/submit calls retried,
@@ -159,8 +128,6 @@ class IoUringLoopPoller final : public internal::Poller {
   void OnOrphan() override { epoll_.Orphan(); }
 
  private:
-  // PollDesc::poller_data of a ring-only FD (never an epoll slot index).
-  static constexpr uint64_t kRingOnlyData = ~uint64_t{0};
   IoUringLoopPoller() : epoll_(/*loop_owned=*/true) {}
   io_uring_sqe* GetSqe();
   // Completes every completion posted in the queue now (no system call).
