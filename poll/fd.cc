@@ -158,32 +158,36 @@ absl::Status FD::Close() {
   EvictBackend();
   GOPOLL_PERTURB_POINT("close.evicted");
   bool blocking = blocking_.load();
-  // On an event loop's thread, pending asynchronous operations of this FD
-  // finish only when that thread runs them: do not wait for them there
-  // (once the loop is gone, none are pending and Close waits as anywhere).
+  // Inside a run of the FD's event loop (a callback or task of it), the
+  // loop's pending operations of this FD finish only once this thread
+  // returns to the loop: do not wait for them there (once the loop is gone,
+  // none are pending and Close waits as anywhere).
   internal::Poller* poller = pd_.poller();
   bool loop_thread =
       internal::IsCurrentLoopPoller(poller) && !poller->orphaned();
-  // (A loop operation counts itself before it takes its lock, so one that
-  // got it before the closed mark is counted here.)
-  const bool loop_ops = loop_locks_.load() > 0;
   Unref();
   // A pollable FD's operations all return promptly now: wait for the last
   // one so that the handle is really closed when Close returns. Blocking
   // operations cannot be interrupted, so Close does not wait for them.
-  if (!blocking && !loop_thread) {
-    if (!loop_ops) {
-      destroyed_.WaitForNotification();
-    } else {
-      // An event loop's operation ends only when a thread runs the loop,
-      // maybe this one after Close returns: wait while the loop runs, not
-      // once no thread does (the loop's next run or its destruction then
-      // releases the handle). The pauses only notice that the loop stopped.
-      absl::Duration pause = absl::Milliseconds(1);
-      while (poller != nullptr && poller->running() &&
-             !destroyed_.WaitForNotificationWithTimeout(pause)) {
-        pause = std::min(pause * 2, absl::Milliseconds(20));
-      }
+  if (blocking || loop_thread) {
+    // (no wait)
+  } else if (poller == nullptr) {
+    destroyed_.WaitForNotification();
+  } else {
+    // An event loop's operation ends only when a thread runs the loop,
+    // maybe this one after Close returns: wait while the loop runs, not
+    // once no thread does (the loop's next run or its destruction then
+    // releases the handle). The pauses only notice that case; the
+    // condition must hold twice in a row (a loop operation counts itself a
+    // moment before a lock attempt that fails once the FD is closed).
+    absl::Duration pause = absl::ZeroDuration();
+    int seen = 0;
+    while (!destroyed_.WaitForNotificationWithTimeout(pause)) {
+      const bool loop_holds = loop_locks_.load() > 0 || LoopRunsItsCalls();
+      seen = loop_holds && !poller->running() ? seen + 1 : 0;
+      if (seen == 2) break;
+      pause =
+          std::clamp(pause * 2, absl::Milliseconds(1), absl::Milliseconds(20));
     }
   }
   if (destroyed_.HasBeenNotified()) return close_status_;

@@ -267,6 +267,11 @@ class FD {
   // bytes it read into `buf` for the next read (poll/internal/unread_bytes.h).
   // With the read lock held.
   void KeepAbandonedRead(void* backend_op, absl::Span<const char> buf);
+  // True if the FD's blocking calls are finished by its event loop's thread
+  // (Windows: the completions of a handle bound to a loop's port, its
+  // cancellations included, come only through the loop): Close then waits
+  // for them only while the loop runs, as for the loop's own operations.
+  bool LoopRunsItsCalls() const;
   // True if a loop runs this FD's reads and writes one at a time (a regular
   // file on an io_uring loop: both move the file position, which the ring
   // does not lock).

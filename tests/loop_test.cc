@@ -293,6 +293,61 @@ TEST_F(LoopTest, CloseReturnsWhenTheLoopStopsRunning) {
   EXPECT_TRUE(IsClosing(st)) << st;
 }
 
+// Inside a callback of loop A that ran (or destroyed) another loop first,
+// Close of an A FD with a pending A read does not wait: only this thread,
+// back in A's run, can end the read.
+TEST_F(LoopTest, CloseInACallbackAfterAnotherLoopRanDoesNotWait) {
+  auto [r, w] = Pipe();
+  absl::Status st;
+  bool done = false;
+  char buf[4];
+  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
+    st = n.status();
+    done = true;
+  });
+  loop_->RunOnce(absl::ZeroDuration());
+  bool closed = false;
+  loop_->Post([&, r = r] {
+    {
+      Loop other;
+      other.RunOnce(absl::ZeroDuration());
+    }
+    EXPECT_TRUE(r.Close().ok());
+    closed = true;
+  });
+  RunUntil([&] { return closed && done; });
+  EXPECT_TRUE(IsClosing(st)) << st;
+}
+
+// A thread that ran the loop before is not the loop's thread once another
+// thread runs it: its Close waits for the pending read, and returns with
+// the handle released.
+TEST_F(LoopTest, CloseFromAFormerRunnerWaitsWhileAnotherThreadRuns) {
+  auto [r, w] = Pipe();
+  const int sysfd = static_cast<int>(r.fd().sysfd());
+  char buf[4];
+  absl::Status st;
+  r.AsyncRead(absl::MakeSpan(buf), [&](absl::StatusOr<size_t> n) {
+    st = n.status();
+    loop_->Stop();
+  });
+  loop_->RunOnce(absl::ZeroDuration());  // this thread ran the loop
+  absl::Notification in_callback;
+  loop_->Post([&] {
+    in_callback.Notify();
+    // Long enough for a Close that wrongly returns at once to be seen.
+    absl::SleepFor(absl::Milliseconds(100));
+  });
+  std::thread runner([&] { loop_->Run(); });
+  in_callback.WaitForNotification();
+  ASSERT_TRUE(r.Close().ok());
+  errno = 0;
+  EXPECT_EQ(fcntl(sysfd, F_GETFD), -1) << "Close returned before releasing";
+  EXPECT_EQ(errno, EBADF);
+  runner.join();
+  EXPECT_TRUE(IsClosing(st)) << st;
+}
+
 // One pending operation per direction: on epoll a second read of the same
 // FD fails with IsBusy at once; helper-thread loops (no poller) run it as
 // a blocking Read that waits for the FD's read lock, so it completes after

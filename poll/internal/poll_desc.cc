@@ -22,9 +22,8 @@ int64_t EncodeDeadline(absl::Time t) {
 }
 
 thread_local NonBlockingScope* t_nonblocking = nullptr;
-// The id of the calling thread's current loop poller (0: none; ids start
-// at 1).
-thread_local uint64_t t_loop_poller_id = 0;
+// The innermost loop run of the calling thread (null: none).
+thread_local const LoopRun* t_loop_run = nullptr;
 std::atomic<uint64_t> g_next_poller_id{1};
 
 }  // namespace
@@ -32,11 +31,23 @@ std::atomic<uint64_t> g_next_poller_id{1};
 Poller::Poller()
     : id_(g_next_poller_id.fetch_add(1, std::memory_order_relaxed)) {}
 
-bool IsCurrentLoopPoller(const Poller* p) {
-  return p != nullptr && p->id() == t_loop_poller_id;
+LoopRun::LoopRun(Poller* p) : p_(p), outer_(t_loop_run) {
+  if (p_ != nullptr) p_->running_.fetch_add(1);
+  t_loop_run = this;
 }
-void SetCurrentLoopPoller(const Poller* p) {
-  t_loop_poller_id = p != nullptr ? p->id() : 0;
+
+LoopRun::~LoopRun() {
+  t_loop_run = outer_;
+  if (p_ != nullptr) p_->running_.fetch_sub(1);
+}
+
+bool IsCurrentLoopPoller(const Poller* p) {
+  // (The runs on the chain are alive, and so are their pollers: an address
+  // found here is that poller, never a reused one.)
+  for (const LoopRun* r = t_loop_run; r != nullptr; r = r->outer_) {
+    if (p != nullptr && r->p_ == p) return true;
+  }
+  return false;
 }
 
 absl::Status CheckRingEntries(unsigned ring_entries) {

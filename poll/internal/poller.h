@@ -63,15 +63,11 @@ class Poller {
     orphaned_.store(true, std::memory_order_release);
     OnOrphan();
   }
-  // True after Orphan(): FD::Close waits for pending operations again on
-  // the thread that ran the loop.
+  // True after Orphan().
   bool orphaned() const { return orphaned_.load(std::memory_order_acquire); }
 
-  // Threads inside a run of the owning loop now (Loop::Run for the whole
-  // run, RunOnce for its turn, the loop's shutdown): FD::Close waits for
-  // the loop's pending operations of an FD only while some thread runs it.
-  void EnterRun() { running_.fetch_add(1); }
-  void ExitRun() { running_.fetch_sub(1); }
+  // True while a thread is inside a run of the owning loop (LoopRun below):
+  // FD::Close waits for the loop's pending operations of an FD only then.
   bool running() const { return running_.load() > 0; }
 
   // The OS mechanism behind it ("epoll", "io_uring", "iocp"), for
@@ -83,18 +79,35 @@ class Poller {
   virtual void OnOrphan() {}
 
  private:
+  friend class LoopRun;
   const uint64_t id_;
   std::atomic<bool> orphaned_{false};
   std::atomic<int> running_{0};
 };
 
-// Whether `p` (non-null) is the poller of the event loop the calling thread
-// ran most recently (set by the loop when it runs a round, kept afterwards,
-// also after that loop is destroyed: hence compared by id). FD::Close does
-// not wait for pending operations on that thread: only it can finish them.
+// The calling thread runs the loop that owns `p` (null: a loop without a
+// poller) for this object's lifetime: Loop::Run and RunUntilDone for the
+// whole run, RunOnce for its turn, the loop's shutdown. Runs nest (a
+// callback may run or destroy another loop). Counted in the poller
+// (running()) and recorded for the thread (IsCurrentLoopPoller).
+class LoopRun {
+ public:
+  explicit LoopRun(Poller* p);
+  ~LoopRun();
+  LoopRun(const LoopRun&) = delete;
+  LoopRun& operator=(const LoopRun&) = delete;
+
+ private:
+  friend bool IsCurrentLoopPoller(const Poller* p);
+  Poller* const p_;
+  const LoopRun* const outer_;
+};
+
+// Whether the calling thread is inside a run of the loop that owns `p`
+// (non-null; also when it is inside a nested run of another loop there).
+// FD::Close does not wait for pending operations there: only this thread,
+// once it returns to that loop, can finish them.
 bool IsCurrentLoopPoller(const Poller* p);
-// Records `p` (may be null) as the calling thread's current loop poller.
-void SetCurrentLoopPoller(const Poller* p);
 
 // A poller owned by one event loop (see poll/loop/loop.h): on Linux an
 // IoUringLoopPoller or a loop-owned EpollPoller (`backend`), an

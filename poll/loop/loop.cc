@@ -93,12 +93,12 @@ Loop::Loop(std::shared_ptr<LoopCore> core) : core_(std::move(core)) {}
 Loop::~Loop() { core_->Shutdown(); }
 
 void Loop::Run() {
-  LoopCore::RunScope running(*core_);
+  internal::LoopRun running(core_->poller());
   while (!core_->TakeStop()) core_->RunOnce(absl::InfiniteDuration());
 }
 
 void Loop::RunUntilDone() {
-  LoopCore::RunScope running(*core_);
+  internal::LoopRun running(core_->poller());
   while (core_->HasRoots() && !core_->TakeStop()) {
     core_->RunOnce(absl::InfiniteDuration());
   }

@@ -110,12 +110,9 @@ void LoopCore::DrainRemoteLocked() {
 }
 
 int LoopCore::RunOnce(absl::Duration timeout) {
-  RunScope running(*this);
+  internal::LoopRun running(poller_.get());
   const LoopCore* outer = t_running;
   t_running = this;
-  // Stays set after the round: this thread is the loop's thread until it
-  // runs another loop (FD::Close must not wait here between rounds either).
-  internal::SetCurrentLoopPoller(poller_.get());
   // The hint saves the lock when nothing came from other threads; an item
   // pushed after this read is seen under the lock below before sleeping.
   if (has_remote_.load(std::memory_order_acquire)) {
@@ -207,12 +204,9 @@ void LoopCore::RemoveArmed(AsyncOp* op) {
 }
 
 void LoopCore::Shutdown() {
-  RunScope running(*this);
+  internal::LoopRun running(poller_.get());
   const LoopCore* outer = t_running;
   t_running = this;
-  // Stays set after the round: this thread is the loop's thread until it
-  // runs another loop (FD::Close must not wait here between rounds either).
-  internal::SetCurrentLoopPoller(poller_.get());
   GOPOLL_PERTURB_POINT("loop.shutdown");
   // Destroy the coroutines first: their pending operations are abandoned.
   for (;;) {

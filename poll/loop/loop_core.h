@@ -61,22 +61,6 @@ class LoopCore {
   // Runs queued work, waiting at most `timeout` for some if there is none.
   // Returns the number of items run.
   int RunOnce(absl::Duration timeout);
-  // Marks a run of the loop (Loop::Run's whole run; RunOnce and Shutdown
-  // mark their own) in the poller: see internal::Poller::EnterRun.
-  class RunScope {
-   public:
-    explicit RunScope(LoopCore& core) : p_(core.poller_.get()) {
-      if (p_ != nullptr) p_->EnterRun();
-    }
-    ~RunScope() {
-      if (p_ != nullptr) p_->ExitRun();
-    }
-    RunScope(const RunScope&) = delete;
-    RunScope& operator=(const RunScope&) = delete;
-
-   private:
-    internal::Poller* const p_;
-  };
   void Stop();
   // Clears the stop request; true if there was one.
   bool TakeStop();

@@ -60,6 +60,7 @@ bool FD::AsyncNative(internal::Poller* /*loop_poller*/, bool /*resumable*/) {
 void FD::CancelAsync(void* /*backend_op*/) {}
 void FD::FreeAsync(void* /*backend_op*/) {}
 bool FD::OneLoopOpAtATime() const { return false; }
+bool FD::LoopRunsItsCalls() const { return false; }
 void FD::KeepAbandonedRead(void* /*backend_op*/,
                            absl::Span<const char> /*buf*/) {}
 

@@ -288,6 +288,8 @@ void FD::FreeAsync(void* backend_op) {
   }
 }
 
+bool FD::LoopRunsItsCalls() const { return false; }
+
 bool FD::OneLoopOpAtATime() const { return RingLoopPoller::RingOnly(pd_); }
 
 void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {

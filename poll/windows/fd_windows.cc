@@ -310,6 +310,11 @@ void FD::FreeAsync(void* backend_op) { delete static_cast<Op*>(backend_op); }
 
 bool FD::OneLoopOpAtATime() const { return false; }
 
+bool FD::LoopRunsItsCalls() const {
+  const internal::Poller* p = backend_.loop_poller;
+  return p != nullptr && !p->orphaned();
+}
+
 void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
   auto* op = static_cast<Op*>(backend_op);
   if (!op->done.load() || (op->err != 0 && op->err != ERROR_MORE_DATA)) return;
