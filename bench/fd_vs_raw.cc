@@ -78,8 +78,7 @@ void BM_PingPong(benchmark::State& state, PingPongOptions o) {
 // --- Event loop ping-pong on one thread: one iteration is one round trip.
 
 void BM_LoopPingPong(benchmark::State& state, LoopForm form,
-                     LoopBackend backend,
-                     LoopTransport transport = LoopTransport::kPipe) {
+                     LoopBackend backend, LoopTransport transport) {
   LoopPingPong p(form, backend, transport);
   if (!p.ok()) {
     state.SkipWithError("io_uring unavailable");
@@ -194,7 +193,8 @@ void RegisterAll() {
            LoopVariant{"Loop/pingpong/coroutine_io_uring", LoopForm::kCoroutine,
                        LoopBackend::kIoUring},
        }) {
-    benchmark::RegisterBenchmark(v.name, BM_LoopPingPong, v.form, v.backend)
+    benchmark::RegisterBenchmark(v.name, BM_LoopPingPong, v.form, v.backend,
+                                 LoopTransport::kPipe)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond)
         ->MinTime(0.3);
