@@ -78,8 +78,8 @@ void BM_PingPong(benchmark::State& state, PingPongOptions o) {
 // --- Event loop ping-pong on one thread: one iteration is one round trip.
 
 void BM_LoopPingPong(benchmark::State& state, LoopForm form,
-                     LoopBackend backend) {
-  LoopPingPong p(form, backend);
+                     LoopBackend backend, LoopTransport transport) {
+  LoopPingPong p(form, backend, transport);
   if (!p.ok()) {
     state.SkipWithError("io_uring unavailable");
     return;
@@ -193,7 +193,24 @@ void RegisterAll() {
            LoopVariant{"Loop/pingpong/coroutine_io_uring", LoopForm::kCoroutine,
                        LoopBackend::kIoUring},
        }) {
-    benchmark::RegisterBenchmark(v.name, BM_LoopPingPong, v.form, v.backend)
+    benchmark::RegisterBenchmark(v.name, BM_LoopPingPong, v.form, v.backend,
+                                 LoopTransport::kPipe)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond)
+        ->MinTime(0.3);
+  }
+  // The same over loopback TCP (the epoll loop's read shortcut applies to
+  // TCP, not to pipes: PollDesc::read_drained).
+  for (const LoopVariant& v : {
+           LoopVariant{"Loop/pingpong_tcp/raw_epoll", LoopForm::kRawEpoll,
+                       LoopBackend::kEpoll},
+           LoopVariant{"Loop/pingpong_tcp/callback", LoopForm::kCallback,
+                       LoopBackend::kEpoll},
+           LoopVariant{"Loop/pingpong_tcp/coroutine", LoopForm::kCoroutine,
+                       LoopBackend::kEpoll},
+       }) {
+    benchmark::RegisterBenchmark(v.name, BM_LoopPingPong, v.form, v.backend,
+                                 LoopTransport::kTcp)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond)
         ->MinTime(0.3);
@@ -258,6 +275,12 @@ void PrintTable(const Collector& c) {
                    "Loop/pingpong/callback", "Loop/pingpong/raw_epoll", 1.3});
   pairs.push_back({"loop ping-pong, coroutines vs raw epoll loop",
                    "Loop/pingpong/coroutine", "Loop/pingpong/raw_epoll", 1.3});
+  pairs.push_back({"loop ping-pong over TCP, callbacks vs raw epoll loop",
+                   "Loop/pingpong_tcp/callback", "Loop/pingpong_tcp/raw_epoll",
+                   1.1});
+  pairs.push_back({"loop ping-pong over TCP, coroutines vs raw epoll loop",
+                   "Loop/pingpong_tcp/coroutine", "Loop/pingpong_tcp/raw_epoll",
+                   1.1});
   // The loop on io_uring (goal: <= 1.25x the raw liburing loop).
   pairs.push_back({"loop ping-pong on io_uring, callbacks vs raw io_uring loop",
                    "Loop/pingpong/callback_io_uring",

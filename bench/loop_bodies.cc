@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "bench/loop_bodies.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -28,6 +32,34 @@ void MakePipe(int p[2]) {
   if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) Die("pipe2");
 }
 
+// A loopback TCP connection as a one-way channel: p[0] reads, p[1] writes.
+void MakeTcp(int p[2]) {
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (l < 0) Die("socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::listen(l, 1) != 0 ||
+      ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    Die("listen");
+  }
+  p[1] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (p[1] < 0 ||
+      ::connect(p[1], reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    Die("connect");
+  }
+  p[0] = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+  if (p[0] < 0) Die("accept4");
+  ::close(l);
+  const int one = 1;
+  for (int fd : {p[0], p[1]}) {
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  }
+}
+
 }  // namespace
 
 struct LoopPingPong::Impl {
@@ -44,9 +76,15 @@ struct LoopPingPong::Impl {
   std::unique_ptr<Loop> loop;
   AsyncFd a_out, a_in, b_in, b_out;
 
-  Impl(LoopForm f, LoopBackend backend) : form(f) {
-    MakePipe(p1);
-    MakePipe(p2);
+  Impl(LoopForm f, LoopBackend backend, LoopTransport transport) : form(f) {
+    const bool tcp = transport == LoopTransport::kTcp;
+    if (tcp) {
+      MakeTcp(p1);
+      MakeTcp(p2);
+    } else {
+      MakePipe(p1);
+      MakePipe(p2);
+    }
     if (form == LoopForm::kRawUring) {
       // Blocking pipes: the ring waits for them itself.
       for (int fd : {p1[0], p1[1], p2[0], p2[1]}) ::fcntl(fd, F_SETFL, 0);
@@ -71,7 +109,8 @@ struct LoopPingPong::Impl {
     o.backend = backend;
     loop = std::make_unique<Loop>(o);
     auto adopt = [&](int fd) {
-      absl::StatusOr<AsyncFd> a = loop->Adopt(fd, FdKind::kPipe);
+      absl::StatusOr<AsyncFd> a =
+          loop->Adopt(fd, tcp ? FdKind::kNet : FdKind::kPipe);
       if (!a.ok()) Die("Adopt");
       return *a;
     };
@@ -267,8 +306,9 @@ struct LoopPingPong::Impl {
   }
 };
 
-LoopPingPong::LoopPingPong(LoopForm form, LoopBackend backend)
-    : impl_(std::make_unique<Impl>(form, backend)) {}
+LoopPingPong::LoopPingPong(LoopForm form, LoopBackend backend,
+                           LoopTransport transport)
+    : impl_(std::make_unique<Impl>(form, backend, transport)) {}
 
 bool LoopPingPong::ok() const {
   return impl_->form != LoopForm::kRawUring || impl_->ring_ok;

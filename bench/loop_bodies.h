@@ -21,12 +21,16 @@
 namespace gopoll::bench {
 
 enum class LoopForm { kRawEpoll, kRawUring, kCallback, kCoroutine };
+// What the two sides talk over: two pipes, or two loopback TCP connections
+// (TCP_NODELAY), each used in one direction.
+enum class LoopTransport { kPipe, kTcp };
 
 class LoopPingPong {
  public:
   // `backend`: the Loop's (callback and coroutine forms).
   explicit LoopPingPong(LoopForm form,
-                        LoopBackend backend = LoopBackend::kDefault);
+                        LoopBackend backend = LoopBackend::kDefault,
+                        LoopTransport transport = LoopTransport::kPipe);
   // False if the form cannot run here (kRawUring without io_uring).
   bool ok() const;
   ~LoopPingPong();

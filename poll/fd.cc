@@ -401,18 +401,21 @@ absl::StatusOr<FileInfo> FD::Fstat() {
 absl::Status FD::SetBlocking() {
   FdRef r(this, "setblocking");
   if (!r.ok()) return r.status();
+  pd_.MarkShared();  // e.g. handed to a child process
   return WithOp(SetBlockingImpl(), "setblocking");
 }
 
 absl::StatusOr<Sysfd> FD::Dup() {
   FdRef r(this, "dup");
   if (!r.ok()) return r.status();
+  pd_.MarkShared();  // its bytes may now be read elsewhere
   return WithOp(DupImpl(), "dup");
 }
 
 absl::Status FD::RawControl(absl::FunctionRef<void(Sysfd)> f) {
   FdRef r(this, "rawcontrol");
   if (!r.ok()) return r.status();
+  pd_.MarkShared();  // `f` may read, dup or keep the descriptor
   f(sysfd_);
   return absl::OkStatus();
 }

@@ -178,7 +178,10 @@ Waiter* PollDesc::Unblock(Dir d, bool ioready) {
   }
 }
 
-PollDesc::Woken PollDesc::NetpollReady(bool read, bool write, bool error_only) {
+PollDesc::Woken PollDesc::NetpollReady(bool read, bool write, bool error_only,
+                                       bool hangup) {
+  // The hang-up first: the read the wake leads to must see it.
+  if (hangup) info_.fetch_or(kInfoHangup, std::memory_order_release);
   if (error_only) {
     info_.fetch_or(kInfoEventErr, std::memory_order_release);
   } else {
@@ -188,6 +191,21 @@ PollDesc::Woken PollDesc::NetpollReady(bool read, bool write, bool error_only) {
   if (read) woken.r = Unblock(Dir::kRead, true);
   if (write) woken.w = Unblock(Dir::kWrite, true);
   return woken;
+}
+
+void PollDesc::NoteLoopRead(intptr_t sysfd, FdKind kind, bool short_read) {
+  bool drained = false;
+  if (short_read && poller_ != nullptr &&
+      (info_.load(std::memory_order_acquire) & (kInfoHangup | kInfoShared)) ==
+          0) {
+    uint8_t drains = short_read_drains_.load(std::memory_order_relaxed);
+    if (drains == kDrainsUnknown) {
+      drains = poller_->ShortReadDrains(sysfd, kind) ? kDrainsYes : kDrainsNo;
+      short_read_drains_.store(drains, std::memory_order_relaxed);
+    }
+    drained = drains == kDrainsYes;
+  }
+  read_drained_.store(drained, std::memory_order_relaxed);
 }
 
 absl::Status PollDesc::SetDeadline(absl::Time t, bool read, bool write,

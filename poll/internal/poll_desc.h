@@ -99,8 +99,11 @@ class PollDesc {
   uint64_t poller_data = 0;
 
   // Go's prepare: fails if the direction is closing/expired, and forgets a
-  // stale "ready" (the caller is about to try the operation anyway).
+  // stale "ready" (the caller is about to try the operation anyway). A
+  // read also forgets the read-drained hint (below): it may leave bytes
+  // behind that no new edge announces.
   absl::Status Prepare(Dir d, FdKind kind) {
+    if (d == Dir::kRead) read_drained_.store(false, std::memory_order_relaxed);
     if (!pollable_) return absl::OkStatus();
     absl::Status s = CheckErr(d, kind);
     if (ABSL_PREDICT_FALSE(!s.ok())) return s;
@@ -132,14 +135,43 @@ class PollDesc {
   // from a deadline or Close (false; see CheckErr).
   bool ConsumeReady(Dir d);
 
+  // The read shortcut of event loops on edge-triggered pollers (epoll):
+  // after an event loop's read came back short on a descriptor whose
+  // poller says a short read drains it (Poller::ShortReadDrains), the next
+  // loop read of the descriptor may wait for the next edge instead of
+  // spending a read(2) that can only fail with EAGAIN. Whatever arrives
+  // after the short read (data, a FIN, a hang-up) brings a new edge, and an
+  // edge that came before the next read starts waits in the slot as
+  // "ready". Never after an edge that carried a hang-up, an error or
+  // urgent data (`hangup` of NetpollReady: the edge that announced it may
+  // have been consumed with the last bytes), nor on a descriptor shared
+  // with other code (MarkShared). Every other read of the FD forgets the
+  // hint (Prepare). Owned by whoever holds the read lock.
+  //
+  // After a loop read's attempt: records whether it drained the buffer.
+  void NoteLoopRead(intptr_t sysfd, FdKind kind, bool short_read);
+  // The next loop read may wait for an edge before its first attempt.
+  bool read_drained() const {
+    return read_drained_.load(std::memory_order_relaxed) &&
+           (info_.load(std::memory_order_acquire) &
+            (kInfoHangup | kInfoShared)) == 0;
+  }
+  // The descriptor is reachable by code outside this FD (Dup, RawControl,
+  // SetBlocking): its bytes may be read behind the FD's back, so a short
+  // read proves nothing from now on.
+  void MarkShared() { info_.fetch_or(kInfoShared, std::memory_order_release); }
+
   // Called by the poller: readiness edges for either direction; `error_only`
-  // means the event was a bare error (EPOLLERR alone). Returns the waiters
-  // taken out of their slots; the caller must Wake() them.
+  // means the event was a bare error (EPOLLERR alone); `hangup` that it
+  // carried a hang-up, an error or urgent data (epoll: EPOLLRDHUP, EPOLLHUP,
+  // EPOLLERR, EPOLLPRI), which ends the read shortcut for good. Returns the
+  // waiters taken out of their slots; the caller must Wake() them.
   struct Woken {
     Waiter* r = nullptr;
     Waiter* w = nullptr;
   };
-  Woken NetpollReady(bool read, bool write, bool error_only);
+  Woken NetpollReady(bool read, bool write, bool error_only,
+                     bool hangup = false);
 
   // Deadlines (Go's SetDeadline contract). InfiniteFuture() or absl::Time()
   // clears; a time not after now expires the direction at once and wakes
@@ -162,6 +194,13 @@ class PollDesc {
   static constexpr uint32_t kInfoEventErr = 2;
   static constexpr uint32_t kInfoReadExpired = 4;
   static constexpr uint32_t kInfoWriteExpired = 8;
+  // Sticky: an edge carried a hang-up/error/urgent data; MarkShared.
+  static constexpr uint32_t kInfoHangup = 16;
+  static constexpr uint32_t kInfoShared = 32;
+  // Poller::ShortReadDrains of the descriptor, asked once.
+  static constexpr uint8_t kDrainsUnknown = 0;
+  static constexpr uint8_t kDrainsNo = 1;
+  static constexpr uint8_t kDrainsYes = 2;
   static constexpr uintptr_t kNil = 0;
   static constexpr uintptr_t kReady = 1;
 
@@ -178,6 +217,11 @@ class PollDesc {
   // a guarded closing flag).
   std::atomic<uint32_t> info_{0};
   bool pollable_ = false;
+  // The read shortcut (read_drained()): the last read of the FD was a loop
+  // read that drained the buffer; and what the poller said of the
+  // descriptor (kDrains*).
+  std::atomic<bool> read_drained_{false};
+  std::atomic<uint8_t> short_read_drains_{kDrainsUnknown};
   Poller* poller_ = nullptr;
 
   mutable absl::Mutex mu_;

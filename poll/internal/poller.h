@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "poll/errors.h"
 #include "poll/internal/waiter.h"
 #include "poll/loop_backend.h"
 
@@ -46,6 +47,19 @@ class Poller {
   // Interrupts the OS wait of the thread currently leading it (called by
   // ThreadWaiter::Wake when its thread leads this poller).
   virtual void Interrupt() = 0;
+
+  // Edge-triggered readiness pollers: true if a read of `sysfd` (a
+  // descriptor of `kind` registered here) that returned fewer bytes than
+  // it asked for left nothing behind, so that whatever comes next (data, a
+  // FIN, a hang-up, an error) brings a new readiness edge. False (the
+  // default) where a short read proves nothing: message and packet
+  // boundaries, control data, or no readiness edges at all. Asked once per
+  // descriptor, by an event loop's read (PollDesc::NoteLoopRead).
+  virtual bool ShortReadDrains(intptr_t sysfd, FdKind kind) {
+    (void)sysfd;
+    (void)kind;
+    return false;
+  }
 
   // --- Event loops (pollers made by NewLoopPoller) ---------------------
   // Runs one OS wait on the calling thread, at most `timeout_ms` (-1: until

@@ -149,12 +149,15 @@ class CallOp final : public OpBase<R> {
 
  private:
   using OpBase<R>::result_;
+  static constexpr bool kPlainRead = std::is_same_v<Call, FdCalls::Read>;
   const char* OpName() const override { return Call::kName; }
   absl::Status CheckArgs() override { return call_.Check(this->fd()); }
   bool Resumable() const override { return Call::kRing; }
+  bool WaitsFirstWhenDrained() const override { return kPlainRead; }
   bool Attempt() override {
     typename Call::Result r = call_.Run(this->fd());
     if (!r.ok() && WouldBlock()) return false;
+    if constexpr (kPlainRead) this->NoteRead(call_.p.size(), r);
     result_.emplace(Map(std::move(r)));
     return true;
   }

@@ -115,17 +115,35 @@ bool AsyncOp::StartInline() {
   if (internal::FdAccess::OneLoopOpAtATime(*fd_) && !LockOtherDirection()) {
     return true;
   }
-  // Always one attempt first, as Go does: no readiness hint can prove that
-  // the OS buffer is empty (a hang-up reported once in the same edge as the
-  // last data, message and packet boundaries, TCP's urgent mark, a
-  // descriptor shared with other code), and an edge that was consumed with
-  // the data that came with it does not come again.
-  absl::Status s =
-      internal::FdAccess::poll_desc(*fd_).Prepare(dir_, fd_->kind());
-  if (!s.ok()) {
-    Fail(s);
-    Release();
-    return true;
+  internal::PollDesc& pd = internal::FdAccess::poll_desc(*fd_);
+  if (WaitsFirstWhenDrained() && pd.read_drained()) {
+    // The last read of this FD was ours and drained the buffer, on a
+    // descriptor where nothing can be left behind without a new edge
+    // (PollDesc::read_drained): wait for the edge (it may be here
+    // already) instead of an attempt that could only fail with EAGAIN.
+    absl::StatusOr<bool> ready = pd.Arm(dir_, fd_->kind(), this);
+    if (!ready.ok()) {
+      Fail(ready.status());
+      Release();
+      return true;
+    }
+    if (!*ready) {
+      state_ = State::kArmed;
+      core_->AddArmed(this);
+      return false;
+    }
+  } else {
+    // Otherwise one attempt first, as Go does: a short read proves nothing
+    // after a hang-up reported in the same edge as the last data, at
+    // message and packet boundaries, control data, TCP's urgent mark, or
+    // on a descriptor shared with other code, and an edge that was
+    // consumed with the data that came with it does not come again.
+    absl::Status s = pd.Prepare(dir_, fd_->kind());
+    if (!s.ok()) {
+      Fail(s);
+      Release();
+      return true;
+    }
   }
   if (Step()) {
     Release();
@@ -367,6 +385,11 @@ bool AsyncOp::CancelArmed() {
   Fail(ErrLoopDestroyed());
   FinishAndDelete();
   return true;
+}
+
+void AsyncOp::NoteRead(size_t asked, const absl::StatusOr<size_t>& got) {
+  internal::FdAccess::poll_desc(*fd_).NoteLoopRead(
+      fd_->sysfd(), fd_->kind(), got.ok() && *got > 0 && *got < asked);
 }
 
 void AsyncOp::KeepRead(absl::Span<const char> buf) {

@@ -116,6 +116,12 @@ class AsyncOp : public internal::Waiter {
   // the FD's next read returns it (poll/internal/unread_bytes.h).
   virtual void KeepAbandoned() {}
   void KeepRead(absl::Span<const char> buf);
+  // Plain reads (AsyncRead / Read): the op may wait for readiness before
+  // its first attempt when the FD's last read drained the buffer
+  // (PollDesc::read_drained), and records after each finished attempt
+  // whether it drained it (NoteRead: `got` bytes of `asked`).
+  virtual bool WaitsFirstWhenDrained() const { return false; }
+  void NoteRead(size_t asked, const absl::StatusOr<size_t>& got);
 
   FD& fd() { return *fd_; }
   LoopCore& core() { return *core_; }

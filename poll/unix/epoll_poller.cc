@@ -2,8 +2,11 @@
 #include "poll/unix/epoll_poller.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,8 +84,41 @@ absl::Status EpollPoller::RegisterDormant(intptr_t sysfd,
 }
 
 namespace {
-constexpr uint32_t kAllEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// EPOLLPRI: TCP's urgent data (a read stops at the urgent mark) shows in
+// the edge, which then ends the read shortcut (PollDesc::read_drained).
+constexpr uint32_t kAllEvents =
+    EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
+
+int SockOpt(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof(v);
+  if (::getsockopt(fd, level, name, &v, &len) < 0) return -1;
+  return v;
+}
 }  // namespace
+
+bool EpollPoller::ShortReadDrains(intptr_t sysfd, FdKind kind) {
+  // Only TCP: tcp_recvmsg copies until its receive queue is empty, except
+  // at the urgent mark (EPOLLPRI). Pipes and Unix stream sockets cannot be
+  // told apart from their packet forms by the reader: a pipe's writer may
+  // switch packet mode on (O_DIRECT on its end only), and a Unix stream
+  // read stops after bytes that carried descriptors (SCM_RIGHTS) or came
+  // from another writer with SO_PASSCRED; their short reads prove nothing.
+  if (kind != FdKind::kNet) return false;
+  const int fd = static_cast<int>(sysfd);
+  if (SockOpt(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM) return false;
+  if (SockOpt(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP) return false;
+  const int domain = SockOpt(fd, SOL_SOCKET, SO_DOMAIN);
+  if (domain != AF_INET && domain != AF_INET6) return false;
+  // An upper-layer protocol (kernel TLS) reads in records: a short read
+  // may stop at a record boundary.
+  char ulp[16];
+  socklen_t len = sizeof(ulp);
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) < 0 || len != 0) {
+    return false;
+  }
+  return true;
+}
 
 void EpollPoller::Activate(intptr_t sysfd, internal::PollDesc* pd) {
   {
@@ -253,10 +289,13 @@ void EpollPoller::Dispatch(const void* evs, int n,
     // trying the call. Nobody waits on it through epoll yet; Activate
     // re-evaluates its state (EPOLL_CTL_MOD) when someone does.
     if (!slot.active) continue;
-    bool r = e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    bool r = e.events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR);
     bool wr = e.events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+    // epoll reports the descriptor's state when it collects the event: a
+    // FIN or error that came before shows here; one after brings an edge.
+    bool hangup = e.events & (EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR);
     internal::PollDesc::Woken woken =
-        slot.pd->NetpollReady(r, wr, e.events == EPOLLERR);
+        slot.pd->NetpollReady(r, wr, e.events == EPOLLERR, hangup);
     for (internal::Waiter* wt : {woken.r, woken.w}) {
       if (wt == nullptr) continue;
       if (wt == self) {

@@ -3,7 +3,7 @@
 //
 // The Linux readiness poller: one epoll instance per EpollPoller (created on
 // first use), every descriptor registered once, edge-triggered, for
-// EPOLLIN|EPOLLOUT|EPOLLRDHUP, and an eventfd to interrupt a wait.
+// EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLPRI, and an eventfd to interrupt a wait.
 //
 // Who runs epoll_wait: the blocked threads themselves (leader/followers,
 // poll/internal/leader_followers.h). The leader hands readiness to the owners
@@ -71,6 +71,8 @@ class EpollPoller final : public internal::Poller {
   int PollCount(int timeout_ms);
   static constexpr int kMaxEvents = 128;
   const char* backend_name() const override { return "epoll"; }
+  // TCP sockets (see the .cc for why not pipes or Unix sockets).
+  bool ShortReadDrains(intptr_t sysfd, FdKind kind) override;
 
   // Registered descriptors (tests).
   size_t registered() const;
