@@ -15,15 +15,20 @@ base=bench/loop_cost_baseline.txt
 limit=15
 export LOOP_COST_ROUNDS="${LOOP_COST_ROUNDS:-2000 22000}"
 
-./bazelw build -c opt //bench:loop_cost >/dev/null 2>&1
+build_log=$(mktemp)
+trap 'rm -f "$build_log"' EXIT
+./bazelw build -c opt //bench:loop_cost >"$build_log" 2>&1 || {
+  cat "$build_log"
+  exit 1
+}
 backends=(epoll)
 rc=0
-bazel-bin/bench/loop_cost raw_io_uring 1 >/dev/null 2>&1 || rc=$?
-if [ "$rc" -eq 0 ]; then
-  backends+=(io_uring)
-else
-  echo "loop_cost_guard: io_uring unavailable here: epoll figures only"
-fi
+bazel-bin/bench/loop_cost raw_io_uring 1 >/dev/null || rc=$?
+case "$rc" in
+  0) backends+=(io_uring) ;;
+  3) echo "loop_cost_guard: io_uring unavailable here: epoll figures only" ;;
+  *) echo "loop_cost_guard: the io_uring probe failed (exit $rc)"; exit 1 ;;
+esac
 
 declare -A now
 for b in "${backends[@]}"; do

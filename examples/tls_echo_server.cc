@@ -11,8 +11,8 @@
 // Without --cert/--key (PEM files) it makes a self-signed certificate for
 // "localhost" at start. --port=0 picks a free port. The server prints
 // "listening on HOST:PORT" and runs until SIGINT or SIGTERM; a connection
-// idle for --idle_timeout is closed (the read deadline also ends a wait for
-// readability).
+// idle for --idle_timeout is closed (the FD's deadlines also end the waits
+// for readiness).
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -135,9 +136,10 @@ Task<void> Serve(AsyncFd conn, SSL_CTX* ctx, absl::Duration idle) {
   if (ssl != nullptr && fl >= 0 &&
       (fl & O_NONBLOCK || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0) &&
       SSL_set_fd(ssl.get(), fd) == 1) {
+    // Both directions: a peer that stops reading leaves a write waiting.
     auto deadline = [&] {
       return idle == absl::InfiniteDuration() ||
-             conn.SetReadDeadline(absl::Now() + idle).ok();
+             conn.SetDeadline(absl::Now() + idle).ok();
     };
     SSL* s = ssl.get();
     if (deadline() &&
@@ -186,6 +188,9 @@ Task<void> StopOnSignal(gopoll::Loop* loop) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // OpenSSL writes to the socket with write(2), which raises SIGPIPE when
+  // the peer is gone (the library's own socket writes never do): ignore it.
+  std::signal(SIGPIPE, SIG_IGN);
   SslPtr<SSL_CTX> ctx =
       MakeContext(absl::GetFlag(FLAGS_cert), absl::GetFlag(FLAGS_key));
   if (ctx == nullptr) {

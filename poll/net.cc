@@ -266,6 +266,17 @@ absl::StatusOr<Sysfd> PacketSocket(const SockAddr& a) {
     CloseSocket(*s);
     return err;
   }
+#ifdef _WIN32
+  // As Go does: an ICMP port-unreachable for an earlier send must not fail
+  // the next receive with WSAECONNRESET (Windows reports it there).
+#ifndef SIO_UDP_CONNRESET
+#define SIO_UDP_CONNRESET _WSAIOW(IOC_VENDOR, 12)
+#endif
+  BOOL report = FALSE;
+  DWORD ret = 0;
+  WSAIoctl(static_cast<SOCKET>(*s), SIO_UDP_CONNRESET, &report, sizeof(report),
+           nullptr, 0, &ret, nullptr, nullptr);
+#endif
   return s;
 }
 
