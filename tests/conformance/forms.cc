@@ -175,6 +175,22 @@ Task<void> CoAccept(AsyncFd fd, std::shared_ptr<StatusSlot> out) {
   out->Set(a.status());
 }
 
+// Waits in a read forever (its frame holds the buffer); destroyed by
+// ReadAfterAnAbandonedRead.
+Task<void> CoReadForever(AsyncFd fd) {
+  char buf[64];
+  (void)co_await fd.Read(absl::MakeSpan(buf));
+}
+// Destroys `waiting` (suspended in a read of `fd`), then reads at once.
+Task<void> CoDestroyThenRead(std::coroutine_handle<> waiting, AsyncFd fd,
+                             absl::Span<char> p,
+                             std::shared_ptr<absl::Notification> started,
+                             std::shared_ptr<SizeSlot> out) {
+  waiting.destroy();
+  started->Notify();  // (the read below starts before this task suspends)
+  out->Set(co_await fd.Read(p));
+}
+
 // Any coroutine form: awaits `aw` on the loop thread.
 template <typename R, typename A>
 Task<void> CoAwait(A aw, std::shared_ptr<Slot<R>> out) {
@@ -198,6 +214,30 @@ class LoopConn final : public Conn {
           p, [slot](absl::StatusOr<size_t> n) { slot->Set(std::move(n)); });
     }
     return slot->Wait();
+  }
+  std::function<absl::StatusOr<size_t>()> ReadAfterAnAbandonedRead(
+      absl::Span<char> p) override {
+    auto slot = std::make_shared<SizeSlot>();
+    auto started = std::make_shared<absl::Notification>();
+    std::coroutine_handle<> waiting = CoReadForever(fd_).Release();
+    // In order on the loop: the read starts and waits (nothing was
+    // written); then it is destroyed and the next read starts at once.
+    runner_->loop().Post([waiting] { waiting.resume(); });
+    if (coroutine_) {
+      runner_->loop().Post([this, waiting, p, started, slot] {
+        runner_->loop().Spawn(
+            CoDestroyThenRead(waiting, fd_, p, started, slot));
+      });
+    } else {
+      runner_->loop().Post([this, waiting, p, started, slot] {
+        waiting.destroy();
+        fd_.AsyncRead(
+            p, [slot](absl::StatusOr<size_t> n) { slot->Set(std::move(n)); });
+        started->Notify();
+      });
+    }
+    started->WaitForNotification();
+    return [slot] { return slot->Wait(); };
   }
   absl::StatusOr<size_t> Write(absl::Span<const char> p) override {
     auto slot = std::make_shared<SizeSlot>();

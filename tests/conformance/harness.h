@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,14 @@ class Conn {
  public:
   virtual ~Conn() = default;
   virtual absl::StatusOr<size_t> Read(absl::Span<char> p) = 0;
+  // Loop forms: a task waiting in a Read of this FD is destroyed and, in
+  // the same loop turn, a Read into `p` starts (in the Conn's form);
+  // returns once it has started, with a call that waits for its result.
+  // Other forms: the call makes a plain Read (nothing to abandon).
+  virtual std::function<absl::StatusOr<size_t>()> ReadAfterAnAbandonedRead(
+      absl::Span<char> p) {
+    return [this, p] { return Read(p); };
+  }
   virtual absl::StatusOr<size_t> Write(absl::Span<const char> p) = 0;
   // Accepts one connection (listeners only) and closes it.
   virtual absl::Status Accept() = 0;
