@@ -267,6 +267,9 @@ class FD {
   // bytes it read into `buf` for the next read (poll/internal/unread_bytes.h).
   // With the read lock held.
   void KeepAbandonedRead(void* backend_op, absl::Span<const char> buf);
+  // Keeps `buf` (bytes a read whose consumer is gone took from the OS) for
+  // the next read; a message socket's as one message. Read lock held.
+  void KeepUnread(absl::Span<const char> buf);
   // True if the FD's blocking calls are finished by its event loop's thread
   // (Windows: the completions of a handle bound to a loop's port, its
   // cancellations included, come only through the loop): Close then waits

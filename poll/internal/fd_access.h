@@ -44,6 +44,9 @@ class FdAccess {
                                 absl::Span<const char> buf) {
     fd.KeepAbandonedRead(backend_op, buf);
   }
+  static void KeepUnread(FD& fd, absl::Span<const char> buf) {
+    fd.KeepUnread(buf);
+  }
 };
 
 }  // namespace gopoll::internal

@@ -74,6 +74,14 @@ struct FdCalls {
   // The blocking form of `c`: what FD's methods return.
   template <typename Call>
   static typename Call::Result Blocking(FD& fd, Call& c) {
+    return Blocking(fd, c, [](const typename Call::Result&) {});
+  }
+  // The same, running `before_unlock(result)` while the call's lock is
+  // still held (an event loop's operation on a helper thread keeps what an
+  // abandoned read got there, in order: FD::KeepUnread).
+  template <typename Call, typename BeforeUnlock>
+  static typename Call::Result Blocking(FD& fd, Call& c,
+                                        BeforeUnlock before_unlock) {
     if (absl::Status s = c.Check(fd); !s.ok()) return s;
     constexpr bool read = Call::kDir == Dir::kRead;
     const FdLockResult r = fd.mu_.RWLock(read);
@@ -81,6 +89,7 @@ struct FdCalls {
       return WithOp(LockError(r, fd.kind_), Call::kName);
     }
     typename Call::Result res = WithOp(c.Run(fd), Call::kName);
+    before_unlock(res);
     fd.UnlockRW(read);
     return res;
   }

@@ -11,8 +11,9 @@
 // the kernel already copied bytes into the buffer. FD keeps those bytes
 // here and its next read of any form (Read, ReadV, ReadMsg, RecvFrom, a
 // loop read) returns them before asking the OS again, so abandoning a read
-// never loses data. (A read on a helper thread, poll/loop/offload.h, that
-// is abandoned still drops what it read: only in-flight reads are kept.)
+// never loses data. (A read on a helper thread, poll/loop/offload.h, keeps
+// its bytes here when it was abandoned while it ran; one abandoned after it
+// returned, before the loop took the result, drops them.)
 // The kept bytes carry no sender and no control data (ReadMsg, RecvFrom),
 // and MSG_PEEK or other flags do not apply to them.
 //

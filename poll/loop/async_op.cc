@@ -331,6 +331,7 @@ absl::Status AsyncOp::WatchSlot() {
 
 void AsyncOp::Abandon() {
   abandoned_ = true;
+  if (state_ == State::kOffloaded) abandoned_offload_.store(true);
   if (state_ == State::kInFlight) {
     // The kernel may still write into the (dying) caller's buffer: cancel
     // and wait here, on the loop thread, until the completion came.
@@ -390,6 +391,10 @@ bool AsyncOp::CancelArmed() {
 void AsyncOp::NoteRead(size_t asked, const absl::StatusOr<size_t>& got) {
   internal::FdAccess::poll_desc(*fd_).NoteLoopRead(
       fd_->sysfd(), fd_->kind(), got.ok() && *got > 0 && *got < asked);
+}
+
+void AsyncOp::KeepUnread(absl::Span<const char> buf) {
+  internal::FdAccess::KeepUnread(*fd_, buf);
 }
 
 void AsyncOp::KeepRead(absl::Span<const char> buf) {

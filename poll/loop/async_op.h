@@ -27,6 +27,7 @@
 #ifndef POLL_LOOP_ASYNC_OP_H_
 #define POLL_LOOP_ASYNC_OP_H_
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <new>
@@ -116,6 +117,11 @@ class AsyncOp : public internal::Waiter {
   // the FD's next read returns it (poll/internal/unread_bytes.h).
   virtual void KeepAbandoned() {}
   void KeepRead(absl::Span<const char> buf);
+  // Helper thread, in RunBlocking: the consumer was destroyed while the
+  // operation ran there (a read then keeps its bytes with KeepUnread before
+  // it releases the FD's lock; one abandoned after that drops them).
+  bool AbandonedOffload() const { return abandoned_offload_.load(); }
+  void KeepUnread(absl::Span<const char> buf);
   // Plain reads (AsyncRead / Read): the op may wait for readiness before
   // its first attempt when the FD's last read drained the buffer
   // (PollDesc::read_drained), and records after each finished attempt
@@ -169,6 +175,9 @@ class AsyncOp : public internal::Waiter {
   bool locked_ = false;
   bool other_locked_ = false;  // LockOtherDirection
   bool abandoned_ = false;
+  // Abandoned while a helper thread runs the operation (Abandon sets it;
+  // the helper thread reads it, under the FD's lock: AbandonedOffload).
+  std::atomic<bool> abandoned_offload_{false};
   bool deliver_from_loop_ = false;  // StartOnLoop: deliver when finished
   // In flight (completion backends): the backend's operation, whether the
   // op also waits in the PollDesc slot (deadline/Close), and whether it was

@@ -63,5 +63,8 @@ bool FD::OneLoopOpAtATime() const { return false; }
 bool FD::LoopRunsItsCalls() const { return false; }
 void FD::KeepAbandonedRead(void* /*backend_op*/,
                            absl::Span<const char> /*buf*/) {}
+void FD::KeepUnread(absl::Span<const char> buf) {
+  unread_.Keep(buf, posix::IsMessageSocket(sysfd_, kind_));
+}
 
 }  // namespace gopoll

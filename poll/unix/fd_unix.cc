@@ -301,7 +301,11 @@ void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
     return;
   }
   const size_t n = std::min(static_cast<size_t>(op->call.res), buf.size());
-  unread_.Keep(buf.subspan(0, n), posix::IsMessageSocket(sysfd_, kind_));
+  KeepUnread(buf.subspan(0, n));
+}
+
+void FD::KeepUnread(absl::Span<const char> buf) {
+  unread_.Keep(buf, posix::IsMessageSocket(sysfd_, kind_));
 }
 
 }  // namespace gopoll

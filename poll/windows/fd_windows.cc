@@ -321,7 +321,11 @@ void FD::KeepAbandonedRead(void* backend_op, absl::Span<const char> buf) {
   // Datagrams are messages; a pipe's (even a message pipe's) rest stays in
   // the pipe, so its bytes are a stream here.
   const size_t n = std::min(static_cast<size_t>(op->bytes), buf.size());
-  unread_.Keep(buf.subspan(0, n), kind_ == FdKind::kNet && !zero_read_is_eof_);
+  KeepUnread(buf.subspan(0, n));
+}
+
+void FD::KeepUnread(absl::Span<const char> buf) {
+  unread_.Keep(buf, kind_ == FdKind::kNet && !zero_read_is_eof_);
 }
 
 absl::StatusOr<size_t> FD::ExecIO(
