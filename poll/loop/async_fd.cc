@@ -168,17 +168,19 @@ class CallOp final : public OpBase<R> {
     }
   }
   void RunBlocking() override {
-    result_.emplace(Map(FdCalls::Blocking(
-        this->fd(), call_, [this](const typename Call::Result& r) {
-          // A read whose consumer went away meanwhile: its bytes (in the
-          // scratch copy) stay for the FD's next read, in order (the read
-          // lock is still held).
-          if constexpr (std::is_same_v<Call, FdCalls::Read>) {
+    if constexpr (std::is_same_v<Call, FdCalls::Read>) {
+      result_.emplace(Map(FdCalls::Blocking(
+          this->fd(), call_, [this](const typename Call::Result& r) {
+            // A read whose consumer went away meanwhile: its bytes (in the
+            // scratch copy) stay for the FD's next read, in order (the read
+            // lock is still held).
             if (r.ok() && *r > 0 && this->AbandonedOffload()) {
               this->KeepUnread(call_.p.subspan(0, *r));
             }
-          }
-        })));
+          })));
+    } else {
+      result_.emplace(Map(FdCalls::Blocking(this->fd(), call_)));
+    }
   }
   void BeforeDeliver() override {
     if constexpr (kHasBuffer<Call> || kHasBufs<Call>) {
